@@ -1,0 +1,87 @@
+/* dispatch.c — picks the kernel variants once, from CPUID, into the dispatch table. */
+#include "dispatch_internal.h"
+#include <cblas.h>
+
+#if CK_X86
+#include <cpuid.h>
+#endif
+
+ck_dispatch_table ck_table = {
+    CK_ISA_PORTABLE, ck_f32_bias_act__portable, ck_f32_dwconv_nhwc__portable,
+    ck_f32_mean_pool_nhwc__portable,
+};
+
+#if CK_X86
+static unsigned long long ck_xgetbv0(void) {
+    unsigned int lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+#endif
+
+ck_isa ck_cpu_isa(void) {
+#if CK_X86
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return CK_ISA_PORTABLE;
+    int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, avx = (c >> 28) & 1;
+    if (!osxsave || !avx || !fma) return CK_ISA_PORTABLE;
+    unsigned long long xcr0 = ck_xgetbv0();
+    if ((xcr0 & 0x6) != 0x6) return CK_ISA_PORTABLE; /* XMM and YMM state */
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return CK_ISA_PORTABLE;
+    int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1;
+    if (!avx2) return CK_ISA_PORTABLE;
+    if (avx512f && (xcr0 & 0xe6) == 0xe6) return CK_ISA_AVX512; /* opmask, ZMM state */
+    return CK_ISA_AVX2;
+#else
+    return CK_ISA_PORTABLE;
+#endif
+}
+
+ck_isa ck_dispatch_init(ck_isa max_isa) {
+    ck_isa isa = ck_cpu_isa();
+    if (isa > max_isa) isa = max_isa;
+    ck_dispatch_table t = {CK_ISA_PORTABLE, ck_f32_bias_act__portable,
+                           ck_f32_dwconv_nhwc__portable, ck_f32_mean_pool_nhwc__portable};
+#if CK_X86
+    if (isa >= CK_ISA_AVX2) {
+        t.isa = CK_ISA_AVX2;
+        t.bias_act = ck_f32_bias_act__avx2;
+        t.dwconv = ck_f32_dwconv_nhwc__avx2;
+        t.mean_pool = ck_f32_mean_pool_nhwc__avx2;
+    }
+    if (isa >= CK_ISA_AVX512) {
+        t.isa = CK_ISA_AVX512;
+        t.bias_act = ck_f32_bias_act__avx512f;
+        t.dwconv = ck_f32_dwconv_nhwc__avx512f;
+        t.mean_pool = ck_f32_mean_pool_nhwc__avx512f;
+    }
+#endif
+    ck_table = t;
+    return t.isa;
+}
+
+ck_isa ck_active_isa(void) { return ck_table.isa; }
+
+const char *ck_isa_name(ck_isa isa) {
+    switch (isa) {
+    case CK_ISA_AVX2: return "avx2";
+    case CK_ISA_AVX512: return "avx512f";
+    default: return "portable";
+    }
+}
+
+void ck_set_blas_threads(int threads) { openblas_set_num_threads(threads < 1 ? 1 : threads); }
+
+void ck_f32_bias_act(size_t rows, size_t cols, float *c, size_t ldc, const float *bias,
+                     const float *residual, size_t ldr, ck_act act) {
+    ck_table.bias_act(rows, cols, c, ldc, bias, residual, ldr, act);
+}
+
+void ck_f32_dwconv_nhwc(const ck_conv2d_geom *g, const float *in, const float *w,
+                        const float *bias, ck_act act, float *out) {
+    ck_table.dwconv(g, in, w, bias, act, out);
+}
+
+void ck_f32_mean_pool_nhwc(size_t hw, size_t channels, const float *in, float *out) {
+    ck_table.mean_pool(hw, channels, in, out);
+}

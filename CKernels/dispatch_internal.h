@@ -1,0 +1,39 @@
+/* dispatch_internal.h — the dispatch table shared by the kernel files (not public). */
+#ifndef CK_DISPATCH_INTERNAL_H
+#define CK_DISPATCH_INTERNAL_H
+#include "ckernels.h"
+
+typedef void (*ck_bias_act_fn)(size_t, size_t, float *, size_t, const float *, const float *,
+                               size_t, ck_act);
+typedef void (*ck_dwconv_fn)(const ck_conv2d_geom *, const float *, const float *,
+                             const float *, ck_act, float *);
+typedef void (*ck_mean_pool_fn)(size_t, size_t, const float *, float *);
+
+typedef struct ck_dispatch_table {
+    ck_isa isa;
+    ck_bias_act_fn bias_act;
+    ck_dwconv_fn dwconv;
+    ck_mean_pool_fn mean_pool;
+} ck_dispatch_table;
+
+/* The one piece of global state: written by ck_dispatch_init, read by the entry points. */
+extern ck_dispatch_table ck_table;
+
+#if defined(__x86_64__) || defined(__i386__)
+#define CK_X86 1
+#define CK_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define CK_TARGET_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#else
+#define CK_X86 0
+#endif
+
+/* Scalar activation, shared by the portable paths and the SIMD tails. */
+static inline float ck_act_scalar(float v, ck_act act) {
+    switch (act) {
+    case CK_ACT_RELU6: return v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
+    case CK_ACT_RELU: return v < 0.f ? 0.f : v;
+    case CK_ACT_SWISH: return v / (1.f + __builtin_expf(-v));
+    default: return v;
+    }
+}
+#endif

@@ -1,0 +1,195 @@
+/*
+ * ckernels.h — the single contract between the C kernels and the Swift layer.
+ *
+ * Plain functions over raw buffers with explicit sizes and strides. No file I/O, no
+ * allocation inside any kernel (callers pass scratch buffers), no global state except the
+ * dispatch table chosen once by ck_dispatch_init().
+ *
+ * Layout conventions:
+ *   - Activations are NHWC float32, rows contiguous: element (n, y, x, c) sits at
+ *     ((n * H + y) * W + x) * C + c.
+ *   - Matrices are row-major with a leading dimension (ld*) in elements.
+ *   - Statistics are float64; covariance / Cholesky factors are d x d row-major, lower.
+ * No kernel requires aligned buffers; 64-byte alignment helps.
+ *
+ * Naming follows XNNPACK: ck_<dtype>_<op>[_<variant>]__<isa>. Only the dispatched entry
+ * points (without __isa) are meant for callers; the __portable / __avx2 / __avx512f
+ * twins are exported so the tests can compare every variant with its reference.
+ */
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- dispatch */
+
+/** Instruction-set levels, in increasing order. */
+typedef enum ck_isa {
+    CK_ISA_PORTABLE = 0, /**< plain C, any CPU */
+    CK_ISA_AVX2 = 1,     /**< AVX2 + FMA */
+    CK_ISA_AVX512 = 2,   /**< AVX-512F */
+} ck_isa;
+
+/** The best level this CPU supports (from CPUID; never above what the build has). */
+ck_isa ck_cpu_isa(void);
+
+/**
+ * Fills the dispatch table with the best variants up to min(max_isa, ck_cpu_isa()).
+ * Call once at start-up, before any kernel runs on another thread. Returns the level chosen.
+ * Until it is called, the portable variants are used.
+ */
+ck_isa ck_dispatch_init(ck_isa max_isa);
+
+/** The level the dispatch table currently holds. */
+ck_isa ck_active_isa(void);
+
+/** Short name of a level: "portable", "avx2", "avx512f". */
+const char *ck_isa_name(ck_isa isa);
+
+/** Sets the number of threads OpenBLAS uses for the GEMM / LAPACK calls below. */
+void ck_set_blas_threads(int threads);
+
+/* ------------------------------------------------------------- activations */
+
+/** Element-wise activation fused into kernel epilogues. */
+typedef enum ck_act {
+    CK_ACT_NONE = 0,  /**< identity */
+    CK_ACT_RELU6 = 1, /**< min(max(x, 0), 6) */
+    CK_ACT_RELU = 2,  /**< max(x, 0) */
+    CK_ACT_SWISH = 3, /**< x * sigmoid(x) */
+} ck_act;
+
+/* -------------------------------------------------------------- epilogues */
+
+/**
+ * In place over a rows x cols block of c (leading dimension ldc):
+ *   c[i][j] = act(c[i][j] + bias[j] + (residual ? residual[i * ldr + j] : 0)).
+ * bias has cols entries (may be NULL for zero). residual may alias nothing in c.
+ */
+void ck_f32_bias_act(size_t rows, size_t cols, float *c, size_t ldc, const float *bias,
+                     const float *residual, size_t ldr, ck_act act);
+void ck_f32_bias_act__portable(size_t rows, size_t cols, float *c, size_t ldc, const float *bias,
+                               const float *residual, size_t ldr, ck_act act);
+void ck_f32_bias_act__avx2(size_t rows, size_t cols, float *c, size_t ldc, const float *bias,
+                           const float *residual, size_t ldr, ck_act act);
+void ck_f32_bias_act__avx512f(size_t rows, size_t cols, float *c, size_t ldc, const float *bias,
+                              const float *residual, size_t ldr, ck_act act);
+
+/* -------------------------------------------------------------------- GEMM */
+
+/**
+ * c (m x n, ldc) = act(a (m x k, lda) * b (k x n, ldb) + bias (n) + residual (m x n, ldr)).
+ * SGEMM through OpenBLAS, then the fused epilogue above. bias / residual may be NULL.
+ * This is a 1x1 convolution over NHWC activations: m = batch * H * W, k = Cin, n = Cout,
+ * b the weights stored [Cin][Cout].
+ */
+void ck_f32_gemm_bias_act(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                          const float *b, size_t ldb, const float *bias, const float *residual,
+                          size_t ldr, float *c, size_t ldc, ck_act act);
+
+/* ------------------------------------------------------------ convolutions */
+
+/** Geometry of a 2-D convolution over one NHWC image. */
+typedef struct ck_conv2d_geom {
+    size_t in_h, in_w;   /**< input spatial size */
+    size_t channels;     /**< input channels (for depthwise also the output channels) */
+    size_t kernel;       /**< square kernel size k */
+    size_t stride;       /**< stride s (same along both axes) */
+    size_t pad_top, pad_left; /**< zero padding before the first row / column */
+    size_t out_h, out_w; /**< output spatial size */
+} ck_conv2d_geom;
+
+/**
+ * im2col for one NHWC image: writes out_h * out_w rows of k * k * C values, row r for output
+ * pixel (r / out_w, r % out_w), column (ky * k + kx) * C + c; positions in the padding read 0.
+ * col must hold out_h * out_w * k * k * C floats. Followed by ck_f32_gemm_bias_act with the
+ * weights stored [(ky, kx, c)][Cout], it computes a dense convolution.
+ */
+void ck_f32_im2col_nhwc(const ck_conv2d_geom *g, const float *in, float *col);
+
+/**
+ * Depthwise convolution of one NHWC image, fused bias and activation:
+ *   out[oy][ox][c] = act(bias[c] + sum_{ky,kx} in[iy][ix][c] * w[(ky * k + kx) * C + c])
+ * with iy = oy * s + ky - pad_top, ix = ox * s + kx - pad_left, out-of-range inputs 0.
+ * w is [k][k][C]; bias has C entries; out holds out_h * out_w * C floats.
+ */
+void ck_f32_dwconv_nhwc(const ck_conv2d_geom *g, const float *in, const float *w,
+                        const float *bias, ck_act act, float *out);
+void ck_f32_dwconv_nhwc__portable(const ck_conv2d_geom *g, const float *in, const float *w,
+                                  const float *bias, ck_act act, float *out);
+void ck_f32_dwconv_nhwc__avx2(const ck_conv2d_geom *g, const float *in, const float *w,
+                              const float *bias, ck_act act, float *out);
+void ck_f32_dwconv_nhwc__avx512f(const ck_conv2d_geom *g, const float *in, const float *w,
+                                 const float *bias, ck_act act, float *out);
+
+/* ----------------------------------------------------------------- pooling */
+
+/** Global average pool of one NHWC image: out[c] = mean over the hw positions of in[., c]. */
+void ck_f32_mean_pool_nhwc(size_t hw, size_t channels, const float *in, float *out);
+void ck_f32_mean_pool_nhwc__portable(size_t hw, size_t channels, const float *in, float *out);
+void ck_f32_mean_pool_nhwc__avx2(size_t hw, size_t channels, const float *in, float *out);
+void ck_f32_mean_pool_nhwc__avx512f(size_t hw, size_t channels, const float *in, float *out);
+
+/* ---------------------------------------------------------- preprocessing */
+
+/**
+ * Antialiased bilinear (triangle filter) resize of an HWC float image, separable: first
+ * along the width (into scratch, in_h x out_w x C), then along the height. align_corners =
+ * false; the taps and weights of METHOD.md 1.2 (PyTorch's antialiased bilinear).
+ * Then per channel out = (v - mean[c]) / std[c] (pass mean 0, std 1 for none).
+ * scratch holds in_h * out_w * C floats; out holds out_h * out_w * C floats (HWC).
+ */
+void ck_f32_resize_aa_normalize_hwc(size_t in_h, size_t in_w, size_t channels, const float *in,
+                                    size_t out_h, size_t out_w, const float *mean,
+                                    const float *std, float *scratch, float *out);
+
+/* -------------------------------------------------------------- statistics */
+
+/**
+ * Moments of a batch about a fixed shift a (d), accumulated into running sums so that
+ * batches and shards merge exactly (METHOD.md 3). With z_t = x_t - a and q_t = ||z_t||^2 for
+ * the n rows of x (n x d, ldx, float64):
+ *   sum_z (d)      += sum_t z_t
+ *   scatter (d x d, row-major, lower triangle) += sum_t z_t z_t^T   (DSYRK)
+ *   sum_qz (d)     += sum_t q_t z_t                                  (DGEMV)
+ *   sums[0]        += sum_t q_t,   sums[1] += sum_t q_t^2
+ * work holds n * d + n doubles.
+ */
+void ck_f64_moments_update(size_t n, size_t d, const double *x, size_t ldx, const double *shift,
+                           double *sum_z, double *scatter, double *sum_qz, double *sums,
+                           double *work);
+
+/**
+ * Cholesky factor in place: a (d x d, lda, row-major, lower triangle read) becomes L with
+ * a = L L^T (upper triangle zeroed). Returns 0, or the LAPACK info (> 0: not positive definite).
+ */
+int ck_f64_cholesky(size_t d, double *a, size_t lda);
+
+/**
+ * Mahalanobis distances of n rows y (n x d, ldy) to mean m given the Cholesky factor l
+ * (d x d, ldl, lower): dist[t] = || L^-1 (y_t - m) ||. work holds n * d doubles.
+ * Centres into work, solves work * L^-T by DTRSM, then takes row norms.
+ */
+void ck_f64_mahalanobis(size_t n, size_t d, const double *y, size_t ldy, const double *m,
+                        const double *l, size_t ldl, double *work, double *dist);
+
+/**
+ * Symmetric eigen-decomposition (LAPACK dsyevd): a (d x d, row-major, lower read) is replaced
+ * by the eigenvectors as columns, w receives the eigenvalues in ascending order.
+ * Returns 0 or the LAPACK info.
+ */
+int ck_f64_eigh(size_t d, double *a, size_t lda, double *w);
+
+/** c (m x n, ldc) = alpha * a (m x k) * b (k x n) + beta * c, float64, row-major, DGEMM. */
+void ck_f64_gemm(size_t m, size_t n, size_t k, double alpha, const double *a, size_t lda,
+                 const double *b, size_t ldb, double beta, double *c, size_t ldc);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CKERNELS_H */

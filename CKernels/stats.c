@@ -1,0 +1,65 @@
+/* stats.c — float64 moments, Cholesky, Mahalanobis and eigen-decomposition (BLAS/LAPACKE). */
+#include "ckernels.h"
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+
+void ck_f64_moments_update(size_t n, size_t d, const double *x, size_t ldx, const double *shift,
+                           double *sum_z, double *scatter, double *sum_qz, double *sums,
+                           double *work) {
+    if (n == 0) return;
+    double *z = work, *q = work + n * d;
+    double s1 = 0.0, s2 = 0.0;
+    for (size_t t = 0; t < n; t++) {
+        double acc = 0.0;
+        for (size_t j = 0; j < d; j++) {
+            double v = x[t * ldx + j] - shift[j];
+            z[t * d + j] = v;
+            sum_z[j] += v;
+            acc += v * v;
+        }
+        q[t] = acc;
+        s1 += acc;
+        s2 += acc * acc;
+    }
+    sums[0] += s1;
+    sums[1] += s2;
+    /* Row-major lower of z^T z is column-major upper: DSYRK with CblasRowMajor, Lower, Trans. */
+    cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d, (int)n, 1.0, z, (int)d, 1.0, scatter,
+                (int)d);
+    cblas_dgemv(CblasRowMajor, CblasTrans, (int)n, (int)d, 1.0, z, (int)d, q, 1, 1.0, sum_qz, 1);
+}
+
+int ck_f64_cholesky(size_t d, double *a, size_t lda) {
+    int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)d, a, (lapack_int)lda);
+    if (info != 0) return info;
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = i + 1; j < d; j++) a[i * lda + j] = 0.0;
+    return 0;
+}
+
+void ck_f64_mahalanobis(size_t n, size_t d, const double *y, size_t ldy, const double *m,
+                        const double *l, size_t ldl, double *work, double *dist) {
+    if (n == 0) return;
+    for (size_t t = 0; t < n; t++)
+        for (size_t j = 0; j < d; j++) work[t * d + j] = y[t * ldy + j] - m[j];
+    /* Rows r_t = (y_t - m): solve X L^T = R, so X_t = L^-1 r_t. */
+    cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, (int)n, (int)d,
+                1.0, l, (int)ldl, work, (int)d);
+    for (size_t t = 0; t < n; t++) {
+        double acc = 0.0;
+        for (size_t j = 0; j < d; j++) acc += work[t * d + j] * work[t * d + j];
+        dist[t] = sqrt(acc);
+    }
+}
+
+int ck_f64_eigh(size_t d, double *a, size_t lda, double *w) {
+    return LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'L', (lapack_int)d, a, (lapack_int)lda, w);
+}
+
+void ck_f64_gemm(size_t m, size_t n, size_t k, double alpha, const double *a, size_t lda,
+                 const double *b, size_t ldb, double beta, double *c, size_t ldc) {
+    if (m == 0 || n == 0) return;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, alpha, a,
+                (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}

@@ -1,0 +1,56 @@
+/*
+ * cimagecodecs.h — PNG and JPEG decoding from memory through libpng and libjpeg-turbo.
+ *
+ * Decoders write float32 HWC RGB in [0, 1] (METHOD.md 1.1): 8-bit samples / 255, 16-bit
+ * samples / 65535; gray replicated to three channels; alpha dropped; palettes expanded.
+ * libpng / libjpeg errors are caught here (setjmp stays inside C) and returned as codes with
+ * a message in `err` (NUL-terminated, at most err_len bytes).
+ */
+#ifndef CIMAGECODECS_H
+#define CIMAGECODECS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Result codes. */
+enum {
+    CIC_OK = 0,
+    CIC_ERR_FORMAT = 1,   /**< corrupt or truncated data, or an unsupported variant */
+    CIC_ERR_TOO_LARGE = 2,/**< width * height over the limit given */
+    CIC_ERR_BUFFER = 3,   /**< output buffer too small */
+};
+
+/** Image header: size and a hint of the source format. */
+typedef struct cic_info {
+    uint32_t width, height;
+    uint32_t channels_in; /**< channels in the file (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; palette 3) */
+    uint32_t bit_depth;   /**< 8 or 16 */
+} cic_info;
+
+/** 1 if the bytes start with the PNG signature, 2 for a JPEG SOI marker, 0 otherwise. */
+int cic_sniff(const uint8_t *data, size_t len);
+
+/** Reads the PNG header. */
+int cic_png_info(const uint8_t *data, size_t len, cic_info *info, char *err, size_t err_len);
+
+/**
+ * Decodes a PNG into out (width * height * 3 floats, HWC). max_pixels bounds width * height
+ * before anything is allocated.
+ */
+int cic_png_decode(const uint8_t *data, size_t len, size_t max_pixels, float *out, size_t out_len,
+                   cic_info *info, char *err, size_t err_len);
+
+/** Reads the JPEG header. */
+int cic_jpeg_info(const uint8_t *data, size_t len, cic_info *info, char *err, size_t err_len);
+
+/** Decodes a JPEG (baseline or progressive, gray or YCbCr) into out (width * height * 3). */
+int cic_jpeg_decode(const uint8_t *data, size_t len, size_t max_pixels, float *out,
+                    size_t out_len, cic_info *info, char *err, size_t err_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,3 @@
+/* OpenBLAS (cblas) and LAPACKE, as one system module. */
+#include <cblas.h>
+#include <lapacke.h>

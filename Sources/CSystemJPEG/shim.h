@@ -1,0 +1,3 @@
+/* libjpeg-turbo, as a system module. */
+#include <stdio.h>
+#include <jpeglib.h>

@@ -1,0 +1,2 @@
+/* libpng, as a system module. */
+#include <png.h>

@@ -1,0 +1,48 @@
+// Resize and normalisation of decoded images into network inputs (METHOD.md 1.2-1.3).
+import CKernels
+
+/// Per-channel normalisation constants of a backbone family.
+public struct Normalization: Sendable, Equatable, Codable {
+    /// Subtracted per channel.
+    public var mean: [Float]
+    /// Divided by, per channel.
+    public var std: [Float]
+
+    /// EfficientNet-Lite (TensorFlow Lite convention): mean 127/255, std 128/255.
+    public static let lite = Normalization(mean: [127.0 / 255, 127.0 / 255, 127.0 / 255],
+                                           std: [128.0 / 255, 128.0 / 255, 128.0 / 255])
+    /// ImageNet statistics (EfficientNet-B*, ResNet).
+    public static let imagenet = Normalization(mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
+}
+
+/// Turns decoded images into the float NHWC input of a backbone.
+public enum Preprocess {
+    /// Resizes `image` to `size` x `size` with the antialiased bilinear filter and normalises it,
+    /// writing size * size * 3 floats (HWC) into `out`. `scratch` is resized as needed.
+    public static func resizeNormalize(_ image: Image, size: Int, normalization: Normalization,
+                                       into out: UnsafeMutablePointer<Float>, scratch: inout [Float]) {
+        let need = image.height * size * 3
+        if scratch.count < need { scratch = [Float](repeating: 0, count: need) }
+        image.pixels.withUnsafeBufferPointer { px in
+            normalization.mean.withUnsafeBufferPointer { m in
+                normalization.std.withUnsafeBufferPointer { s in
+                    scratch.withUnsafeMutableBufferPointer { sc in
+                        ck_f32_resize_aa_normalize_hwc(image.height, image.width, 3, px.baseAddress,
+                                                       size, size, m.baseAddress, s.baseAddress,
+                                                       sc.baseAddress, out)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Convenience: returns the size x size x 3 HWC tensor of one image.
+    public static func tensor(_ image: Image, size: Int, normalization: Normalization) -> [Float] {
+        var out = [Float](repeating: 0, count: size * size * 3)
+        var scratch: [Float] = []
+        out.withUnsafeMutableBufferPointer { o in
+            resizeNormalize(image, size: size, normalization: normalization, into: o.baseAddress!, scratch: &scratch)
+        }
+        return out
+    }
+}
