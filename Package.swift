@@ -40,5 +40,6 @@ let package = Package(
         .testTarget(
             name: "GaussianADTests", dependencies: ["GaussianAD", "CKernels"], path: "Tests/GaussianADTests",
             exclude: ["Fixtures"]),
-    ]
+    ],
+    swiftLanguageModes: [.v5]
 )

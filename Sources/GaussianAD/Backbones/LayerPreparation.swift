@@ -1,0 +1,91 @@
+// Load-time preparation: reads conv + BatchNorm tensors, folds BN, repacks for the kernels.
+import Foundation
+
+/// A convolution ready for the kernels: weights repacked, BatchNorm folded into them and a bias.
+struct FoldedConv {
+    /// Dense / 1x1: [(ky, kx, cin)][cout]. Depthwise: [ky][kx][c].
+    let weights: [Float]
+    let bias: [Float]
+    let cin: Int
+    let cout: Int
+    let kernel: Int
+}
+
+/// Reads named tensors from a checkpoint with shape checks that name the tensor.
+struct WeightSource {
+    let checkpoint: Checkpoint
+    let path: String
+
+    func tensor(_ name: String, shape: [Int]? = nil) throws -> Tensor {
+        guard let t = checkpoint[name] else {
+            throw GaussianADError.weightsMismatch(path: path, tensor: name, reason: "missing from the weights file (is this the right backbone?)")
+        }
+        if let s = shape, t.shape != s {
+            throw GaussianADError.weightsMismatch(path: path, tensor: name, reason: "shape \(t.shape), expected \(s)")
+        }
+        guard [.float32, .float16, .float64].contains(t.dtype) else {
+            throw GaussianADError.weightsMismatch(path: path, tensor: name, reason: "dtype \(t.dtype.rawValue) is not floating point")
+        }
+        return t
+    }
+
+    func has(_ name: String) -> Bool { checkpoint[name] != nil }
+
+    /// BatchNorm as per-channel (scale, shift) in float64: y = x * scale + shift.
+    func batchNorm(_ prefix: String, channels: Int, eps: Double) throws -> (scale: [Double], shift: [Double]) {
+        let g = try tensor(prefix + ".weight", shape: [channels]).doubles()
+        let b = try tensor(prefix + ".bias", shape: [channels]).doubles()
+        let m = try tensor(prefix + ".running_mean", shape: [channels]).doubles()
+        let v = try tensor(prefix + ".running_var", shape: [channels]).doubles()
+        var scale = [Double](repeating: 0, count: channels), shift = scale
+        for c in 0..<channels {
+            guard v[c] >= 0 else {
+                throw GaussianADError.weightsMismatch(path: path, tensor: prefix + ".running_var", reason: "negative variance")
+            }
+            scale[c] = g[c] / (v[c] + eps).squareRoot()
+            shift[c] = b[c] - m[c] * scale[c]
+        }
+        return (scale, shift)
+    }
+
+    /// A dense k x k convolution (OIHW in the file) with its BatchNorm, for im2col / 1x1 GEMM.
+    func denseConvBN(_ conv: String, _ bn: String, cout: Int? = nil, cin: Int? = nil, eps: Double) throws -> FoldedConv {
+        let t = try tensor(conv + ".weight")
+        guard t.shape.count == 4, t.shape[2] == t.shape[3] else {
+            throw GaussianADError.weightsMismatch(path: path, tensor: conv + ".weight", reason: "expected a square 4-D convolution weight, got \(t.shape)")
+        }
+        let (co, ci, k) = (t.shape[0], t.shape[1], t.shape[2])
+        if let e = cout, e != co { throw GaussianADError.weightsMismatch(path: path, tensor: conv + ".weight", reason: "\(co) output channels, expected \(e)") }
+        if let e = cin, e != ci { throw GaussianADError.weightsMismatch(path: path, tensor: conv + ".weight", reason: "\(ci) input channels, expected \(e)") }
+        let (scale, shift) = try batchNorm(bn, channels: co, eps: eps)
+        let w = t.doubles()
+        var out = [Float](repeating: 0, count: k * k * ci * co)
+        for o in 0..<co {
+            for i in 0..<ci {
+                for ky in 0..<k {
+                    for kx in 0..<k {
+                        let src = ((o * ci + i) * k + ky) * k + kx
+                        out[((ky * k + kx) * ci + i) * co + o] = Float(w[src] * scale[o])
+                    }
+                }
+            }
+        }
+        return FoldedConv(weights: out, bias: shift.map { Float($0) }, cin: ci, cout: co, kernel: k)
+    }
+
+    /// A depthwise convolution ([C, 1, k, k] in the file) with its BatchNorm.
+    func depthwiseConvBN(_ conv: String, _ bn: String, channels: Int, eps: Double) throws -> FoldedConv {
+        let t = try tensor(conv + ".weight")
+        guard t.shape.count == 4, t.shape[0] == channels, t.shape[1] == 1, t.shape[2] == t.shape[3] else {
+            throw GaussianADError.weightsMismatch(path: path, tensor: conv + ".weight", reason: "expected [\(channels), 1, k, k], got \(t.shape)")
+        }
+        let k = t.shape[2]
+        let (scale, shift) = try batchNorm(bn, channels: channels, eps: eps)
+        let w = t.doubles()
+        var out = [Float](repeating: 0, count: k * k * channels)
+        for c in 0..<channels {
+            for p in 0..<(k * k) { out[p * channels + c] = Float(w[c * k * k + p] * scale[c]) }
+        }
+        return FoldedConv(weights: out, bias: shift.map { Float($0) }, cin: channels, cout: channels, kernel: k)
+    }
+}

@@ -1,0 +1,67 @@
+// EfficientNet-Lite0/1/2 with the published weights against PyTorch (lite_backbones.json).
+import Foundation
+import XCTest
+@testable import GaussianAD
+
+final class BackboneTests: XCTestCase {
+    static let images = ["chelsea.png", "coffee.png", "rocket.jpg", "elpv_cell0004_normal.png", "elpv_cell0001_defect.png"]
+
+    func loadOrSkip(_ kind: BackboneKind) throws -> Backbone {
+        let url = kind.cachedWeightsURL
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw XCTSkip("SKIPPED: \(kind.rawValue) weights not at \(url.path); run scripts/setup")
+        }
+        return try Backbone.load(kind)
+    }
+
+    func relErr(_ got: ArraySlice<Float>, _ ref: [Double]) -> Double {
+        let scale = ref.map(abs).max() ?? 1
+        var worst = 0.0
+        for (g, r) in zip(got, ref) { worst = max(worst, abs(Double(g) - r)) }
+        return worst / max(scale, 1e-30)
+    }
+
+    func check(_ kind: BackboneKind) throws {
+        let net = try loadOrSkip(kind)
+        let all = try Fixtures.json("lite/lite_backbones.json") as! [String: Any]
+        let ref = (all["backbones"] as! [String: Any])[kind.rawValue] as! [String: Any]
+        XCTAssertEqual(net.levelDims, ref["level_dims"] as! [Int])
+        XCTAssertEqual(net.weightsSHA256, ref["weights_sha256"] as! String)
+        let imgs = try Self.images.map { try Image.decode(contentsOf: Fixtures.url("images/" + $0)) }
+        let (feats, logitsOpt) = try net.run(inputs: net.preprocess(imgs), count: imgs.count, logits: true)
+        let logits = try XCTUnwrap(logitsOpt)
+        for (j, per) in (ref["per_image"] as! [[String: Any]]).enumerated() {
+            let levels = per["levels"] as! [[Double]]
+            for (l, lref) in levels.enumerated() {
+                let e = relErr(feats.level(l, of: j), lref)
+                XCTAssertLessThanOrEqual(e, 1e-4, "\(kind.rawValue) image \(Self.images[j]) level \(l)")
+            }
+            let lg = logits[(j * net.classCount)..<((j + 1) * net.classCount)]
+            XCTAssertLessThanOrEqual(relErr(lg, per["logits"] as! [Double]), 1e-4, "\(kind.rawValue) logits \(Self.images[j])")
+            let top5 = lg.indices.sorted { lg[$0] > lg[$1] }.prefix(5).map { $0 - j * net.classCount }
+            XCTAssertEqual(Array(top5), per["top5"] as! [Int], "\(kind.rawValue) top-5 \(Self.images[j])")
+        }
+    }
+
+    func testLite0MatchesPyTorch() throws { try check(.efficientNetLite0) }
+    func testLite1MatchesPyTorch() throws { try check(.efficientNetLite1) }
+    func testLite2MatchesPyTorch() throws { try check(.efficientNetLite2) }
+
+    /// Batches of different sizes give the same per-image results as one image at a time.
+    func testBatchIndependence() throws {
+        let net = try loadOrSkip(.efficientNetLite0)
+        let imgs = try Self.images.prefix(3).map { try Image.decode(contentsOf: Fixtures.url("images/" + $0)) }
+        let batch = try net.levels(for: imgs)
+        for (j, im) in imgs.enumerated() {
+            let one = try net.levels(for: [im])
+            let a = Array(batch.values[(j * batch.dimension)..<((j + 1) * batch.dimension)])
+            XCTAssertLessThanOrEqual(relErr(one.values[...], a.map(Double.init)), 1e-5)
+        }
+    }
+
+    func testWrongWeightsFileIsNamed() throws {
+        XCTAssertThrowsError(try Backbone.load(.efficientNetLite0, weights: Fixtures.url("torch_formats/zip.pth"))) { err in
+            XCTAssertTrue("\(err)".contains("zip.pth") && "\(err)".contains("_conv_stem"), "\(err)")
+        }
+    }
+}
