@@ -1,1 +1,5 @@
-print("gaussian-ad")
+// Entry point of the gaussian-ad command-line tool.
+import Foundation
+import GaussianAD
+
+exit(CLI.run(Array(CommandLine.arguments.dropFirst())))

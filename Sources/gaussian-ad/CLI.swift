@@ -1,0 +1,103 @@
+// Subcommand dispatch and shared helpers of the command-line tool.
+import Foundation
+import GaussianAD
+
+/// A usage error: printed with the subcommand's help, exit code 2.
+struct UsageError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Writes to standard error.
+func printError(_ s: String) {
+    FileHandle.standardError.write((s + "\n").data(using: .utf8)!)
+}
+
+enum CLI {
+    static let overview = """
+    gaussian-ad: anomaly detection with Gaussians over pretrained CNN features.
+
+    Usage: gaussian-ad <command> [options]
+
+    Commands:
+      classify IMAGE...     top-5 ImageNet classes (checks the backbone works)
+      evaluate [DATA]       the paper's protocol on a dataset (default: ELPV from set-up)
+      fit DATA -o MODEL     fit a model on normal images
+      score MODEL IMAGE...  score images against a model
+      info MODEL            describe a model file
+
+    Run 'gaussian-ad <command> --help' for a command's options.
+    """
+
+    static func run(_ args: [String]) -> Int32 {
+        guard let cmd = args.first else { print(overview); return 2 }
+        let rest = Array(args.dropFirst())
+        do {
+            switch cmd {
+            case "-h", "--help", "help": print(overview); return 0
+            case "classify": return try ClassifyCommand.run(rest)
+            case "evaluate": return try EvaluateCommand.run(rest)
+            case "fit": return try FitCommand.run(rest)
+            case "score": return try ScoreCommand.run(rest)
+            case "info": return try InfoCommand.run(rest)
+            default:
+                printError("gaussian-ad: unknown command '\(cmd)'\n\n" + overview)
+                return 2
+            }
+        } catch let e as UsageError {
+            printError("gaussian-ad \(cmd): \(e.description)")
+            return 2
+        } catch {
+            printError("gaussian-ad \(cmd): error: \(error)")
+            return 1
+        }
+    }
+}
+
+/// A tiny option parser: `--name value`, `--flag`, and positionals.
+struct Options {
+    var positionals: [String] = []
+    var values: [String: [String]] = [:]
+    var flags: Set<String> = []
+
+    init(_ args: [String], valued: Set<String>, flags allowedFlags: Set<String>, multi: Set<String> = []) throws {
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            if a.hasPrefix("-") && a.count > 1 {
+                var name = a
+                var inline: String? = nil
+                if let eq = a.firstIndex(of: "=") { name = String(a[..<eq]); inline = String(a[a.index(after: eq)...]) }
+                if valued.contains(name) {
+                    var vals: [String] = []
+                    if let v = inline { vals.append(v) } else {
+                        guard i + 1 < args.count else { throw UsageError(description: "option \(name) needs a value") }
+                        i += 1
+                        vals.append(args[i])
+                        if multi.contains(name) {
+                            while i + 1 < args.count && !args[i + 1].hasPrefix("-") { i += 1; vals.append(args[i]) }
+                        }
+                    }
+                    values[name, default: []].append(contentsOf: vals)
+                } else if allowedFlags.contains(name) {
+                    flags.insert(name)
+                } else {
+                    throw UsageError(description: "unknown option \(name)")
+                }
+            } else {
+                positionals.append(a)
+            }
+            i += 1
+        }
+    }
+
+    func value(_ name: String) -> String? { values[name]?.last }
+    func has(_ flag: String) -> Bool { flags.contains(flag) }
+
+    func backbone() throws -> BackboneKind {
+        let name = value("--backbone") ?? "lite0"
+        guard let k = BackboneKind(name: name) else {
+            throw UsageError(description: "unknown backbone '\(name)' (lite0, lite1, lite2)")
+        }
+        return k
+    }
+}

@@ -1,0 +1,27 @@
+// `gaussian-ad classify`: top-5 ImageNet classes of images, to check a backbone end to end.
+import Foundation
+import GaussianAD
+
+enum ClassifyCommand {
+    static let help = """
+    Usage: gaussian-ad classify IMAGE... [--backbone lite0|lite1|lite2] [--weights FILE.pth]
+
+    Prints the five most probable ImageNet classes of each image with their probabilities.
+    """
+
+    static func run(_ args: [String]) throws -> Int32 {
+        let o = try Options(args, valued: ["--backbone", "--weights"], flags: ["-h", "--help"])
+        if o.has("-h") || o.has("--help") { print(help); return 0 }
+        guard !o.positionals.isEmpty else { throw UsageError(description: "no image given\n\n" + help) }
+        let net = try Backbone.load(try o.backbone(), weights: o.value("--weights").map { URL(fileURLWithPath: $0) })
+        for path in o.positionals {
+            let img = try Image.decode(contentsOf: URL(fileURLWithPath: path))
+            let preds = try net.classify([img])[0]
+            print(path)
+            for p in preds {
+                print(String(format: "  %6.2f%%  %4d  %@", p.probability * 100, p.index, p.name))
+            }
+        }
+        return 0
+    }
+}

@@ -1,0 +1,152 @@
+// Every SIMD kernel against its portable reference twin over edge sizes (XNNPACK-style testers).
+import CKernels
+import XCTest
+
+final class KernelTwinTests: XCTestCase {
+    var rng = UInt64(12345)
+    func rand() -> Float {
+        rng = rng &* 6364136223846793005 &+ 1442695040888963407
+        return Float(Int64(bitPattern: rng >> 11) % 2000) / 1000 - 1
+    }
+    func randArray(_ n: Int) -> [Float] { (0..<n).map { _ in rand() } }
+
+    var isas: [ck_isa] {
+        let cpu = ck_cpu_isa()
+        return [CK_ISA_AVX2, CK_ISA_AVX512].filter { $0.rawValue <= cpu.rawValue }
+    }
+
+    func testDispatchHonoursTheCap() {
+        let previous = ck_active_isa()
+        defer { ck_dispatch_init(previous) }
+        XCTAssertEqual(ck_dispatch_init(CK_ISA_PORTABLE), CK_ISA_PORTABLE)
+        XCTAssertEqual(ck_active_isa(), CK_ISA_PORTABLE)
+        let best = ck_dispatch_init(CK_ISA_AVX512)
+        XCTAssertEqual(best, ck_cpu_isa())
+        print("kernel level on this CPU: \(String(cString: ck_isa_name(best)))")
+    }
+
+    typealias DW = (UnsafePointer<ck_conv2d_geom>?, UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?, ck_act, UnsafeMutablePointer<Float>?) -> Void
+
+    func testDepthwiseVariantsMatchReference() {
+        let variants: [(ck_isa, DW)] = [(CK_ISA_AVX2, ck_f32_dwconv_nhwc__avx2), (CK_ISA_AVX512, ck_f32_dwconv_nhwc__avx512f)]
+        for (h, w) in [(1, 1), (5, 7), (8, 8), (13, 11)] {
+            for c in [1, 3, 8, 15, 16, 17, 33, 96] {
+                for k in [3, 5] {
+                    for s in [1, 2] {
+                        for (pt, pl) in [(0, 0), (1, 1), (2, 1), (k - 1, 0)] {
+                            let oh = (h + pt + (k - 1) - k) / s + 1, ow = (w + pl + (k - 1) - k) / s + 1
+                            guard oh > 0, ow > 0 else { continue }
+                            var g = ck_conv2d_geom(in_h: h, in_w: w, channels: c, kernel: k, stride: s, pad_top: pt, pad_left: pl, out_h: oh, out_w: ow)
+                            let inp = randArray(h * w * c), wt = randArray(k * k * c), b = randArray(c)
+                            for act in [CK_ACT_NONE, CK_ACT_RELU6, CK_ACT_SWISH] {
+                                var ref = [Float](repeating: 0, count: oh * ow * c)
+                                ck_f32_dwconv_nhwc__portable(&g, inp, wt, b, act, &ref)
+                                for (isa, fn) in variants where isas.contains(isa) {
+                                    var out = [Float](repeating: .nan, count: oh * ow * c)
+                                    fn(&g, inp, wt, b, act, &out)
+                                    for i in 0..<out.count {
+                                        XCTAssertEqual(out[i], ref[i], accuracy: 1e-5, "dw \(isa) h\(h) w\(w) c\(c) k\(k) s\(s) pad\(pt),\(pl)")
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testBiasActVariantsMatchReference() {
+        for rows in [1, 3] {
+            for cols in [1, 7, 8, 9, 16, 17, 31, 40] {
+                let ldc = cols + 3
+                let bias = randArray(cols), res = randArray(rows * ldc), c0 = randArray(rows * ldc)
+                for act in [CK_ACT_NONE, CK_ACT_RELU6, CK_ACT_RELU, CK_ACT_SWISH] {
+                    for useRes in [false, true] {
+                        var ref = c0
+                        ck_f32_bias_act__portable(rows, cols, &ref, ldc, bias, useRes ? res : nil, ldc, act)
+                        for isa in isas {
+                            var out = c0
+                            if isa == CK_ISA_AVX2 { ck_f32_bias_act__avx2(rows, cols, &out, ldc, bias, useRes ? res : nil, ldc, act) }
+                            else { ck_f32_bias_act__avx512f(rows, cols, &out, ldc, bias, useRes ? res : nil, ldc, act) }
+                            XCTAssertEqual(out, ref, "bias_act \(isa) \(rows)x\(cols) act \(act)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testMeanPoolVariantsMatchReference() {
+        for hw in [1, 4, 49] {
+            for c in [1, 8, 15, 16, 17, 40, 1280] {
+                let inp = randArray(hw * c)
+                var ref = [Float](repeating: 0, count: c)
+                ck_f32_mean_pool_nhwc__portable(hw, c, inp, &ref)
+                for isa in isas {
+                    var out = [Float](repeating: .nan, count: c)
+                    if isa == CK_ISA_AVX2 { ck_f32_mean_pool_nhwc__avx2(hw, c, inp, &out) }
+                    else { ck_f32_mean_pool_nhwc__avx512f(hw, c, inp, &out) }
+                    for i in 0..<c { XCTAssertEqual(out[i], ref[i], accuracy: 1e-6) }
+                }
+            }
+        }
+    }
+
+    /// im2col + GEMM equals a direct dense convolution written out here.
+    func testIm2colGemmIsADenseConvolution() {
+        let (h, w, cin, cout, k, s) = (9, 7, 3, 5, 3, 2)
+        let (pt, pl, oh, ow) = (0, 1, 4, 4)
+        var g = ck_conv2d_geom(in_h: h, in_w: w, channels: cin, kernel: k, stride: s, pad_top: pt, pad_left: pl, out_h: oh, out_w: ow)
+        let inp = randArray(h * w * cin), wt = randArray(k * k * cin * cout), b = randArray(cout)
+        var col = [Float](repeating: 0, count: oh * ow * k * k * cin)
+        ck_f32_im2col_nhwc(&g, inp, &col)
+        var out = [Float](repeating: 0, count: oh * ow * cout)
+        ck_f32_gemm_bias_act(oh * ow, cout, k * k * cin, col, k * k * cin, wt, cout, b, nil, 0, &out, cout, CK_ACT_NONE)
+        for oy in 0..<oh { for ox in 0..<ow { for o in 0..<cout {
+            var acc = Double(b[o])
+            for ky in 0..<k { for kx in 0..<k {
+                let iy = oy * s + ky - pt, ix = ox * s + kx - pl
+                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                for c in 0..<cin { acc += Double(inp[(iy * w + ix) * cin + c]) * Double(wt[((ky * k + kx) * cin + c) * cout + o]) }
+            } }
+            XCTAssertEqual(Double(out[(oy * ow + ox) * cout + o]), acc, accuracy: 1e-5)
+        } } }
+    }
+
+    /// Resize of a constant image stays constant; identity size is the identity.
+    func testResizeInvariants() {
+        let (h, w) = (37, 53)
+        let inp = [Float](repeating: 0.25, count: h * w * 3)
+        var scratch = [Float](repeating: 0, count: h * 20 * 3), out = [Float](repeating: 0, count: 20 * 20 * 3)
+        let mean: [Float] = [0, 0, 0], std: [Float] = [1, 1, 1]
+        ck_f32_resize_aa_normalize_hwc(h, w, 3, inp, 20, 20, mean, std, &scratch, &out)
+        for v in out { XCTAssertEqual(v, 0.25, accuracy: 1e-6) }
+        let img = randArray(h * w * 3)
+        var scratch2 = [Float](repeating: 0, count: h * w * 3), same = [Float](repeating: 0, count: h * w * 3)
+        ck_f32_resize_aa_normalize_hwc(h, w, 3, img, h, w, mean, std, &scratch2, &same)
+        for i in 0..<img.count { XCTAssertEqual(same[i], img[i], accuracy: 1e-6) }
+    }
+
+    /// Mahalanobis through the Cholesky factor against a hand-computed 2x2 case.
+    func testCholeskyMahalanobis() {
+        var c: [Double] = [4, 0, 2, 3]   // lower triangle read: [[4, 2], [2, 3]]
+        XCTAssertEqual(ck_f64_cholesky(2, &c, 2), 0)
+        XCTAssertEqual(c, [2, 0, 1, 2^^0 * 1.4142135623730951], accuracy: 1e-15)
+        let y: [Double] = [1, 2], m: [Double] = [0, 0]
+        var work = [Double](repeating: 0, count: 2), d = [Double](repeating: 0, count: 1)
+        ck_f64_mahalanobis(1, 2, y, 2, m, c, 2, &work, &d)
+        // inverse of [[4,2],[2,3]] = [[3,-2],[-2,4]]/8; y^T C^-1 y = (3 - 8 + 16)/8 = 11/8
+        XCTAssertEqual(d[0], (11.0 / 8).squareRoot(), accuracy: 1e-14)
+        var bad: [Double] = [1, 0, 2, 1]
+        XCTAssertGreaterThan(ck_f64_cholesky(2, &bad, 2), 0)
+    }
+}
+
+infix operator ^^: MultiplicationPrecedence
+private func ^^ (a: Double, b: Double) -> Double { Foundation.pow(a, b) }
+
+private func XCTAssertEqual(_ a: [Double], _ b: [Double], accuracy: Double, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(a.count, b.count, file: file, line: line)
+    for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: accuracy, file: file, line: line) }
+}
