@@ -84,7 +84,8 @@ void ck_f32_bias_act__avx512f(size_t rows, size_t cols, float *c, size_t ldc, co
 
 /**
  * c (m x n, ldc) = act(a (m x k, lda) * b (k x n, ldb) + bias (n) + residual (m x n, ldr)).
- * SGEMM through OpenBLAS, then the fused epilogue above. bias / residual may be NULL.
+ * c is preloaded with bias + residual, SGEMM (OpenBLAS) accumulates with beta = 1, then the
+ * activation runs in place. bias / residual may be NULL; residual must not alias c.
  * This is a 1x1 convolution over NHWC activations: m = batch * H * W, k = Cin, n = Cout,
  * b the weights stored [Cin][Cout].
  */

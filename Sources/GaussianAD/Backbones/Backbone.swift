@@ -42,8 +42,15 @@ public final class Backbone: @unchecked Sendable {
     /// SHA-256 of the weights file it was loaded from (hex).
     public let weightsSHA256: String
     private let net: EfficientNet
-    private let workspace = Workspace()
+    private var workspaces: [Workspace] = []
     private let lock = NSLock()
+
+    /// Worker threads for a batch. Images are spread over the workers, each running its images
+    /// one at a time with single-threaded BLAS, so that one image's activations stay in cache.
+    /// Defaults to the number of cores.
+    public var threads: Int = ProcessInfo.processInfo.activeProcessorCount {
+        didSet { threads = max(1, threads) }
+    }
 
     /// Dimension of each pooled level.
     public var levelDims: [Int] { net.levelDims }
@@ -86,14 +93,29 @@ public final class Backbone: @unchecked Sendable {
         guard count > 0 else { return (LevelFeatures(count: 0, levelDims: net.levelDims, values: []), logits) }
         lock.lock()
         defer { lock.unlock() }
+        let workers = min(threads, count)
+        while workspaces.count < workers { workspaces.append(Workspace()) }
+        Kernels.setBLASThreads(1)
+        let net = self.net, spaces = workspaces
+        let per = S * S * 3, F = net.featureDim, C = net.classes
         inputs.withUnsafeBufferPointer { inp in
             levels.withUnsafeMutableBufferPointer { lv in
-                if logits != nil {
-                    logits!.withUnsafeMutableBufferPointer { lg in
-                        net.forward(n: count, input: inp.baseAddress!, workspace: workspace, levels: lv.baseAddress!, logits: lg.baseAddress!)
+                let lgPtr: UnsafeMutablePointer<Float>? = logits == nil ? nil
+                    : UnsafeMutablePointer<Float>.allocate(capacity: count * C)
+                defer {
+                    if let p = lgPtr {
+                        logits = Array(UnsafeBufferPointer(start: p, count: count * C))
+                        p.deallocate()
                     }
-                } else {
-                    net.forward(n: count, input: inp.baseAddress!, workspace: workspace, levels: lv.baseAddress!, logits: nil)
+                }
+                let ip = inp.baseAddress!, lp = lv.baseAddress!
+                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    var i = w
+                    while i < count {
+                        net.forward(n: 1, input: ip + i * per, workspace: spaces[w], levels: lp + i * F,
+                                    logits: lgPtr.map { $0 + i * C })
+                        i += workers
+                    }
                 }
             }
         }

@@ -217,9 +217,7 @@ final class Workspace {
         guard floats > capacity else { return }
         for b in buffers { b.deallocate() }
         buffers = (0..<4).map { _ in
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: floats)
-            p.initialize(repeating: 0, count: floats)
-            return p
+            UnsafeMutablePointer<Float>.allocate(capacity: floats)
         }
         capacity = floats
     }
