@@ -1,0 +1,63 @@
+// Feature vectors of many images, levels concatenated, in float64 for the statistics.
+import Foundation
+
+/// `rows` feature vectors, each the concatenation of levels of `levelDims`, row-major float64.
+public struct FeatureMatrix: Sendable {
+    /// Number of images.
+    public let rows: Int
+    /// Dimension of each level.
+    public let levelDims: [Int]
+    /// Row-major `rows x dimension` values.
+    public var values: [Double]
+
+    /// Total dimension of a row.
+    public var dimension: Int { levelDims.reduce(0, +) }
+
+    /// Start of each level within a row.
+    public var levelOffsets: [Int] {
+        var acc = 0
+        return levelDims.map { d in defer { acc += d }; return acc }
+    }
+
+    /// Wraps float64 values; `values.count` must be `rows * sum(levelDims)`.
+    public init(rows: Int, levelDims: [Int], values: [Double]) throws {
+        guard rows >= 0, values.count == rows * levelDims.reduce(0, +) else {
+            throw GaussianADError.invalidArgument("feature matrix: \(values.count) values do not make \(rows) rows of \(levelDims.reduce(0, +))")
+        }
+        self.rows = rows
+        self.levelDims = levelDims
+        self.values = values
+    }
+
+    /// Converts float32 pooled levels (as a backbone returns them).
+    public init(_ f: LevelFeatures) {
+        rows = f.count
+        levelDims = f.levelDims
+        values = f.values.map(Double.init)
+    }
+
+    /// The rows at `indices`, in that order.
+    public func selecting(rows indices: [Int]) -> FeatureMatrix {
+        let D = dimension
+        var out = [Double]()
+        out.reserveCapacity(indices.count * D)
+        for i in indices { out.append(contentsOf: values[(i * D)..<((i + 1) * D)]) }
+        return FeatureMatrix(unchecked: indices.count, levelDims, out)
+    }
+
+    /// Level `l` of every row as a contiguous `rows x levelDims[l]` array.
+    public func level(_ l: Int) -> [Double] {
+        let D = dimension, off = levelOffsets[l], d = levelDims[l]
+        var out = [Double](repeating: 0, count: rows * d)
+        for r in 0..<rows {
+            for j in 0..<d { out[r * d + j] = values[r * D + off + j] }
+        }
+        return out
+    }
+
+    init(unchecked rows: Int, _ levelDims: [Int], _ values: [Double]) {
+        self.rows = rows
+        self.levelDims = levelDims
+        self.values = values
+    }
+}

@@ -1,0 +1,121 @@
+// Streaming, mergeable moments of one level about a fixed shift (count, mean, scatter, 4th moment).
+import CKernels
+import Foundation
+
+/// Running sums of one level's vectors about a fixed shift `a` (the first batch's mean), from
+/// which the mean, the empirical covariance and the Ledoit-Wolf fourth-moment term follow
+/// exactly. Two accumulators with different shifts merge exactly (the sums are re-expressed
+/// about one shift before adding), so a fit in shards equals a one-pass fit.
+public struct MomentAccumulator: Sendable {
+    /// Dimension.
+    public let dimension: Int
+    /// Vectors seen.
+    public private(set) var count = 0
+    var shift: [Double] = []
+    var sumZ: [Double]
+    /// sum z z^T, row-major; only the lower triangle is kept up to date by `add`.
+    var scatter: [Double]
+    var sumQZ: [Double]
+    var sumQ = 0.0
+    var sumQ2 = 0.0
+
+    /// An empty accumulator for vectors of `dimension`.
+    public init(dimension: Int) {
+        self.dimension = dimension
+        sumZ = [Double](repeating: 0, count: dimension)
+        scatter = [Double](repeating: 0, count: dimension * dimension)
+        sumQZ = sumZ
+    }
+
+    /// Adds `n` rows of `x` (row-major, leading dimension `ldx`).
+    public mutating func add(_ x: UnsafePointer<Double>, rows n: Int, ld ldx: Int) {
+        guard n > 0 else { return }
+        let d = dimension
+        if count == 0 {
+            shift = [Double](repeating: 0, count: d)
+            for t in 0..<n { for j in 0..<d { shift[j] += x[t * ldx + j] } }
+            for j in 0..<d { shift[j] /= Double(n) }
+        }
+        var work = [Double](repeating: 0, count: n * d + n)
+        var sums = [sumQ, sumQ2]
+        ck_f64_moments_update(n, d, x, ldx, shift, &sumZ, &scatter, &sumQZ, &sums, &work)
+        sumQ = sums[0]
+        sumQ2 = sums[1]
+        count += n
+    }
+
+    /// Adds the rows of a contiguous `rows x dimension` array.
+    public mutating func add(_ x: [Double]) {
+        let n = dimension == 0 ? 0 : x.count / dimension
+        x.withUnsafeBufferPointer { add($0.baseAddress!, rows: n, ld: dimension) }
+    }
+
+    /// The full symmetric scatter matrix (lower triangle mirrored).
+    func fullScatter() -> [Double] {
+        var s = scatter
+        let d = dimension
+        for i in 0..<d { for j in (i + 1)..<max(i + 1, d) { s[i * d + j] = s[j * d + i] } }
+        return s
+    }
+
+    /// Adds another accumulator's sums (any shift) to this one.
+    public mutating func merge(_ other: MomentAccumulator) {
+        precondition(other.dimension == dimension, "merging accumulators of different dimensions")
+        guard other.count > 0 else { return }
+        guard count > 0 else { self = other; return }
+        let d = dimension, n = Double(other.count)
+        // Re-express the other's sums about our shift: z' = z + u with u = b - a.
+        var u = [Double](repeating: 0, count: d)
+        for j in 0..<d { u[j] = other.shift[j] - shift[j] }
+        let Z = other.fullScatter()
+        var Zu = [Double](repeating: 0, count: d)
+        var eu = 0.0, zu = 0.0, qzu = 0.0, uZu = 0.0
+        for i in 0..<d {
+            var acc = 0.0
+            for j in 0..<d { acc += Z[i * d + j] * u[j] }
+            Zu[i] = acc
+            eu += u[i] * u[i]
+            zu += other.sumZ[i] * u[i]
+            qzu += other.sumQZ[i] * u[i]
+        }
+        for i in 0..<d { uZu += u[i] * Zu[i] }
+        // Order matters: every right-hand side uses the other's untransformed sums.
+        sumQ2 += other.sumQ2 + 4 * uZu + n * eu * eu + 4 * qzu + 2 * eu * other.sumQ + 4 * eu * zu
+        sumQ += other.sumQ + 2 * zu + n * eu
+        for i in 0..<d {
+            sumQZ[i] += other.sumQZ[i] + 2 * Zu[i] + eu * other.sumZ[i] + other.sumQ * u[i] + 2 * zu * u[i] + n * eu * u[i]
+        }
+        for i in 0..<d {
+            for j in 0...i {
+                scatter[i * d + j] += Z[i * d + j] + u[i] * other.sumZ[j] + other.sumZ[i] * u[j] + n * u[i] * u[j]
+            }
+        }
+        for j in 0..<d { sumZ[j] += other.sumZ[j] + n * u[j] }
+        count += other.count
+    }
+
+    /// Mean, empirical covariance (divisor n, full symmetric) and sum_t ||x_t - mean||^4.
+    public func moments() -> (mean: [Double], covariance: [Double], sumFourth: Double) {
+        let d = dimension, n = Double(count)
+        var delta = [Double](repeating: 0, count: d)
+        for j in 0..<d { delta[j] = sumZ[j] / n }
+        var mean = shift
+        for j in 0..<d { mean[j] += delta[j] }
+        var S = fullScatter()
+        for i in 0..<d { for j in 0..<d { S[i * d + j] = (S[i * d + j] - n * delta[i] * delta[j]) / n } }
+        var e = 0.0, dZd = 0.0, qzd = 0.0
+        for i in 0..<d {
+            e += delta[i] * delta[i]
+            qzd += sumQZ[i] * delta[i]
+        }
+        let Z = fullScatter()
+        for i in 0..<d {
+            var acc = 0.0
+            for j in 0..<d { acc += Z[i * d + j] * delta[j] }
+            dZd += delta[i] * acc
+        }
+        // ||c||^2 = q - 2 z.delta + e, summed squares expanded; sum z = n delta.
+        let fourth = sumQ2 + 4 * dZd - 3 * n * e * e - 4 * qzd + 2 * e * sumQ
+        return (mean, S, fourth)
+    }
+}
