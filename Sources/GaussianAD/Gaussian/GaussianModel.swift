@@ -144,7 +144,7 @@ public struct GaussianAccumulator: Sendable {
         guard other.levelDims == levelDims, other.levels == levels, other.projections == projections else {
             throw GaussianADError.invalidArgument("cannot merge accumulators of different layouts")
         }
-        for i in moments.indices { moments[i].merge(other.moments[i]) }
+        for i in moments.indices { try moments[i].merge(other.moments[i]) }
     }
 
     /// An empty second-pass accumulator that projects each level by PCA/NPCA chosen from this one.

@@ -59,8 +59,11 @@ public struct MomentAccumulator: Sendable {
     }
 
     /// Adds another accumulator's sums (any shift) to this one.
-    public mutating func merge(_ other: MomentAccumulator) {
-        precondition(other.dimension == dimension, "merging accumulators of different dimensions")
+    /// - Throws: when the dimensions differ.
+    public mutating func merge(_ other: MomentAccumulator) throws {
+        guard other.dimension == dimension else {
+            throw GaussianADError.invalidArgument("cannot merge moments of dimension \(other.dimension) into \(dimension)")
+        }
         guard other.count > 0 else { return }
         guard count > 0 else { self = other; return }
         let d = dimension, n = Double(other.count)
