@@ -1,9 +1,101 @@
-// `gaussian-ad evaluate`.
+// `gaussian-ad evaluate`: the paper's protocol on a dataset, as a table, JSON and HTML report.
 import Foundation
 import GaussianAD
 
 enum EvaluateCommand {
+    static let help = """
+    Usage: gaussian-ad evaluate [DATA] [--backbone lite0|lite1|lite2] [--folds 5] [--seed 0]
+                                [--category NAME...] [--levels 0-8] [--pca T | --npca T]
+                                [--baselines] [--batch 16] [--json FILE] [--report FILE.html]
+
+    Runs the evaluation protocol of METHOD.md 6 on every category of DATA (an MVTec AD root or
+    category, a folder with good/ and one folder per defect type, or the ELPV data folder).
+    Without DATA it uses the ELPV data that scripts/setup downloads.
+    Prints per category the mean AUROC +- SEM over folds and the per-level AUROCs.
+    """
+
     static func run(_ args: [String]) throws -> Int32 {
-        throw UsageError(description: "not available yet")
+        let o = try Options(args, valued: ["--backbone", "--folds", "--seed", "--category", "--levels", "--pca", "--npca",
+                                           "--json", "--report", "--batch", "--weights"],
+                            flags: ["-h", "--help", "--baselines"], multi: ["--category"])
+        if o.has("-h") || o.has("--help") { print(help); return 0 }
+        guard o.positionals.count <= 1 else { throw UsageError(description: "one DATA folder at most\n\n" + help) }
+        let dataURL = o.positionals.first.map { URL(fileURLWithPath: $0) } ?? ELPVDataset.defaultURL
+        if o.positionals.isEmpty && !FileManager.default.fileExists(atPath: dataURL.path) {
+            throw GaussianADError.badDataset(path: dataURL.path, reason: "the default ELPV data is missing; run scripts/setup or give a DATA folder")
+        }
+        var opts = EvaluationOptions()
+        if let f = o.value("--folds") { guard let v = Int(f), v >= 1 else { throw UsageError(description: "--folds takes a positive integer") }; opts.folds = v }
+        if let s = o.value("--seed") { guard let v = UInt64(s) else { throw UsageError(description: "--seed takes a non-negative integer") }; opts.seed = v }
+        opts.levels = try o.value("--levels").map(parseLevels)
+        opts.reduction = try reduction(o)
+        opts.baselines = o.has("--baselines")
+        let kind = try o.backbone()
+        let dataset = try Dataset.open(dataURL).selecting(o.values["--category"] ?? [])
+        let net = try Backbone.load(kind, weights: o.value("--weights").map { URL(fileURLWithPath: $0) })
+        if let l = opts.levels, let bad = l.first(where: { $0 >= net.levelDims.count }) {
+            throw UsageError(description: "level \(bad) does not exist (\(kind.rawValue) has levels 0-\(net.levelDims.count - 1))")
+        }
+        let fx = FeatureExtractor(backbone: net, batchSize: Int(o.value("--batch") ?? "16") ?? 16)
+        let bar = ProgressBar()
+        let result = try Evaluation.run(dataset: dataset, extractor: fx, options: opts) { bar.update($0, $1, $2) }
+        print(Table.render(result, dataset: dataset, baselines: opts.baselines))
+        if let j = o.value("--json") {
+            let data = try JSONSerialization.data(withJSONObject: result.jsonObject(), options: [.prettyPrinted, .sortedKeys])
+            try AtomicFile.write(data, to: URL(fileURLWithPath: j))
+        }
+        if let r = o.value("--report") {
+            try AtomicFile.write(Data(Report.html(result, dataset: dataset).utf8), to: URL(fileURLWithPath: r))
+            print("report: \(r)")
+        }
+        return 0
+    }
+
+    /// "0-8", "0,2,5", "3-5,8".
+    static func parseLevels(_ s: String) throws -> [Int] {
+        var out: [Int] = []
+        for part in s.split(separator: ",") {
+            let r = part.split(separator: "-")
+            if r.count == 2, let a = Int(r[0]), let b = Int(r[1]), a >= 0, a <= b { out += Array(a...b) }
+            else if r.count == 1, let a = Int(r[0]), a >= 0 { out.append(a) }
+            else { throw UsageError(description: "--levels: cannot read '\(s)' (use e.g. 0-8 or 0,2,5)") }
+        }
+        guard !out.isEmpty, Set(out).count == out.count else { throw UsageError(description: "--levels: '\(s)' lists no level or a level twice") }
+        return out
+    }
+
+    static func reduction(_ o: Options) throws -> Reduction {
+        if o.value("--pca") != nil && o.value("--npca") != nil { throw UsageError(description: "--pca and --npca exclude each other") }
+        func t(_ s: String) throws -> Double {
+            guard let v = Double(s), v > 0, v < 1 else { throw UsageError(description: "the PCA threshold must be in (0, 1), got \(s)") }
+            return v
+        }
+        if let p = o.value("--pca") { return .pca(try t(p)) }
+        if let p = o.value("--npca") { return .npca(try t(p)) }
+        return .none
+    }
+}
+
+/// The plain-text result table.
+enum Table {
+    static func render(_ r: EvaluationResult, dataset: Dataset, baselines: Bool) -> String {
+        var red = ""
+        switch r.reduction { case .none: red = ""; case .pca(let t): red = ", PCA \(t)"; case .npca(let t): red = ", NPCA \(t)" }
+        var lines = ["\(dataset.kind) \(dataset.root.path)", "backbone \(r.backbone), levels \(r.levels.map(String.init).joined(separator: ","))\(red)", ""]
+        var head = "category        normal  anomal   AUROC (mean +- SEM)   per-level AUROC (" + r.levels.map(String.init).joined(separator: " ") + ")"
+        if baselines { head += "   L2     SED" }
+        lines.append(head)
+        for c in r.categories {
+            let name = c.name.count >= 14 ? c.name : c.name + String(repeating: " ", count: 14 - c.name.count)
+            var l = name + String(format: " %7d %7d   %.4f +- %.4f       ", c.normalCount, c.anomalousCount, c.aurocMean, c.aurocSEM)
+            l += c.levelAUROC.map { String(format: "%.3f", $0) }.joined(separator: " ")
+            if baselines, let a = c.l2AUROC, let b = c.sedAUROC { l += String(format: "   %.4f %.4f", a, b) }
+            lines.append(l)
+            lines.append("    folds: " + c.aurocFolds.map { String(format: "%.4f", $0) }.joined(separator: " "))
+        }
+        var mean = String(format: "mean over %d categories: %.4f", r.categories.count, r.aurocMean)
+        if let s = r.aurocSEM { mean += String(format: " +- %.4f (SEM over categories)", s) }
+        lines += ["", mean, String(format: "time %.1f s, %.1f images/s (decode + resize + network)", r.seconds, r.imagesPerSecond)]
+        return lines.joined(separator: "\n")
     }
 }

@@ -1,0 +1,29 @@
+// The MVTec AD layout: CATEGORY/train/good, CATEGORY/test/<type>, CATEGORY/ground_truth.
+import Foundation
+
+enum MVTecLayout {
+    static func category(_ dir: URL) throws -> DatasetCategory {
+        let trainGood = dir.appendingPathComponent("train/good")
+        guard Dataset.isDirectory(trainGood) else {
+            throw GaussianADError.badDataset(path: trainGood.path, reason: "missing: an MVTec AD category needs train/good with normal images")
+        }
+        var items: [DatasetItem] = try Dataset.images(in: trainGood).map {
+            DatasetItem(url: trainGood.appendingPathComponent($0), relativePath: "train/good/" + $0, label: 0, type: "good", isTrain: true)
+        }
+        guard !items.isEmpty else {
+            throw GaussianADError.badDataset(path: trainGood.path, reason: "empty category: no PNG/JPEG images in train/good")
+        }
+        let test = dir.appendingPathComponent("test")
+        guard Dataset.isDirectory(test) else {
+            throw GaussianADError.badDataset(path: test.path, reason: "missing: an MVTec AD category needs test/good and test/<defect type>")
+        }
+        for t in try Dataset.subfolders(test) {
+            let type = t.lastPathComponent
+            for f in try Dataset.images(in: t) {
+                items.append(DatasetItem(url: t.appendingPathComponent(f), relativePath: "test/\(type)/\(f)",
+                                         label: type == "good" ? 0 : 1, type: type, isTrain: false))
+            }
+        }
+        return DatasetCategory(name: dir.lastPathComponent, root: dir, layout: .mvtec, items: items)
+    }
+}

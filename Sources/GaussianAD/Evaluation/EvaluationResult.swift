@@ -1,0 +1,81 @@
+// Results of the evaluation protocol, per category and overall (what `evaluate --json` writes).
+import Foundation
+
+/// One image's test outcome (for the report).
+public struct TestedImage: Sendable, Codable {
+    /// Relative path in its category.
+    public let path: String
+    /// The image file.
+    public let url: URL
+    /// 0 normal, 1 anomalous.
+    public let label: Int
+    /// Combined score (mean over the folds that tested it).
+    public let score: Double
+}
+
+/// The protocol's numbers for one category.
+public struct CategoryResult: Sendable {
+    /// Category name.
+    public let name: String
+    /// Normal and anomalous image counts.
+    public let normalCount: Int, anomalousCount: Int
+    /// AUROC of the combined score per fold.
+    public let aurocFolds: [Double]
+    /// Mean over the folds.
+    public var aurocMean: Double { Summary.mean(aurocFolds) }
+    /// SEM over the folds.
+    public var aurocSEM: Double { Summary.sem(aurocFolds) }
+    /// Per-level AUROC, mean over folds, for the levels used.
+    public let levelAUROC: [Double]
+    /// L2 and SED baselines' AUROC, mean over folds (when asked).
+    public let l2AUROC: Double?, sedAUROC: Double?
+    /// Every tested image with its score.
+    public let tested: [TestedImage]
+    /// Dimensions of the Gaussians (per level used), for the chi-square expectation.
+    public let levelDimensions: [Int]
+    /// Threshold at 5 % FPR calibrated on the held-out normal scores, and its observed FPR.
+    public let workingPoint: WorkingPoint?
+}
+
+/// The protocol's result on a dataset.
+public struct EvaluationResult: Sendable {
+    /// Backbone name.
+    public let backbone: String
+    /// Levels used.
+    public let levels: [Int]
+    /// Reduction used.
+    public let reduction: Reduction
+    /// Per category.
+    public let categories: [CategoryResult]
+    /// Images through the network per second (decode + resize + network).
+    public let imagesPerSecond: Double
+    /// Wall time of the whole evaluation.
+    public let seconds: Double
+
+    /// Mean over categories of the category means.
+    public var aurocMean: Double { Summary.mean(categories.map(\.aurocMean)) }
+    /// SEM over categories (reported when there are 3 or more).
+    public var aurocSEM: Double? { categories.count >= 3 ? Summary.sem(categories.map(\.aurocMean)) : nil }
+
+    /// The JSON document `evaluate --json` writes.
+    public func jsonObject() -> [String: Any] {
+        var cats: [[String: Any]] = []
+        for c in categories {
+            var o: [String: Any] = ["name": c.name, "n_normal": c.normalCount, "n_anomalous": c.anomalousCount,
+                                    "auroc_mean": c.aurocMean, "auroc_sem": c.aurocSEM, "auroc_folds": c.aurocFolds,
+                                    "level_auroc": c.levelAUROC]
+            if let l = c.l2AUROC { o["l2_auroc_mean"] = l }
+            if let s = c.sedAUROC { o["sed_auroc_mean"] = s }
+            cats.append(o)
+        }
+        var out: [String: Any] = ["backbone": backbone, "levels": levels, "categories": cats, "auroc_mean": aurocMean,
+                                  "images_per_second": imagesPerSecond, "seconds": seconds]
+        switch reduction {
+        case .none: break
+        case .pca(let t): out["pca"] = t
+        case .npca(let t): out["npca"] = t
+        }
+        if let s = aurocSEM { out["auroc_sem"] = s }
+        return out
+    }
+}
