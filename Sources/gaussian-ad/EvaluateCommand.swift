@@ -41,7 +41,7 @@ enum EvaluateCommand {
         let result = try Evaluation.run(dataset: dataset, extractor: fx, options: opts) { bar.update($0, $1, $2) }
         print(Table.render(result, dataset: dataset, baselines: opts.baselines))
         if let j = o.value("--json") {
-            let data = try JSONSerialization.data(withJSONObject: result.jsonObject(), options: [.prettyPrinted, .sortedKeys])
+            let data = try JSONSerialization.data(withJSONObject: result.jsonObject(), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             try AtomicFile.write(data, to: URL(fileURLWithPath: j))
         }
         if let r = o.value("--report") {
