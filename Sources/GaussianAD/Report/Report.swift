@@ -107,22 +107,22 @@ public enum Report {
         guard var lo = scores.min(), var hi = scores.max() else { return "" }
         let expect = chiExpectation(c.levelDimensions)
         let thr = c.workingPoint?.threshold
-        // Clip the range at the 99th percentile so a few huge scores do not flatten the plot.
-        let sorted = scores.sorted()
-        hi = max(sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))], thr ?? 0, expect) * 1.05
-        lo = min(lo, expect) * 0.95
+        // Log-scaled score axis: normal scores cluster while anomalous ones spread far.
+        lo = max(min(lo, expect) * 0.9, 1e-6)
+        hi = max(hi, thr ?? 0, expect) * 1.1
         let bins = 40
-        let bw = (hi - lo) / Double(bins)
+        let llo = log(lo), lhi = log(hi)
+        let bw = (lhi - llo) / Double(bins)
         var hn = [Int](repeating: 0, count: bins), ha = hn
         for t in c.tested {
-            let b = min(bins - 1, max(0, Int((t.score - lo) / bw)))
+            let b = min(bins - 1, max(0, Int((log(max(t.score, lo)) - llo) / bw)))
             if t.label == 0 { hn[b] += 1 } else { ha[b] += 1 }
         }
         let nN = max(1, c.tested.filter { $0.label == 0 }.count), nA = max(1, c.tested.filter { $0.label != 0 }.count)
         let dn = hn.map { Double($0) / Double(nN) }, da = ha.map { Double($0) / Double(nA) }
         let top = max(dn.max() ?? 1, da.max() ?? 1, 1e-9)
         let pw = W - 2 * pad, ph = H - 2 * pad
-        func x(_ v: Double) -> Double { pad + (v - lo) / (hi - lo) * pw }
+        func x(_ v: Double) -> Double { pad + (log(max(v, lo)) - llo) / (lhi - llo) * pw }
         var s = "<svg width=\"\(Int(W))\" height=\"\(Int(H))\" viewBox=\"0 0 \(Int(W)) \(Int(H))\" xmlns=\"http://www.w3.org/2000/svg\">"
         s += "<rect x=\"\(pad)\" y=\"\(pad)\" width=\"\(pw)\" height=\"\(ph)\" fill=\"none\" stroke=\"#999\"/>"
         for i in 0..<bins {
@@ -135,12 +135,13 @@ public enum Report {
         if let t = thr {
             s += "<line x1=\"\(f(x(t), 1))\" y1=\"\(pad)\" x2=\"\(f(x(t), 1))\" y2=\"\(H - pad)\" stroke=\"#000\" stroke-width=\"1.5\"/>"
         }
-        s += "<rect x=\"\(pad + 6)\" y=\"\(pad + 6)\" width=\"10\" height=\"10\" fill=\"#2b7bb9\" fill-opacity=\"0.55\"/><text x=\"\(pad + 20)\" y=\"\(pad + 15)\">normal</text>"
-        s += "<rect x=\"\(pad + 6)\" y=\"\(pad + 20)\" width=\"10\" height=\"10\" fill=\"#d4542b\" fill-opacity=\"0.55\"/><text x=\"\(pad + 20)\" y=\"\(pad + 29)\">anomalous</text>"
-        s += "<line x1=\"\(pad + 6)\" y1=\"\(pad + 40)\" x2=\"\(pad + 16)\" y2=\"\(pad + 40)\" stroke=\"#2a2\" stroke-dasharray=\"5 3\"/><text x=\"\(pad + 20)\" y=\"\(pad + 43)\">chi expectation \(f(expect, 1))</text>"
-        if let t = thr { s += "<line x1=\"\(pad + 6)\" y1=\"\(pad + 54)\" x2=\"\(pad + 16)\" y2=\"\(pad + 54)\" stroke=\"#000\"/><text x=\"\(pad + 20)\" y=\"\(pad + 57)\">threshold \(f(t, 1)) (5 % FPR)</text>" }
+        let lx = W - pad - 118
+        s += "<rect x=\"\(lx)\" y=\"\(pad + 6)\" width=\"10\" height=\"10\" fill=\"#2b7bb9\" fill-opacity=\"0.55\"/><text x=\"\(lx + 14)\" y=\"\(pad + 15)\">normal</text>"
+        s += "<rect x=\"\(lx)\" y=\"\(pad + 20)\" width=\"10\" height=\"10\" fill=\"#d4542b\" fill-opacity=\"0.55\"/><text x=\"\(lx + 14)\" y=\"\(pad + 29)\">anomalous</text>"
+        s += "<line x1=\"\(lx)\" y1=\"\(pad + 40)\" x2=\"\(lx + 10)\" y2=\"\(pad + 40)\" stroke=\"#2a2\" stroke-dasharray=\"5 3\"/><text x=\"\(lx + 14)\" y=\"\(pad + 43)\">chi expectation \(f(expect, 1))</text>"
+        if let t = thr { s += "<line x1=\"\(lx)\" y1=\"\(pad + 54)\" x2=\"\(lx + 10)\" y2=\"\(pad + 54)\" stroke=\"#000\"/><text x=\"\(lx + 14)\" y=\"\(pad + 57)\">threshold \(f(t, 1)) (5 % FPR)</text>" }
         s += "<text x=\"\(pad - 4)\" y=\"\(H - pad + 14)\">\(f(lo, 1))</text><text x=\"\(W - pad - 20)\" y=\"\(H - pad + 14)\">\(f(hi, 1))</text>"
-        s += "<text x=\"\(W / 2 - 40)\" y=\"\(H - 8)\">combined score</text></svg>"
+        s += "<text x=\"\(W / 2 - 60)\" y=\"\(H - 8)\">combined score (log scale)</text></svg>"
         return s
     }
 
