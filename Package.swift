@@ -40,6 +40,7 @@ let package = Package(
         .testTarget(
             name: "GaussianADTests", dependencies: ["GaussianAD", "CKernels"], path: "Tests/GaussianADTests",
             exclude: ["Fixtures"]),
+        .testTarget(name: "CLITests", dependencies: ["GaussianAD"], path: "Tests/CLITests"),
     ],
     swiftLanguageModes: [.v5]
 )

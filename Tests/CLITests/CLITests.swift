@@ -1,0 +1,182 @@
+// End-to-end tests of the gaussian-ad executable on small datasets built from fixture images.
+import Foundation
+import XCTest
+@testable import GaussianAD
+
+final class CLITests: XCTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("GaussianADTests/Fixtures/images")
+    var work: URL!
+
+    /// The built executable, beside the test bundle.
+    var tool: URL {
+        let b = Bundle(for: CLITests.self).bundleURL
+        let candidates = [b, b.deletingLastPathComponent(), b.appendingPathComponent("release"), b.appendingPathComponent("debug")]
+            .map { $0.appendingPathComponent("gaussian-ad") }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }
+
+    override func setUpWithError() throws {
+        guard FileManager.default.fileExists(atPath: BackboneKind.efficientNetLite0.cachedWeightsURL.path) else {
+            throw XCTSkip("SKIPPED: Lite0 weights missing; run scripts/setup")
+        }
+        guard FileManager.default.isExecutableFile(atPath: tool.path) else {
+            throw XCTSkip("SKIPPED: \(tool.path) not built (swift build --build-tests builds it)")
+        }
+        work = FileManager.default.temporaryDirectory.appendingPathComponent("gad-cli-\(UUID())")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { if let w = work { try? FileManager.default.removeItem(at: w) } }
+
+    @discardableResult
+    func run(_ args: [String]) throws -> (code: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = tool
+        p.arguments = args
+        let o = Pipe(), e = Pipe()
+        p.standardOutput = o
+        p.standardError = e
+        try p.run()
+        let od = o.fileHandleForReading.readDataToEndOfFile(), ed = e.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: od, as: UTF8.self), String(decoding: ed, as: UTF8.self))
+    }
+
+    /// Writes `count` crops of a fixture image (shifted, some mirrored) as PNGs into `dir`.
+    func crops(of name: String, count: Int, into dir: URL, seed: Int) throws {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let img = try Image.decode(contentsOf: Self.fixtures.appendingPathComponent(name))
+        let side = min(img.width, img.height) - 40
+        for i in 0..<count {
+            let dx = (i * 7 + seed * 3) % 40, dy = (i * 13 + seed) % 40
+            var px = [Float](repeating: 0, count: side * side * 3)
+            for y in 0..<side {
+                for x in 0..<side {
+                    let sx = i % 2 == 0 ? x + dx : side - 1 - x + dx
+                    for c in 0..<3 { px[(y * side + x) * 3 + c] = img.pixels[((y + dy) * img.width + sx) * 3 + c] }
+                }
+            }
+            let png = PNGEncoder.encode(width: side, height: side, rgb: px)
+            try Data(png).write(to: dir.appendingPathComponent(String(format: "%03d.png", i)))
+        }
+    }
+
+    func makeMVTec() throws -> URL {
+        let cat = work.appendingPathComponent("mvtec/cells")
+        try crops(of: "elpv_cell0004_normal.png", count: 12, into: cat.appendingPathComponent("train/good"), seed: 0)
+        try crops(of: "elpv_cell0004_normal.png", count: 4, into: cat.appendingPathComponent("test/good"), seed: 5)
+        try crops(of: "elpv_cell0001_defect.png", count: 4, into: cat.appendingPathComponent("test/crack"), seed: 1)
+        try crops(of: "elpv_cell0001_defect.png", count: 4, into: cat.appendingPathComponent("ground_truth/crack"), seed: 1)
+        return work.appendingPathComponent("mvtec")
+    }
+
+    func testMVTecEvaluateFitScoreInfo() throws {
+        let root = try makeMVTec()
+        let json = work.appendingPathComponent("r.json"), report = work.appendingPathComponent("r.html")
+        let ev = try run(["evaluate", root.path, "--folds", "2", "--baselines", "--json", json.path, "--report", report.path])
+        XCTAssertEqual(ev.code, 0, ev.err)
+        XCTAssertTrue(ev.out.contains("cells"), ev.out)
+        let j = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as! [String: Any]
+        XCTAssertEqual(j["backbone"] as? String, "efficientnet-lite0")
+        let cats = j["categories"] as! [[String: Any]]
+        XCTAssertEqual(cats.map { $0["name"] as! String }, ["cells"])
+        XCTAssertEqual((cats[0]["auroc_folds"] as! [Double]).count, 2)
+        XCTAssertEqual((cats[0]["level_auroc"] as! [Double]).count, 9)
+        // A different solar cell is an obvious anomaly: every crop of it must outscore the normals.
+        XCTAssertEqual(cats[0]["auroc_mean"] as! Double, 1.0, accuracy: 1e-9)
+        XCTAssertGreaterThan(j["images_per_second"] as! Double, 0)
+        let html = try String(contentsOf: report, encoding: .utf8)
+        XCTAssertTrue(html.contains("<svg") && html.contains("data:image/png;base64,") && !html.contains("http://cdn"))
+
+        let model = work.appendingPathComponent("m.gad")
+        let fit = try run(["fit", root.appendingPathComponent("cells").path, "-o", model.path, "--folds", "3", "--fpr", "0.1"])
+        XCTAssertEqual(fit.code, 0, fit.err)
+        let info = try run(["info", model.path])
+        XCTAssertEqual(info.code, 0, info.err)
+        XCTAssertTrue(info.out.contains("efficientnet-lite0") && info.out.contains("12 images"), info.out)
+        let sc = try run(["score", model.path, root.appendingPathComponent("cells/test").path, "--json"])
+        XCTAssertEqual(sc.code, 0, sc.err)
+        let rows = sc.out.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(rows.count, 8)
+        for r in rows where (r["path"] as! String).contains("/crack/") { XCTAssertEqual(r["anomalous"] as? Bool, true, "\(r)") }
+        XCTAssertEqual((rows[0]["levels"] as! [String: Double]).count, 9)
+    }
+
+    func testFolderLayoutEvaluate() throws {
+        let root = work.appendingPathComponent("folder")
+        try crops(of: "elpv_cell0004_normal.png", count: 15, into: root.appendingPathComponent("good"), seed: 2)
+        try crops(of: "elpv_cell0001_defect.png", count: 6, into: root.appendingPathComponent("crack"), seed: 3)
+        let ev = try run(["evaluate", root.path, "--folds", "3", "--levels", "4-8", "--npca", "0.99"])
+        XCTAssertEqual(ev.code, 0, ev.err)
+        XCTAssertTrue(ev.out.contains("folder") && ev.out.contains("levels 4,5,6,7,8"), ev.out)
+    }
+
+    func testBadInputs() throws {
+        let root = try makeMVTec()
+        // A corrupt image in train/good: named, exit 1, no output written.
+        let bad = root.appendingPathComponent("cells/train/good/999.png")
+        try Data([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]).write(to: bad)
+        let model = work.appendingPathComponent("half.gad")
+        var r = try run(["fit", root.appendingPathComponent("cells").path, "-o", model.path])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.err.contains(bad.path), r.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: model.path))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: work.path).filter { $0.contains("half") }, [])
+        try FileManager.default.removeItem(at: bad)
+
+        // An empty category.
+        let empty = work.appendingPathComponent("empty/widget")
+        try FileManager.default.createDirectory(at: empty.appendingPathComponent("train/good"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: empty.appendingPathComponent("test/good"), withIntermediateDirectories: true)
+        r = try run(["evaluate", empty.path])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.err.contains("empty category") && r.err.contains("train/good"), r.err)
+
+        // A category without train/good.
+        let notrain = work.appendingPathComponent("notrain/widget")
+        try FileManager.default.createDirectory(at: notrain.appendingPathComponent("test/good"), withIntermediateDirectories: true)
+        r = try run(["evaluate", notrain.path])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.err.contains("train/good") && r.err.contains("missing"), r.err)
+
+        // Model files: truncated, another version, another backbone's weights.
+        let good = work.appendingPathComponent("ok.gad")
+        XCTAssertEqual(try run(["fit", root.appendingPathComponent("cells").path, "-o", good.path, "--folds", "2", "--levels", "0-3"]).code, 0)
+        let bytes = try Data(contentsOf: good)
+        let trunc = work.appendingPathComponent("trunc.gad")
+        try bytes.prefix(bytes.count / 2).write(to: trunc)
+        r = try run(["info", trunc.path])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.err.contains(trunc.path) && r.err.contains("truncated or corrupt"), r.err)
+        var v = [UInt8](bytes)
+        v[8] = 7
+        let ver = work.appendingPathComponent("v7.gad")
+        try Data(v).write(to: ver)
+        r = try run(["score", ver.path, Self.fixtures.appendingPathComponent("chelsea.png").path])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.err.contains(ver.path) && r.err.contains("version 7"), r.err)
+        if FileManager.default.fileExists(atPath: BackboneKind.efficientNetLite1.cachedWeightsURL.path) {
+            r = try run(["score", good.path, "--weights", BackboneKind.efficientNetLite1.cachedWeightsURL.path,
+                         Self.fixtures.appendingPathComponent("chelsea.png").path])
+            XCTAssertEqual(r.code, 1)
+            XCTAssertTrue(r.err.contains(good.path) || r.err.contains("lite1"), r.err)
+        }
+        // Unreadable image given to score; usage errors exit 2.
+        r = try run(["score", good.path, work.appendingPathComponent("nope.png").path])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.err.contains("nope.png"), r.err)
+        XCTAssertEqual(try run(["evaluate", "--bogus"]).code, 2)
+        XCTAssertEqual(try run(["fit", root.path]).code, 2)
+        let help = try run(["evaluate", "--help"])
+        XCTAssertEqual(help.code, 0)
+        XCTAssertTrue(help.out.contains("--npca"))
+    }
+
+    func testClassifyChelsea() throws {
+        let r = try run(["classify", Self.fixtures.appendingPathComponent("chelsea.png").path])
+        XCTAssertEqual(r.code, 0, r.err)
+        let first = r.out.split(separator: "\n").dropFirst().first ?? ""
+        XCTAssertTrue(first.contains("Egyptian cat"), r.out)
+    }
+}
