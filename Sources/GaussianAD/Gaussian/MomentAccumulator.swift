@@ -47,7 +47,10 @@ public struct MomentAccumulator: Sendable {
     /// Adds the rows of a contiguous `rows x dimension` array.
     public mutating func add(_ x: [Double]) {
         let n = dimension == 0 ? 0 : x.count / dimension
-        x.withUnsafeBufferPointer { add($0.baseAddress!, rows: n, ld: dimension) }
+        guard n > 0 else { return }
+        x.withUnsafeBufferPointer { buf in
+            if let p = buf.baseAddress { add(p, rows: n, ld: dimension) }
+        }
     }
 
     /// The full symmetric scatter matrix (lower triangle mirrored).
