@@ -55,9 +55,11 @@ static int cic_png_run(const uint8_t *data, size_t len, size_t max_pixels, float
     }
     /* volatile: modified between setjmp and a possible longjmp. */
     png_bytep volatile row = NULL;
+    png_bytep *volatile rows = NULL;
     int volatile rc = CIC_ERR_FORMAT;
     if (setjmp(png_jmpbuf(png))) {
         free(row);
+        free(rows);
         png_destroy_read_struct(&png, &pinfo, NULL);
         return rc == CIC_OK ? CIC_ERR_FORMAT : rc;
     }
@@ -98,11 +100,12 @@ static int cic_png_run(const uint8_t *data, size_t len, size_t max_pixels, float
         /* Interlaced: needs the whole image; decode into a full buffer. */
         row = (png_bytep)malloc(rowbytes * h);
         if (!row) png_error(png, "out of memory");
-        png_bytep *rows = (png_bytep *)malloc(sizeof(png_bytep) * h);
+        rows = (png_bytep *)malloc(sizeof(png_bytep) * h);
         if (!rows) png_error(png, "out of memory");
         for (png_uint_32 y = 0; y < h; y++) rows[y] = row + (size_t)y * rowbytes;
         png_read_image(png, rows);
         free(rows);
+        rows = NULL;
     } else {
         row = (png_bytep)malloc(rowbytes);
         if (!row) png_error(png, "out of memory");

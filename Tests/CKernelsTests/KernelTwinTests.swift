@@ -128,6 +128,17 @@ final class KernelTwinTests: XCTestCase {
         for i in 0..<img.count { XCTAssertEqual(same[i], img[i], accuracy: 1e-6) }
     }
 
+    /// Extreme downscale (4000 taps per output, past the stack-cached weights): a constant per
+    /// channel stays that constant.
+    func testResizeWithManyTaps() {
+        let (h, w, ow) = (2, 40_000, 10)
+        var inp = [Float](repeating: 0, count: h * w * 3)
+        for x in 0..<w { for y in 0..<h { for c in 0..<3 { inp[(y * w + x) * 3 + c] = Float(c + 1) } } }
+        var scratch = [Float](repeating: 0, count: h * ow * 3), out = [Float](repeating: 0, count: h * ow * 3)
+        ck_f32_resize_aa_normalize_hwc(h, w, 3, inp, h, ow, [0, 0, 0], [1, 1, 1], &scratch, &out)
+        for y in 0..<h { for x in 0..<ow { for c in 0..<3 { XCTAssertEqual(out[(y * ow + x) * 3 + c], Float(c + 1), accuracy: 1e-4) } } }
+    }
+
     /// Mahalanobis through the Cholesky factor against a hand-computed 2x2 case.
     func testCholeskyMahalanobis() {
         var c: [Double] = [4, 0, 2, 3]   // lower triangle read: [[4, 2], [2, 3]]

@@ -1,4 +1,5 @@
 // A minimal PNG writer (8-bit RGB, stored deflate blocks) for report thumbnails.
+import CKernels
 import Foundation
 
 enum PNGEncoder {
@@ -53,15 +54,8 @@ enum PNGEncoder {
         var scratch = [Float](repeating: 0, count: img.height * w * 3)
         var out = [Float](repeating: 0, count: w * h * 3)
         let mean: [Float] = [0, 0, 0], std: [Float] = [1, 1, 1]
-        img.pixels.withUnsafeBufferPointer { p in
-            ck_resize(img.height, img.width, p.baseAddress!, h, w, mean, std, &scratch, &out)
-        }
+        ck_f32_resize_aa_normalize_hwc(img.height, img.width, 3, img.pixels, h, w, mean, std, &scratch, &out)
         return "data:image/png;base64," + Data(encode(width: w, height: h, rgb: out)).base64EncodedString()
     }
 }
 
-import CKernels
-private func ck_resize(_ ih: Int, _ iw: Int, _ inp: UnsafePointer<Float>, _ oh: Int, _ ow: Int, _ mean: [Float], _ std: [Float],
-                       _ scratch: inout [Float], _ out: inout [Float]) {
-    ck_f32_resize_aa_normalize_hwc(ih, iw, 3, inp, oh, ow, mean, std, &scratch, &out)
-}
