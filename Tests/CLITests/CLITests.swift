@@ -21,7 +21,8 @@ final class CLITests: XCTestCase {
             throw XCTSkip("SKIPPED: Lite0 weights missing; run scripts/setup")
         }
         guard FileManager.default.isExecutableFile(atPath: tool.path) else {
-            throw XCTSkip("SKIPPED: \(tool.path) not built (swift build --build-tests builds it)")
+            XCTFail("\(tool.path) is not built: swift build --build-tests builds it with the tests")
+            throw CocoaError(.fileNoSuchFile)
         }
         work = FileManager.default.temporaryDirectory.appendingPathComponent("gad-cli-\(UUID())")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)

@@ -16,10 +16,7 @@ public struct LevelFeatures: Sendable {
     public var dimension: Int { levelDims.reduce(0, +) }
 
     /// Start of each level within a row.
-    public var levelOffsets: [Int] {
-        var acc = 0
-        return levelDims.map { d in defer { acc += d }; return acc }
-    }
+    public var levelOffsets: [Int] { startOffsets(levelDims) }
 
     /// Level `level` of image `image`.
     public func level(_ level: Int, of image: Int) -> ArraySlice<Float> {

@@ -107,10 +107,7 @@ final class EfficientNet {
         fcWeights = t
         fcBias = fb.floats()
         levelDims = dims
-        var offs: [Int] = []
-        var acc = 0
-        for d in dims { offs.append(acc); acc += d }
-        levelOffsets = offs
+        levelOffsets = startOffsets(dims)
         maxActivation = maxAct
     }
 

@@ -14,10 +14,7 @@ public struct FeatureMatrix: Sendable {
     public var dimension: Int { levelDims.reduce(0, +) }
 
     /// Start of each level within a row.
-    public var levelOffsets: [Int] {
-        var acc = 0
-        return levelDims.map { d in defer { acc += d }; return acc }
-    }
+    public var levelOffsets: [Int] { startOffsets(levelDims) }
 
     /// Wraps float64 values; `values.count` must be `rows * sum(levelDims)`.
     public init(rows: Int, levelDims: [Int], values: [Double]) throws {
@@ -60,4 +57,10 @@ public struct FeatureMatrix: Sendable {
         self.levelDims = levelDims
         self.values = values
     }
+}
+
+/// Start of each block when blocks of the given sizes are concatenated: [0, d0, d0 + d1, ...].
+func startOffsets(_ sizes: [Int]) -> [Int] {
+    var acc = 0
+    return sizes.map { d in defer { acc += d }; return acc }
 }

@@ -107,14 +107,14 @@ public struct MomentAccumulator: Sendable {
         for j in 0..<d { delta[j] = sumZ[j] / n }
         var mean = shift
         for j in 0..<d { mean[j] += delta[j] }
-        var S = fullScatter()
-        for i in 0..<d { for j in 0..<d { S[i * d + j] = (S[i * d + j] - n * delta[i] * delta[j]) / n } }
+        let Z = fullScatter()
+        var S = Z
+        for i in 0..<d { for j in 0..<d { S[i * d + j] = (Z[i * d + j] - n * delta[i] * delta[j]) / n } }
         var e = 0.0, dZd = 0.0, qzd = 0.0
         for i in 0..<d {
             e += delta[i] * delta[i]
             qzd += sumQZ[i] * delta[i]
         }
-        let Z = fullScatter()
         for i in 0..<d {
             var acc = 0.0
             for j in 0..<d { acc += Z[i * d + j] * delta[j] }
