@@ -27,6 +27,19 @@ static void cic_jpeg_silent(j_common_ptr cinfo, int level) {
     (void)level;
 }
 
+/* Progressive files may repeat scans without end; each costs a pass over the image. */
+#define CIC_JPEG_MAX_SCANS 500
+
+static void cic_jpeg_progress(j_common_ptr cinfo) {
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    if (d->input_scan_number > CIC_JPEG_MAX_SCANS) {
+        cic_jpeg_err *e = (cic_jpeg_err *)cinfo->err;
+        if (e->err && e->err_len)
+            snprintf(e->err, e->err_len, "more than %d progressive scans (hostile file?)", CIC_JPEG_MAX_SCANS);
+        longjmp(e->jump, 1);
+    }
+}
+
 /* Premature end of data is an error here, not a warning with gray fill. */
 static void cic_jpeg_emit(j_common_ptr cinfo, int level) {
     if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) cic_jpeg_exit(cinfo);
@@ -62,6 +75,24 @@ static int cic_jpeg_run(const uint8_t *data, size_t len, size_t max_pixels, floa
     info->height = cinfo.image_height;
     info->bit_depth = 8;
     info->channels_in = (uint32_t)cinfo.num_components;
+    if (cinfo.arith_code) {
+        if (err && err_len) snprintf(err, err_len, "arithmetic-coded JPEG is not supported");
+        jpeg_destroy_decompress(&cinfo);
+        return CIC_ERR_FORMAT;
+    }
+    {
+        /* Every 8 x 8 block of the full-resolution component costs at least one bit of
+         * Huffman-coded data, so the header's size must fit in 8 x 64 x the file's length:
+         * otherwise the file is truncated or hostile, and nothing is allocated for it. */
+        uint64_t blocks = ((uint64_t)cinfo.image_width + 7) / 8 * (((uint64_t)cinfo.image_height + 7) / 8);
+        if (blocks / 8 > (uint64_t)len) {
+            if (err && err_len)
+                snprintf(err, err_len, "the header claims %u x %u pixels, more than the file's %zu bytes can hold (truncated or hostile file)",
+                         cinfo.image_width, cinfo.image_height, len);
+            jpeg_destroy_decompress(&cinfo);
+            return CIC_ERR_IMPLAUSIBLE;
+        }
+    }
     if (out == NULL) {
         jpeg_destroy_decompress(&cinfo);
         return CIC_OK;
@@ -85,6 +116,11 @@ static int cic_jpeg_run(const uint8_t *data, size_t len, size_t max_pixels, floa
         jpeg_destroy_decompress(&cinfo);
         return CIC_ERR_FORMAT;
     }
+    /* libjpeg's own buffers (whole-image coefficients for progressive files) stay
+     * proportional to the image: past this it fails instead of allocating. */
+    cinfo.mem->max_memory_to_use = (long)((size_t)cinfo.image_width * cinfo.image_height * 8 * (size_t)cinfo.num_components + (64u << 20));
+    struct jpeg_progress_mgr progress = {cic_jpeg_progress, 0, 0, 0, 0};
+    cinfo.progress = &progress;
     cinfo.dct_method = JDCT_ISLOW;
     cinfo.do_fancy_upsampling = TRUE;
     jpeg_start_decompress(&cinfo);

@@ -73,6 +73,22 @@ static int cic_png_run(const uint8_t *data, size_t len, size_t max_pixels, float
     info->bit_depth = depth == 16 ? 16 : 8;
     info->channels_in = ctype == PNG_COLOR_TYPE_GRAY ? 1 : ctype == PNG_COLOR_TYPE_GRAY_ALPHA ? 2
                       : ctype == PNG_COLOR_TYPE_RGB_ALPHA ? 4 : 3;
+    {
+        /* Deflate cannot expand data more than 1032-fold, so the rows the header claims must
+         * fit in 1032 x the file's length: otherwise the file is truncated or hostile, and
+         * nothing is allocated for it. */
+        uint64_t bits = (uint64_t)w * (uint64_t)depth *
+                        (uint64_t)(ctype == PNG_COLOR_TYPE_GRAY ? 1 : ctype == PNG_COLOR_TYPE_GRAY_ALPHA ? 2
+                                   : ctype == PNG_COLOR_TYPE_RGB ? 3 : ctype == PNG_COLOR_TYPE_RGB_ALPHA ? 4 : 1);
+        uint64_t raw = (uint64_t)h * (1 + (bits + 7) / 8);
+        if (raw / 1032 > (uint64_t)len) {
+            if (err && err_len)
+                snprintf(err, err_len, "the header claims %u x %u pixels, more than the file's %zu bytes can hold (truncated or hostile file)",
+                         w, h, len);
+            rc = CIC_ERR_IMPLAUSIBLE;
+            png_longjmp(png, 1);
+        }
+    }
     if (out == NULL) { /* header only */
         png_destroy_read_struct(&png, &pinfo, NULL);
         return CIC_OK;

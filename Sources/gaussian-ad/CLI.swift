@@ -93,6 +93,24 @@ struct Options {
     func value(_ name: String) -> String? { values[name]?.last }
     func has(_ flag: String) -> Bool { flags.contains(flag) }
 
+    /// The input limits: built-in defaults, then the GAUSSIAN_AD_MAX_* environment variables,
+    /// then `--max-image-pixels`.
+    func limits() throws -> InputLimits {
+        var l = try InputLimits.fromEnvironment()
+        if let v = value("--max-image-pixels") {
+            do { l.maxImagePixels = try InputLimits.parse(v, name: "--max-image-pixels") } catch {
+                throw UsageError(description: "\(error)")
+            }
+        }
+        return l
+    }
+
+    /// Help text for the limits every image-reading command accepts.
+    static let limitsHelp = """
+      --max-image-pixels N  largest image decoded, in pixels (default 89478485, or
+                            GAUSSIAN_AD_MAX_IMAGE_PIXELS); larger files are refused unread
+    """
+
     func backbone() throws -> BackboneKind {
         let name = value("--backbone") ?? "lite0"
         guard let k = BackboneKind(name: name) else {

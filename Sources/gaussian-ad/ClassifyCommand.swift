@@ -7,15 +7,17 @@ enum ClassifyCommand {
     Usage: gaussian-ad classify IMAGE... [--backbone lite0|lite1|lite2] [--weights FILE.pth]
 
     Prints the five most probable ImageNet classes of each image with their probabilities.
-    """
+
+    """ + Options.limitsHelp
 
     static func run(_ args: [String]) throws -> Int32 {
-        let o = try Options(args, valued: ["--backbone", "--weights"], flags: ["-h", "--help"])
+        let o = try Options(args, valued: ["--backbone", "--weights", "--max-image-pixels"], flags: ["-h", "--help"])
         if o.has("-h") || o.has("--help") { print(help); return 0 }
         guard !o.positionals.isEmpty else { throw UsageError(description: "no image given\n\n" + help) }
-        let net = try Backbone.load(try o.backbone(), weights: o.value("--weights").map { URL(fileURLWithPath: $0) })
+        let limits = try o.limits()
+        let net = try Backbone.load(try o.backbone(), weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, limits: limits)
         for path in o.positionals {
-            let img = try Image.decode(contentsOf: URL(fileURLWithPath: path))
+            let img = try Image.decode(contentsOf: URL(fileURLWithPath: path), limits: limits)
             let preds = try net.classify([img])[0]
             print(path)
             for p in preds {

@@ -12,11 +12,12 @@ enum EvaluateCommand {
     category, a folder with good/ and one folder per defect type, or the ELPV data folder).
     Without DATA it uses the ELPV data that scripts/setup downloads.
     Prints per category the mean AUROC +- SEM over folds and the per-level AUROCs.
-    """
+
+    """ + Options.limitsHelp
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: ["--backbone", "--folds", "--seed", "--category", "--levels", "--pca", "--npca",
-                                           "--json", "--report", "--batch", "--weights"],
+                                           "--json", "--report", "--batch", "--weights", "--max-image-pixels"],
                             flags: ["-h", "--help", "--baselines"], multi: ["--category"])
         if o.has("-h") || o.has("--help") { print(help); return 0 }
         guard o.positionals.count <= 1 else { throw UsageError(description: "one DATA folder at most\n\n" + help) }
@@ -32,11 +33,12 @@ enum EvaluateCommand {
         opts.baselines = o.has("--baselines")
         let kind = try o.backbone()
         let dataset = try Dataset.open(dataURL).selecting(o.values["--category"] ?? [])
-        let net = try Backbone.load(kind, weights: o.value("--weights").map { URL(fileURLWithPath: $0) })
+        let limits = try o.limits()
+        let net = try Backbone.load(kind, weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, limits: limits)
         if let l = opts.levels, let bad = l.first(where: { $0 >= net.levelDims.count }) {
             throw UsageError(description: "level \(bad) does not exist (\(kind.rawValue) has levels 0-\(net.levelDims.count - 1))")
         }
-        let fx = FeatureExtractor(backbone: net, batchSize: Int(o.value("--batch") ?? "16") ?? 16)
+        let fx = FeatureExtractor(backbone: net, batchSize: Int(o.value("--batch") ?? "16") ?? 16, limits: limits)
         let bar = ProgressBar()
         let result = try Evaluation.run(dataset: dataset, extractor: fx, options: opts) { bar.update($0, $1, $2) }
         print(Table.render(result, dataset: dataset, baselines: opts.baselines))

@@ -11,11 +11,12 @@ enum FitCommand {
     folder layouts and ELPV: all normal images) and calibrates the threshold on the combined
     score: the (1 - fpr) quantile of out-of-fold scores of the normal images (each scored by a
     model fitted without its fold). Writes MODEL.gad atomically.
-    """
+
+    """ + Options.limitsHelp
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: ["-o", "--output", "--category", "--backbone", "--levels", "--pca", "--npca",
-                                           "--fpr", "--folds", "--seed", "--batch", "--weights"],
+                                           "--fpr", "--folds", "--seed", "--batch", "--weights", "--max-image-pixels"],
                             flags: ["-h", "--help"])
         if o.has("-h") || o.has("--help") { print(help); return 0 }
         guard o.positionals.count == 1 else { throw UsageError(description: "give one DATA folder\n\n" + help) }
@@ -36,14 +37,15 @@ enum FitCommand {
             throw GaussianADError.badDataset(path: cat.root.path, reason: "\(normals.count) normal training images; fitting with \(k)-fold calibration needs at least \(2 * k)")
         }
         let kind = try o.backbone()
-        let net = try Backbone.load(kind, weights: o.value("--weights").map { URL(fileURLWithPath: $0) })
+        let limits = try o.limits()
+        let net = try Backbone.load(kind, weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, limits: limits)
         let levels = try o.value("--levels").map(EvaluateCommand.parseLevels)
         if let l = levels, let bad = l.first(where: { $0 >= net.levelDims.count }) {
             throw UsageError(description: "level \(bad) does not exist (levels 0-\(net.levelDims.count - 1))")
         }
         let gopts = GaussianOptions(levels: levels, reduction: try EvaluateCommand.reduction(o))
         let bar = ProgressBar()
-        let fx = FeatureExtractor(backbone: net, batchSize: Int(o.value("--batch") ?? "16") ?? 16)
+        let fx = FeatureExtractor(backbone: net, batchSize: Int(o.value("--batch") ?? "16") ?? 16, limits: limits)
         let feats = try fx.extract(normals.map(\.url)) { bar.update(cat.name, $0, $1) }
         // Out-of-fold scores of the normal images calibrate the threshold.
         let folds = StableSplit.folds(of: normals.map(\.relativePath), k: k, seed: seed)

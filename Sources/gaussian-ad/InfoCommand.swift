@@ -15,7 +15,7 @@ enum InfoCommand {
         if o.has("-h") || o.has("--help") { print(help); return 0 }
         guard o.positionals.count == 1 else { throw UsageError(description: "give one model file\n\n" + help) }
         let url = URL(fileURLWithPath: o.positionals[0])
-        let f = try ModelFile.load(from: url)
+        let f = try ModelFile.load(from: url, limits: try o.limits())
         let m = f.model
         print("model        \(url.path)  (format version \(ModelFile.version))")
         print("backbone     \(f.backbone.rawValue), input \(f.backbone.inputSize)x\(f.backbone.inputSize), normalisation mean \(f.backbone.normalization.mean.map { String(format: "%.4f", $0) }) std \(f.backbone.normalization.std.map { String(format: "%.4f", $0) })")

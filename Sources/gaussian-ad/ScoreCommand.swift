@@ -8,23 +8,26 @@ enum ScoreCommand {
 
     Scores each image (folders are searched for PNG/JPEG files) and prints the combined
     score, the verdict against the model's calibrated threshold and the per-level Mahalanobis
-    distances. --json prints one JSON object a line.
-    """
+    distances. --json prints one JSON object a line. A score that is not finite is never
+    called normal: its verdict is "not-finite", counted as anomalous.
+
+    """ + Options.limitsHelp
 
     static func run(_ args: [String]) throws -> Int32 {
-        let o = try Options(args, valued: ["--batch", "--weights"], flags: ["-h", "--help", "--json"])
+        let o = try Options(args, valued: ["--batch", "--weights", "--max-image-pixels"], flags: ["-h", "--help", "--json"])
         if o.has("-h") || o.has("--help") { print(help); return 0 }
         guard o.positionals.count >= 2 else { throw UsageError(description: "give a model and at least one image or folder\n\n" + help) }
         let modelURL = URL(fileURLWithPath: o.positionals[0])
-        let file = try ModelFile.load(from: modelURL)
-        let net = try Backbone.load(file.backbone, weights: o.value("--weights").map { URL(fileURLWithPath: $0) })
+        let limits = try o.limits()
+        let file = try ModelFile.load(from: modelURL, limits: limits)
+        let net = try Backbone.load(file.backbone, weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, limits: limits)
         guard net.weightsSHA256 == file.weightsSHA256 else {
             throw GaussianADError.badModelFile(path: modelURL.path, reason: "fitted with \(file.backbone.rawValue) weights \(file.weightsSHA256.prefix(12))…, but the loaded weights are \(net.weightsSHA256.prefix(12))…")
         }
         let urls = try o.positionals.dropFirst().flatMap(expand)
         guard !urls.isEmpty else { throw UsageError(description: "no PNG/JPEG images found in \(o.positionals.dropFirst().joined(separator: " "))") }
-        let fx = FeatureExtractor(backbone: net, batchSize: Int(o.value("--batch") ?? "16") ?? 16)
-        let t = file.workingPoint?.threshold
+        let fx = FeatureExtractor(backbone: net, batchSize: Int(o.value("--batch") ?? "16") ?? 16, limits: limits)
+        let wp = file.workingPoint
         let levels = file.model.levels.map(\.level)
         var start = 0
         while start < urls.count {
@@ -32,23 +35,26 @@ enum ScoreCommand {
             let s = try file.model.score(try fx.extract(chunk))
             let comb = s.combined
             for (i, u) in chunk.enumerated() {
-                let anomalous = t.map { comb[i] > $0 }
+                let verdict = wp?.verdict(comb[i])
+                if verdict == .notFinite || (wp == nil && !comb[i].isFinite) {
+                    printError("gaussian-ad score: \(u.path): the score is not finite (\(comb[i])); it is not taken as normal")
+                }
                 if o.has("--json") {
                     var obj: [String: Any] = ["path": u.path, "score": comb[i],
                                               "levels": Dictionary(uniqueKeysWithValues: levels.enumerated().map { ("\($1)", s.perLevel[$0][i]) })]
-                    if let t = t { obj["threshold"] = t }
-                    if let a = anomalous { obj["anomalous"] = a }
+                    if let wp { obj["threshold"] = wp.threshold }
+                    if let v = verdict { obj["anomalous"] = v.isAnomalous; obj["verdict"] = v.rawValue }
                     let d = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
                     print(String(decoding: d, as: UTF8.self))
                 } else {
-                    let verdict = anomalous.map { $0 ? "ANOMALOUS" : "normal" } ?? "-"
+                    let word = verdict.map { $0 == .normal ? "normal" : $0.rawValue.uppercased() } ?? "-"
                     let per = levels.enumerated().map { String(format: "%d:%.2f", $1, s.perLevel[$0][i]) }.joined(separator: " ")
-                    print(String(format: "%10.4f  %@  %@  [%@]", comb[i], verdict.padding(toLength: 9, withPad: " ", startingAt: 0), u.path, per))
+                    print(String(format: "%10.4f  %@  %@  [%@]", comb[i], word.padding(toLength: 11, withPad: " ", startingAt: 0), u.path, per))
                 }
             }
             start += chunk.count
         }
-        if !o.has("--json"), let t = t { print(String(format: "threshold %.4f (target FPR %.4f)", t, file.workingPoint!.targetFPR)) }
+        if !o.has("--json"), let wp { print(String(format: "threshold %.4f (target FPR %.4f)", wp.threshold, wp.targetFPR)) }
         return 0
     }
 

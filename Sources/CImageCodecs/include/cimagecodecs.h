@@ -21,6 +21,7 @@ enum {
     CIC_ERR_FORMAT = 1,   /**< corrupt or truncated data, or an unsupported variant */
     CIC_ERR_TOO_LARGE = 2,/**< width * height over the limit given */
     CIC_ERR_BUFFER = 3,   /**< output buffer too small */
+    CIC_ERR_IMPLAUSIBLE = 4, /**< the header claims more pixels than the file's bytes can encode */
 };
 
 /** Image header: size and a hint of the source format. */
@@ -33,7 +34,11 @@ typedef struct cic_info {
 /** 1 if the bytes start with the PNG signature, 2 for a JPEG SOI marker, 0 otherwise. */
 int cic_sniff(const uint8_t *data, size_t len);
 
-/** Reads the PNG header. */
+/**
+ * Reads the PNG header. Fails with CIC_ERR_IMPLAUSIBLE when the rows it claims could not be
+ * encoded in `len` bytes (deflate expands at most 1032-fold), so that a caller never sizes
+ * an allocation from a header the data cannot back.
+ */
 int cic_png_info(const uint8_t *data, size_t len, cic_info *info, char *err, size_t err_len);
 
 /**
@@ -43,10 +48,18 @@ int cic_png_info(const uint8_t *data, size_t len, cic_info *info, char *err, siz
 int cic_png_decode(const uint8_t *data, size_t len, size_t max_pixels, float *out, size_t out_len,
                    cic_info *info, char *err, size_t err_len);
 
-/** Reads the JPEG header. */
+/**
+ * Reads the JPEG header. Fails with CIC_ERR_IMPLAUSIBLE when the image it claims could not be
+ * encoded in `len` bytes (at least one bit per 8 x 8 block), and with CIC_ERR_FORMAT for
+ * arithmetic-coded files, for which no such bound exists.
+ */
 int cic_jpeg_info(const uint8_t *data, size_t len, cic_info *info, char *err, size_t err_len);
 
-/** Decodes a JPEG (baseline or progressive, gray or YCbCr) into out (width * height * 3). */
+/**
+ * Decodes a JPEG (baseline or progressive, gray or YCbCr) into out (width * height * 3).
+ * libjpeg's own memory is capped in proportion to the image, and progressive files with more
+ * than 500 scans are refused.
+ */
 int cic_jpeg_decode(const uint8_t *data, size_t len, size_t max_pixels, float *out,
                     size_t out_len, cic_info *info, char *err, size_t err_len);
 

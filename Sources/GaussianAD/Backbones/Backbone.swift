@@ -54,9 +54,10 @@ public final class Backbone: @unchecked Sendable {
     /// Number of classifier outputs (1000 for ImageNet).
     public var classCount: Int { net.classes }
 
-    /// Loads `kind` from `weights`, or from the cache folder filled by scripts/setup.
+    /// Loads `kind` from `weights`, or from the cache folder filled by scripts/setup; the
+    /// checkpoint's sizes are bounded by `limits`.
     /// - Throws: `.missingWeights`, `.badCheckpoint`, `.weightsMismatch` naming file and tensor.
-    public static func load(_ kind: BackboneKind, weights: URL? = nil) throws -> Backbone {
+    public static func load(_ kind: BackboneKind, weights: URL? = nil, limits: InputLimits = .default) throws -> Backbone {
         Kernels.ensureInitialised()
         let url = weights ?? kind.cachedWeightsURL
         guard FileManager.default.fileExists(atPath: url.path) else {
@@ -67,7 +68,7 @@ public final class Backbone: @unchecked Sendable {
             throw GaussianADError.unreadableFile(path: url.path, reason: (error as NSError).localizedDescription)
         }
         let bytes = [UInt8](data)
-        let ckpt = try Checkpoint.parse(bytes: bytes, name: url.path)
+        let ckpt = try Checkpoint.parse(bytes: bytes, name: url.path, limits: limits)
         let net = try EfficientNet(kind: kind, checkpoint: ckpt, path: url.path)
         return Backbone(kind: kind, net: net, sha256: SHA256.hex(bytes))
     }

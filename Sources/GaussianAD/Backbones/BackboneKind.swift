@@ -48,6 +48,9 @@ public enum BackboneKind: String, CaseIterable, Sendable, Codable {
     /// Number of pooled levels (METHOD.md 2.2).
     public var levelCount: Int { 9 }
 
+    /// Dimension of each pooled level, known from the architecture alone.
+    public var levelDims: [Int] { EfficientNetConfig.levelDims(self) }
+
     /// The cache folder: `$GAUSSIAN_AD_HOME`, else `~/.cache/gaussian-ad`.
     public static var cacheHome: URL {
         if let h = ProcessInfo.processInfo.environment["GAUSSIAN_AD_HOME"], !h.isEmpty {

@@ -106,6 +106,9 @@ final class EfficientNet {
         for o in 0..<nc { for i in 0..<head.cout { t[i * nc + o] = wv[o * head.cout + i] } }
         fcWeights = t
         fcBias = fb.floats()
+        guard dims == kind.levelDims else {
+            throw GaussianADError.weightsMismatch(path: path, tensor: "_conv_head.weight", reason: "level widths \(dims) are not those of \(kind.rawValue) (\(kind.levelDims)): wrong backbone for this weights file?")
+        }
         levelDims = dims
         levelOffsets = startOffsets(dims)
         maxActivation = maxAct

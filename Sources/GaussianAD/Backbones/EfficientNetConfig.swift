@@ -21,6 +21,33 @@ enum EfficientNetConfig {
         .init(kernel: 3, stride: 1, expandRatio: 6, repeats: 1),
     ]
 
+    /// Output channels of the seven stages of B0, before width scaling.
+    static let baseStageChannels = [16, 24, 40, 80, 112, 192, 320]
+
+    /// Width coefficient of a Lite variant.
+    static func widthCoefficient(_ kind: BackboneKind) -> Double {
+        switch kind {
+        case .efficientNetLite0, .efficientNetLite1: return 1.0
+        case .efficientNetLite2: return 1.1
+        }
+    }
+
+    /// lukemelas' `round_filters`: scale by the width coefficient, round to a multiple of 8,
+    /// never more than 10 % below the scaled value.
+    static func roundFilters(_ filters: Int, width: Double, divisor: Int = 8) -> Int {
+        let f = Double(filters) * width
+        var n = max(divisor, Int(f + Double(divisor) / 2) / divisor * divisor)
+        if Double(n) < 0.9 * f { n += divisor }
+        return n
+    }
+
+    /// Pooled level dimensions (METHOD.md 2.2): stem (32, unscaled for Lite), the seven
+    /// stages, head (1280, unscaled for Lite).
+    static func levelDims(_ kind: BackboneKind) -> [Int] {
+        let w = widthCoefficient(kind)
+        return [32] + baseStageChannels.map { roundFilters($0, width: w) } + [1280]
+    }
+
     /// Depth coefficient of a Lite variant.
     static func depthCoefficient(_ kind: BackboneKind) -> Double {
         switch kind {

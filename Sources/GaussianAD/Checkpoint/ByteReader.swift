@@ -39,7 +39,7 @@ struct ByteReader {
     }
 
     static func uintAt(_ bytes: [UInt8], _ off: Int, _ n: Int) -> UInt64? {
-        guard off >= 0, n >= 0, off + n <= bytes.count else { return nil }
+        guard off >= 0, n >= 0, off <= bytes.count, n <= bytes.count - off else { return nil }
         var v: UInt64 = 0
         for i in 0..<n { v |= UInt64(bytes[off + i]) << (8 * UInt64(i)) }
         return v

@@ -18,25 +18,25 @@ public struct Checkpoint: Sendable {
     /// The tensor called `name`, if present.
     public subscript(name: String) -> Tensor? { tensors[name] }
 
-    /// Reads a weights file.
+    /// Reads a weights file; sizes in it are bounded by `limits`.
     /// - Throws: `GaussianADError.unreadableFile` / `.badCheckpoint` naming the file.
-    public static func load(contentsOf url: URL) throws -> Checkpoint {
+    public static func load(contentsOf url: URL, limits: InputLimits = .default) throws -> Checkpoint {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw GaussianADError.unreadableFile(path: url.path, reason: (error as NSError).localizedDescription)
         }
-        return try parse(bytes: [UInt8](data), name: url.path)
+        return try parse(bytes: [UInt8](data), name: url.path, limits: limits)
     }
 
     /// Parses the bytes of a weights file; `name` is used in error messages.
-    public static func parse(bytes: [UInt8], name: String) throws -> Checkpoint {
+    public static func parse(bytes: [UInt8], name: String, limits: InputLimits = .default) throws -> Checkpoint {
         let pairs: [(String, Tensor)]
         if ZipArchive.looksLikeZip(bytes) {
-            pairs = try TorchFormats.zipFormat(bytes, file: name)
+            pairs = try TorchFormats.zipFormat(bytes, file: name, limits: limits)
         } else if bytes.count >= 2 && bytes[0] == 0x80 && bytes[1] >= 2 {
-            pairs = try TorchFormats.legacy(bytes, file: name)
+            pairs = try TorchFormats.legacy(bytes, file: name, limits: limits)
         } else if Safetensors.looksLike(bytes) {
-            pairs = try Safetensors.parse(bytes, file: name)
+            pairs = try Safetensors.parse(bytes, file: name, limits: limits)
         } else {
             throw GaussianADError.badCheckpoint(path: name, reason: "unknown format (neither a PyTorch .pth nor .safetensors)")
         }
@@ -50,11 +50,11 @@ public struct Checkpoint: Sendable {
 enum TorchFormats {
     static let legacyMagic: [UInt8] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]
 
-    static func legacy(_ bytes: [UInt8], file: String) throws -> [(String, Tensor)] {
+    static func legacy(_ bytes: [UInt8], file: String, limits: InputLimits) throws -> [(String, Tensor)] {
         func fail(_ why: String) -> GaussianADError { .badCheckpoint(path: file, reason: why) }
         var pos = 0
         func next() throws -> PickleValue {
-            var p = PickleReader(bytes: bytes, file: file, start: pos, legacy: true)
+            var p = PickleReader(bytes: bytes, file: file, start: pos, legacy: true, limits: limits)
             let v = try p.read()
             pos = p.position
             return v
@@ -74,8 +74,7 @@ enum TorchFormats {
             guard let s = v.asString else { throw fail("bad storage key") }
             return s
         }
-        var refs: [String: StorageRef] = [:]
-        collectStorages(root, into: &refs)
+        let refs = try storageRefs(root, file: file)
         var storages: [String: ArraySlice<UInt8>] = [:]
         var r = ByteReader(bytes, file: file, start: pos)
         for key in keys {
@@ -86,10 +85,10 @@ enum TorchFormats {
             }
             storages[key] = try r.take(Int(numel) * ref.dtype.size)
         }
-        return try tensors(from: root, storages: storages, file: file)
+        return try tensors(from: root, storages: storages, file: file, limits: limits)
     }
 
-    static func zipFormat(_ bytes: [UInt8], file: String) throws -> [(String, Tensor)] {
+    static func zipFormat(_ bytes: [UInt8], file: String, limits: InputLimits) throws -> [(String, Tensor)] {
         func fail(_ why: String) -> GaussianADError { .badCheckpoint(path: file, reason: why) }
         let z = try ZipArchive(bytes, file: file)
         guard let pkl = z.order.first(where: { $0 == "data.pkl" || $0.hasSuffix("/data.pkl") }), let e = z.entries[pkl] else {
@@ -100,33 +99,47 @@ enum TorchFormats {
            String(bytes: bytes[bo.offset..<(bo.offset + bo.size)], encoding: .utf8) == "big" {
             throw fail("big-endian checkpoints are not supported")
         }
-        var p = PickleReader(bytes: bytes, file: file, start: e.offset, end: e.offset + e.size, legacy: false)
+        var p = PickleReader(bytes: bytes, file: file, start: e.offset, end: e.offset + e.size, legacy: false, limits: limits)
         let root = try p.read()
-        var refs: [String: StorageRef] = [:]
-        collectStorages(root, into: &refs)
+        let refs = try storageRefs(root, file: file)
         var storages: [String: ArraySlice<UInt8>] = [:]
         for (key, _) in refs {
             guard let d = z.entries[prefix + "data/" + key] else { throw fail("storage 'data/\(key)' missing from the archive") }
             storages[key] = bytes[d.offset..<(d.offset + d.size)]
         }
-        return try tensors(from: root, storages: storages, file: file)
+        return try tensors(from: root, storages: storages, file: file, limits: limits)
     }
 
-    /// Every storage referenced below `v` (the first reference of a key wins).
-    private static func collectStorages(_ v: PickleValue, into refs: inout [String: StorageRef], depth: Int = 0) {
-        guard depth < 8 else { return }
-        switch v {
-        case .tensor(let t): if refs[t.storage.key] == nil { refs[t.storage.key] = t.storage }
-        case .storage(let s): if refs[s.key] == nil { refs[s.key] = s }
-        case .dict(let d): for (_, x) in d.entries { collectStorages(x, into: &refs, depth: depth + 1) }
-        case .list(let l): for x in l.items { collectStorages(x, into: &refs, depth: depth + 1) }
-        case .tuple(let t): for x in t { collectStorages(x, into: &refs, depth: depth + 1) }
-        default: break
+    /// Values a storage walk visits at most: shared tuples make a pickle a DAG whose tree can be
+    /// exponentially larger than the file, so the walk is bounded rather than trusted.
+    static let maxWalk = 1 << 20
+
+    /// Every storage referenced below `root` (the first reference of a key wins).
+    private static func storageRefs(_ root: PickleValue, file: String) throws -> [String: StorageRef] {
+        var refs: [String: StorageRef] = [:]
+        var budget = maxWalk
+        // Depth is bounded by the pickle reader's nesting limit, so recursion is safe.
+        func walk(_ v: PickleValue) throws {
+            budget -= 1
+            guard budget >= 0 else {
+                throw GaussianADError.badCheckpoint(path: file, reason: "the pickle refers to more than \(maxWalk) values (shared structure?)")
+            }
+            switch v {
+            case .tensor(let t): if refs[t.storage.key] == nil { refs[t.storage.key] = t.storage }
+            case .storage(let s): if refs[s.key] == nil { refs[s.key] = s }
+            case .dict(let d): for (_, x) in d.entries { try walk(x) }
+            case .list(let l): for x in l.items { try walk(x) }
+            case .tuple(let t): for x in t { try walk(x) }
+            default: break
+            }
         }
+        try walk(root)
+        return refs
     }
 
     /// The state dict: the root dict, or the dict under "state_dict" when nested.
-    private static func tensors(from root: PickleValue, storages: [String: ArraySlice<UInt8>], file: String) throws -> [(String, Tensor)] {
+    private static func tensors(from root: PickleValue, storages: [String: ArraySlice<UInt8>], file: String,
+                                limits: InputLimits) throws -> [(String, Tensor)] {
         func fail(_ why: String) -> GaussianADError { .badCheckpoint(path: file, reason: why) }
         guard case .dict(var dict) = root else { throw fail("the pickled object is not a state dict") }
         for (k, v) in dict.entries where k.asString == "state_dict" || k.asString == "model_state_dict" {
@@ -136,31 +149,46 @@ enum TorchFormats {
         for (k, v) in dict.entries {
             guard case .tensor(let t) = v, let name = k.asString else { continue }
             guard let data = storages[t.storage.key] else { throw fail("storage '\(t.storage.key)' of '\(name)' missing") }
-            out.append((name, try materialise(t, data, name: name, file: file)))
+            out.append((name, try materialise(t, data, name: name, file: file, limits: limits)))
         }
         guard !out.isEmpty else { throw fail("no tensors found in the state dict") }
         return out
     }
 
-    /// Copies a strided view out of its storage into contiguous bytes, bounds-checked.
-    private static func materialise(_ t: TensorRef, _ storage: ArraySlice<UInt8>, name: String, file: String) throws -> Tensor {
+    /// Largest materialised size of a view with more elements than its storage (a zero or
+    /// overlapping stride): real checkpoints never need one this large.
+    static let maxRepeatingViewBytes = 1 << 24
+
+    /// Copies a strided view out of its storage into contiguous bytes. Every index is checked
+    /// arithmetic; the materialised size is bounded by `limits.maxTensorBytes` (a zero-stride
+    /// view can claim far more elements than its storage holds).
+    private static func materialise(_ t: TensorRef, _ storage: ArraySlice<UInt8>, name: String, file: String,
+                                    limits: InputLimits) throws -> Tensor {
         func fail(_ why: String) -> GaussianADError { .badCheckpoint(path: file, reason: "tensor '\(name)': " + why) }
         let es = t.storage.dtype.size
         let numelAvail = storage.count / es
-        let base = t.offset + (t.storage.view?.offset ?? 0)
-        var count = 1
-        var maxIndex = base
-        for (s, st) in zip(t.size, t.stride) {
-            let (m, o) = count.multipliedReportingOverflow(by: s)
-            guard !o else { throw fail("too large") }
-            count = m
-            if s > 0 {
-                let (span, o2) = (s - 1).multipliedReportingOverflow(by: st)
-                guard !o2 else { throw fail("bad strides") }
-                maxIndex += span
-            }
+        guard let base = Checked.add(t.offset, t.storage.view?.offset ?? 0) else {
+            throw fail("storage offset \(t.offset) overflows")
         }
-        guard count == 0 || maxIndex < numelAvail else { throw fail("view reaches past its storage (corrupt file)") }
+        guard let count = Checked.product(t.size), let byteCount = Checked.mul(count, es) else {
+            throw fail("size \(t.size) has more elements than can be addressed")
+        }
+        guard byteCount <= limits.maxTensorBytes else {
+            throw fail("size \(t.size) is \(byteCount) bytes, over the limit of \(limits.maxTensorBytes) (GAUSSIAN_AD_MAX_TENSOR_BYTES)")
+        }
+        var maxIndex = base
+        for (s, st) in zip(t.size, t.stride) where s > 0 {
+            guard let span = Checked.mul(s - 1, st), let m = Checked.add(maxIndex, span) else {
+                throw fail("strides \(t.stride) reach past any storage")
+            }
+            maxIndex = m
+        }
+        guard count <= numelAvail || byteCount <= maxRepeatingViewBytes else {
+            throw fail("view of \(count) elements repeats its storage of \(numelAvail) (stride \(t.stride)); at most \(maxRepeatingViewBytes) bytes are materialised from such a view")
+        }
+        guard count == 0 || maxIndex < numelAvail else {
+            throw fail("view (offset \(base), size \(t.size), stride \(t.stride)) reaches past its storage of \(numelAvail) elements")
+        }
         var out = [UInt8](repeating: 0, count: count * es)
         if count > 0 {
             let start = storage.startIndex

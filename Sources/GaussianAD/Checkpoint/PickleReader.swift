@@ -18,8 +18,11 @@ struct TensorRef {
     var stride: [Int]
 }
 
-final class PickleList { var items: [PickleValue] = [] }
-final class PickleDict { var entries: [(PickleValue, PickleValue)] = [] }
+/// A list being built. `depth` is its nesting depth (1 when empty); once it is placed inside
+/// another container it is `sealed` and may no longer change, so recorded depths stay exact.
+final class PickleList { var items: [PickleValue] = []; var depth = 1; var sealed = false }
+/// A dict being built; `depth` and `sealed` as for `PickleList`.
+final class PickleDict { var entries: [(PickleValue, PickleValue)] = []; var depth = 1; var sealed = false }
 
 /// The values a tensor state dict pickle can contain.
 indirect enum PickleValue {
@@ -54,22 +57,28 @@ indirect enum PickleValue {
 /// dicts use: `collections.OrderedDict`, `torch._utils._rebuild_tensor_v2` (and
 /// `_rebuild_tensor`, `_rebuild_parameter`), and the typed storage classes. Anything else
 /// fails with an error naming the opcode or the global. Storages are returned as references;
-/// the caller resolves their bytes.
+/// the caller resolves their bytes. Nesting depth and open MARKs are bounded by `InputLimits`
+/// (a deeply nested value would otherwise overflow the stack when it is freed).
 struct PickleReader {
-    /// Hard bounds so that corrupt input cannot exhaust memory.
+    /// Hard bound on the values on the stack, so that corrupt input cannot exhaust memory.
     static let maxStackDepth = 1 << 16
     static let maxDims = 16
 
+    /// A value with its nesting depth (for tuples and scalars; lists and dicts keep their own).
+    private struct Item { var value: PickleValue; var depth: Int }
+
     private var r: ByteReader
-    private var stack: [PickleValue] = []
+    private var stack: [Item] = []
     private var marks: [Int] = []
-    private var memo: [Int: PickleValue] = [:]
+    private var memo: [Int: Item] = [:]
+    private let limits: InputLimits
     /// Persistent ids become storages through this callback's rules.
     let legacyStorageIDs: Bool
 
-    init(bytes: [UInt8], file: String, start: Int, end: Int? = nil, legacy: Bool) {
+    init(bytes: [UInt8], file: String, start: Int, end: Int? = nil, legacy: Bool, limits: InputLimits = .default) {
         r = ByteReader(bytes, file: file, start: start, end: end)
         legacyStorageIDs = legacy
+        self.limits = limits
     }
 
     /// Byte position after the STOP opcode (where the next pickle or raw data starts).
@@ -77,22 +86,71 @@ struct PickleReader {
 
     private func fail(_ why: String) -> GaussianADError { r.fail(why) }
 
-    private mutating func push(_ v: PickleValue) throws {
-        guard stack.count < Self.maxStackDepth else { throw fail("pickle stack too deep") }
-        stack.append(v)
+    private mutating func push(_ v: PickleValue, depth: Int = 1) throws {
+        guard stack.count < Self.maxStackDepth else { throw fail("pickle stack holds more than \(Self.maxStackDepth) values") }
+        stack.append(Item(value: v, depth: depth))
     }
 
-    private mutating func pop() throws -> PickleValue {
+    private mutating func popItem() throws -> Item {
         guard let v = stack.popLast() else { throw fail("pickle stack underflow") }
-        if case .mark = v { throw fail("unexpected MARK on the pickle stack") }
+        if case .mark = v.value { throw fail("unexpected MARK on the pickle stack") }
         return v
     }
 
-    private mutating func popMark() throws -> [PickleValue] {
+    private mutating func pop() throws -> PickleValue { try popItem().value }
+
+    private mutating func popMark() throws -> [Item] {
         guard let m = marks.popLast(), m <= stack.count else { throw fail("pickle MARK missing") }
         let items = Array(stack[m...])
         stack.removeSubrange(m...)
         return items
+    }
+
+    /// The current depth of an item: lists and dicts carry theirs, growing as they fill.
+    private static func depth(_ i: Item) -> Int {
+        switch i.value {
+        case .list(let l): return l.depth
+        case .dict(let d): return d.depth
+        default: return i.depth
+        }
+    }
+
+    /// Marks `children` as nested (sealing lists and dicts) and returns the depth of a
+    /// container holding them, or fails past the limit.
+    private func nest(_ children: [Item]) throws -> Int {
+        var d = 0
+        for c in children {
+            switch c.value {
+            case .list(let l): l.sealed = true
+            case .dict(let x): x.sealed = true
+            default: break
+            }
+            d = max(d, Self.depth(c))
+        }
+        guard d + 1 <= limits.maxPickleDepth else {
+            throw fail("pickle nests containers deeper than \(limits.maxPickleDepth) levels (GAUSSIAN_AD_MAX_PICKLE_DEPTH)")
+        }
+        return d + 1
+    }
+
+    /// Pushes a tuple of `items`.
+    private mutating func pushTuple(_ items: [Item]) throws {
+        let d = try nest(items)
+        try push(.tuple(items.map(\.value)), depth: d)
+    }
+
+    /// The list or dict on top of the stack, for APPEND / SETITEM; it must not be sealed (nested
+    /// somewhere already, or among the values being added, which would make a cycle).
+    private func openContainer(_ op: String) throws -> PickleValue {
+        guard let top = stack.last?.value else { throw fail("\(op) on an empty stack") }
+        let sealed: Bool
+        switch top {
+        case .list(let l): sealed = l.sealed
+        case .dict(let d): sealed = d.sealed
+        default: sealed = false
+        }
+        guard !sealed else { throw fail("\(op) changes a container after nesting it (not a state dict)") }
+        return top
     }
 
     private mutating func text(_ n: Int) throws -> String {
@@ -134,7 +192,8 @@ struct PickleReader {
     private func intList(_ v: PickleValue, _ what: String) throws -> [Int] {
         guard let t = v.asTuple, t.count <= Self.maxDims else { throw fail("bad tensor \(what)") }
         return try t.map {
-            guard let i = $0.asInt, i >= 0 else { throw fail("bad tensor \(what)") }
+            guard let i = $0.asInt else { throw fail("tensor \(what) holds something that is not an integer") }
+            guard i >= 0 else { throw fail("tensor \(what) has a negative entry \(i)") }
             return i
         }
     }
@@ -147,9 +206,10 @@ struct PickleReader {
         case ("collections", "OrderedDict"):
             return .dict(PickleDict())
         case ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor"):
-            guard a.count >= 4, case .storage(let st) = a[0], let off = a[1].asInt, off >= 0 else {
+            guard a.count >= 4, case .storage(let st) = a[0], let off = a[1].asInt else {
                 throw fail("malformed _rebuild_tensor arguments")
             }
+            guard off >= 0 else { throw fail("tensor has a negative storage offset \(off)") }
             let size = try intList(a[2], "size"), stride = try intList(a[3], "stride")
             guard size.count == stride.count else { throw fail("tensor size and stride differ in rank") }
             return .tensor(TensorRef(storage: st, offset: off, size: size, stride: stride))
@@ -166,14 +226,16 @@ struct PickleReader {
               case .global(_, let cls) = t[1], let dtype = TensorDType.fromStorageClass(cls) else {
             throw fail("unsupported persistent id (expected a typed storage)")
         }
-        guard let key = t[2].asString ?? t[2].asInt.map(String.init), let numel = t[4].asInt, numel >= 0 else {
+        guard let key = t[2].asString ?? t[2].asInt.map(String.init), let numel = t[4].asInt else {
             throw fail("malformed storage id")
         }
+        guard numel >= 0 else { throw fail("storage '\(key)' has a negative element count \(numel)") }
         var ref = StorageRef(dtype: dtype, key: key, numel: numel, view: nil)
         if legacyStorageIDs, t.count >= 6, let v = t[5].asTuple, v.count == 3 {
-            guard let vk = v[0].asString, let vo = v[1].asInt, let vs = v[2].asInt, vo >= 0, vs >= 0 else {
+            guard let vk = v[0].asString, let vo = v[1].asInt, let vs = v[2].asInt else {
                 throw fail("malformed storage view")
             }
+            guard vo >= 0, vs >= 0 else { throw fail("storage view '\(vk)' has a negative offset or size (\(vo), \(vs))") }
             ref.view = (vk, vo, vs)
         }
         return .storage(ref)
@@ -188,7 +250,9 @@ struct PickleReader {
             case 0x95: _ = try r.uint(8)                                // FRAME
             case 0x2e: return try pop()                                 // STOP
             case 0x28: marks.append(stack.count)                        // MARK
-                if marks.count > Self.maxStackDepth { throw fail("too many MARKs") }
+                if marks.count > limits.maxPickleMarks {
+                    throw fail("pickle opens more than \(limits.maxPickleMarks) MARKs at once (GAUSSIAN_AD_MAX_PICKLE_MARKS)")
+                }
             case 0x7d: try push(.dict(PickleDict()))                    // EMPTY_DICT
             case 0x5d: try push(.list(PickleList()))                    // EMPTY_LIST
             case 0x29: try push(.tuple([]))                             // EMPTY_TUPLE
@@ -230,7 +294,8 @@ struct PickleReader {
             case 0x68, 0x6a:                                            // BINGET, LONG_BINGET
                 let idx = Int(op == 0x68 ? UInt64(try r.u8()) : try r.uint(4))
                 guard let v = memo[idx] else { throw fail("pickle memo entry \(idx) missing") }
-                try push(v)
+                guard stack.count < Self.maxStackDepth else { throw fail("pickle stack holds more than \(Self.maxStackDepth) values") }
+                stack.append(v)
             case 0x63:                                                  // GLOBAL
                 let module = try line(), name = try line()
                 try push(try checkGlobal(module, name))
@@ -238,37 +303,36 @@ struct PickleReader {
                 let name = try pop(), module = try pop()
                 guard let m = module.asString, let n = name.asString else { throw fail("bad STACK_GLOBAL") }
                 try push(try checkGlobal(m, n))
-            case 0x74: try push(.tuple(try popMark()))                  // TUPLE
-            case 0x85: let a = try pop(); try push(.tuple([a]))         // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); try push(.tuple([a, b]))           // TUPLE2
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); try push(.tuple([a, b, c]))  // TUPLE3
+            case 0x74: try pushTuple(try popMark())                     // TUPLE
+            case 0x85: let a = try popItem(); try pushTuple([a])        // TUPLE1
+            case 0x86: let b = try popItem(), a = try popItem(); try pushTuple([a, b])     // TUPLE2
+            case 0x87: let c = try popItem(), b = try popItem(), a = try popItem(); try pushTuple([a, b, c])  // TUPLE3
             case 0x51: try push(try persistent(try pop()))              // BINPERSID
             case 0x52:                                                  // REDUCE
                 let args = try pop(), callable = try pop()
                 try push(try reduce(callable, args))
-            case 0x62: _ = try pop()                                    // BUILD: state ignored
+            case 0x62: _ = try popItem()                                // BUILD: state ignored
                 guard !stack.isEmpty else { throw fail("BUILD on an empty stack") }
-            case 0x73:                                                  // SETITEM
-                let v = try pop(), k = try pop()
-                guard case .dict(let d)? = stack.last else { throw fail("SETITEM on a non-dict") }
-                d.entries.append((k, v))
-            case 0x75:                                                  // SETITEMS
-                let items = try popMark()
-                guard items.count % 2 == 0, case .dict(let d)? = stack.last else { throw fail("SETITEMS on a non-dict") }
-                for i in stride(from: 0, to: items.count, by: 2) { d.entries.append((items[i], items[i + 1])) }
-            case 0x61:                                                  // APPEND
-                let v = try pop()
-                guard case .list(let l)? = stack.last else { throw fail("APPEND on a non-list") }
-                l.items.append(v)
-            case 0x65:                                                  // APPENDS
-                let items = try popMark()
-                guard case .list(let l)? = stack.last else { throw fail("APPENDS on a non-list") }
-                l.items.append(contentsOf: items)
+            case 0x73, 0x75:                                            // SETITEM, SETITEMS
+                let items = op == 0x73 ? Array(try [popItem(), popItem()].reversed()) : try popMark()
+                let depth = try nest(items)
+                guard items.count % 2 == 0, case .dict(let d) = try openContainer("SETITEMS") else {
+                    throw fail("SETITEMS on a non-dict")
+                }
+                d.depth = max(d.depth, depth)
+                for i in stride(from: 0, to: items.count, by: 2) { d.entries.append((items[i].value, items[i + 1].value)) }
+            case 0x61, 0x65:                                            // APPEND, APPENDS
+                let items = op == 0x61 ? [try popItem()] : try popMark()
+                let depth = try nest(items)
+                guard case .list(let l) = try openContainer("APPENDS") else { throw fail("APPENDS on a non-list") }
+                l.depth = max(l.depth, depth)
+                l.items.append(contentsOf: items.map(\.value))
             case 0x30: _ = try pop()                                    // POP
             case 0x31: _ = try popMark()                                // POP_MARK
             case 0x32:                                                  // DUP
                 guard let top = stack.last else { throw fail("DUP on an empty stack") }
-                try push(top)
+                guard stack.count < Self.maxStackDepth else { throw fail("pickle stack holds more than \(Self.maxStackDepth) values") }
+                stack.append(top)
             default:
                 throw fail(String(format: "pickle opcode 0x%02x is not allowed in a weights file", op))
             }

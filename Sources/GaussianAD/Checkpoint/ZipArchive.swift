@@ -26,18 +26,22 @@ struct ZipArchive {
             i -= 1
         }
         guard eocd >= 0 else { throw fail("no end-of-central-directory record (truncated?)") }
+        func int(_ v: UInt64, _ what: String) throws -> Int {
+            guard let i = Checked.int(v), i <= bytes.count else { throw fail("\(what) \(v) lies outside the file") }
+            return i
+        }
         var count = Int(try u(eocd + 10, 2))
         var cdOffset = Int(try u(eocd + 16, 4))
         if cdOffset == 0xFFFF_FFFF || count == 0xFFFF {
             // ZIP64 locator just before the EOCD.
             let loc = eocd - 20
             guard loc >= 0, try u(loc, 4) == 0x0706_4b50 else { throw fail("missing ZIP64 locator") }
-            let rec = Int(try u(loc + 8, 8))
-            guard rec >= 0, rec < bytes.count, try u(rec, 4) == 0x0606_4b50 else { throw fail("bad ZIP64 record") }
-            count = Int(try u(rec + 32, 8))
-            cdOffset = Int(try u(rec + 48, 8))
+            let rec = try int(try u(loc + 8, 8), "ZIP64 record offset")
+            guard try u(rec, 4) == 0x0606_4b50 else { throw fail("bad ZIP64 record") }
+            count = try int(try u(rec + 32, 8), "ZIP64 entry count")
+            cdOffset = try int(try u(rec + 48, 8), "ZIP64 central directory offset")
         }
-        guard cdOffset >= 0, cdOffset < bytes.count, count >= 0, count <= bytes.count / 46 else {
+        guard cdOffset < bytes.count, count <= bytes.count / 46 else {
             throw fail("central directory out of range")
         }
         var entries: [String: Entry] = [:]
@@ -50,7 +54,7 @@ struct ZipArchive {
             var csize = try u(p + 24, 4)
             let nameLen = Int(try u(p + 28, 2)), extraLen = Int(try u(p + 30, 2)), commentLen = Int(try u(p + 32, 2))
             var local = try u(p + 42, 4)
-            guard p + 46 + nameLen <= bytes.count,
+            guard nameLen <= bytes.count - (p + 46),
                   let name = String(bytes: bytes[(p + 46)..<(p + 46 + nameLen)], encoding: .utf8) else {
                 throw fail("bad entry name")
             }
@@ -69,13 +73,15 @@ struct ZipArchive {
             }
             guard method == 0 else { throw fail("entry '\(name)' is compressed (method \(method)); only stored entries are read") }
             guard size == csize else { throw fail("entry '\(name)' sizes disagree") }
-            let lh = Int(clamping: local)
-            guard lh >= 0, try u(lh, 4) == 0x0403_4b50 else { throw fail("bad local header for '\(name)'") }
+            let lh = try int(local, "local header of '\(name)' at")
+            guard try u(lh, 4) == 0x0403_4b50 else { throw fail("bad local header for '\(name)'") }
+            // lh <= bytes.count and the two lengths are 16-bit: no overflow.
             let dataStart = lh + 30 + Int(try u(lh + 26, 2)) + Int(try u(lh + 28, 2))
-            guard size <= UInt64(bytes.count), dataStart + Int(size) <= bytes.count else {
+            let n = try int(size, "size of entry '\(name)':")
+            guard dataStart <= bytes.count, n <= bytes.count - dataStart else {
                 throw fail("entry '\(name)' runs past the end of the file (truncated?)")
             }
-            entries[name] = Entry(name: name, offset: dataStart, size: Int(size))
+            entries[name] = Entry(name: name, offset: dataStart, size: n)
             order.append(name)
             p += 46 + nameLen + extraLen + commentLen
         }

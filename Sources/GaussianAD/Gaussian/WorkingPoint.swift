@@ -14,6 +14,13 @@ public struct WorkingPoint: Sendable, Codable, Equatable {
     /// Per-level distance thresholds from the chi-square law at q: sqrt(chi2_isf(q, d)).
     public var levelThresholds: [Double]
 
+    /// The verdict for a combined score. A score that is not finite (NaN or infinite, from a
+    /// broken input or model) is never normal: it is `.notFinite`, which counts as anomalous.
+    public func verdict(_ score: Double) -> Verdict {
+        guard score.isFinite else { return .notFinite }
+        return score > threshold ? .anomalous : .normal
+    }
+
     /// Calibrates on held-out normal scores: the (1 - q) quantile (linear interpolation).
     public static func calibrate(normalScores: [Double], targetFPR q: Double, levelDimensions: [Int]) throws -> WorkingPoint {
         guard !normalScores.isEmpty else { throw GaussianADError.invalidArgument("no held-out normal scores to calibrate the threshold on") }
@@ -26,4 +33,17 @@ public struct WorkingPoint: Sendable, Codable, Equatable {
         return WorkingPoint(targetFPR: q, threshold: t, calibrationCount: s.count, observedFPR: observed,
                             levelThresholds: levelDimensions.map { ChiSquare.distanceThreshold(falsePositiveRate: q, dimension: $0) })
     }
+}
+
+/// What a working point says of one image.
+public enum Verdict: String, Sendable, Codable {
+    /// At or below the threshold.
+    case normal
+    /// Above the threshold.
+    case anomalous
+    /// The score is NaN or infinite: not trusted as normal, treated as anomalous.
+    case notFinite = "not-finite"
+
+    /// True unless the image is judged normal.
+    public var isAnomalous: Bool { self != .normal }
 }

@@ -14,9 +14,6 @@ public struct Image: Sendable {
     /// Samples, `(y * width + x) * 3 + channel`.
     public var pixels: [Float]
 
-    /// Images larger than this many pixels are refused before any allocation.
-    public static let maxPixels = 1 << 28
-
     /// Creates an image from HWC RGB samples.
     public init(width: Int, height: Int, pixels: [Float]) {
         self.width = width
@@ -24,20 +21,22 @@ public struct Image: Sendable {
         self.pixels = pixels
     }
 
-    /// Reads and decodes a PNG or JPEG file.
+    /// Reads and decodes a PNG or JPEG file. Images over `limits.maxImagePixels`, and files
+    /// whose header claims more pixels than their bytes can encode, are refused before any
+    /// allocation, so decoding memory follows the file, never what its header claims.
     /// - Throws: `GaussianADError.unreadableFile` or `.badImage` naming the file.
-    public static func decode(contentsOf url: URL) throws -> Image {
+    public static func decode(contentsOf url: URL, limits: InputLimits = .default) throws -> Image {
         let data: Data
         do {
             data = try Data(contentsOf: url)
         } catch {
             throw GaussianADError.unreadableFile(path: url.path, reason: (error as NSError).localizedDescription)
         }
-        return try decode(data: data, name: url.path)
+        return try decode(data: data, name: url.path, limits: limits)
     }
 
     /// Decodes PNG or JPEG bytes; `name` is used in error messages.
-    public static func decode(data: Data, name: String = "<memory>") throws -> Image {
+    public static func decode(data: Data, name: String = "<memory>", limits: InputLimits = .default) throws -> Image {
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Image in
             guard let base = raw.bindMemory(to: UInt8.self).baseAddress, raw.count > 0 else {
                 throw GaussianADError.badImage(path: name, reason: "the file is empty")
@@ -54,9 +53,10 @@ public struct Image: Sendable {
                 throw GaussianADError.badImage(path: name, reason: message(err, fallback: "corrupt header"))
             }
             let pixelCount = Int(info.width) * Int(info.height)
+            let maxPixels = limits.maxImagePixels
             guard pixelCount > 0 else { throw GaussianADError.badImage(path: name, reason: "zero-sized image") }
             guard pixelCount <= maxPixels else {
-                throw GaussianADError.badImage(path: name, reason: "\(info.width) x \(info.height) pixels is too large")
+                throw GaussianADError.badImage(path: name, reason: "\(info.width) x \(info.height) = \(pixelCount) pixels is over the limit of \(maxPixels); raise it with --max-image-pixels or GAUSSIAN_AD_MAX_IMAGE_PIXELS if the image is genuine")
             }
             var out = [Float](repeating: 0, count: pixelCount * 3)
             let rc = out.withUnsafeMutableBufferPointer { o in

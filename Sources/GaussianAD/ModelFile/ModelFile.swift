@@ -88,59 +88,90 @@ public struct ModelFile: Sendable, Equatable {
     }
 
     /// Reads a model file. If `backbone` is given, a model for another backbone is an error.
-    public static func load(from url: URL, expecting backbone: BackboneKind? = nil) throws -> ModelFile {
+    /// The file is validated as data (see `decode`), and its sections are bounded by `limits`.
+    public static func load(from url: URL, expecting backbone: BackboneKind? = nil,
+                            limits: InputLimits = .default) throws -> ModelFile {
+        // Bound the read by what a valid file can hold before reading it.
+        let maxFile = 20 + 2 * min(limits.maxModelSectionBytes, Int.max / 4) + 32
+        if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size > maxFile {
+            throw GaussianADError.badModelFile(path: url.path, reason: "\(size) bytes is larger than a model file with sections of at most \(limits.maxModelSectionBytes) bytes (GAUSSIAN_AD_MAX_MODEL_SECTION_BYTES)")
+        }
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw GaussianADError.unreadableFile(path: url.path, reason: (error as NSError).localizedDescription)
         }
-        let m = try decode([UInt8](data), name: url.path)
+        let m = try decode([UInt8](data), name: url.path, limits: limits)
         if let b = backbone, b != m.backbone {
             throw GaussianADError.badModelFile(path: url.path, reason: "it was fitted on \(m.backbone.rawValue), not \(b.rawValue)")
         }
         return m
     }
 
-    /// Parses model file bytes; `name` is used in error messages.
-    public static func decode(_ b: [UInt8], name: String) throws -> ModelFile {
+    /// Parses model file bytes; `name` is used in error messages. A valid checksum is not
+    /// trusted: the header must match its backbone, every value must be finite, every Cholesky
+    /// diagonal positive, and the working point finite.
+    public static func decode(_ b: [UInt8], name: String, limits: InputLimits = .default) throws -> ModelFile {
         func fail(_ why: String) -> GaussianADError { .badModelFile(path: name, reason: why) }
-        guard b.count >= 8 + 12 + 32, Array(b[0..<8]) == magic else { throw fail("not a gaussian-ad model (bad magic or too short)") }
-        let version = UInt32(ByteReader.uintAt(b, 8, 4)!)
+        guard b.count >= 8 + 12 + 32, Array(b[0..<8]) == magic,
+              let v32 = ByteReader.uintAt(b, 8, 4), let hlen = ByteReader.uintAt(b, 12, 8) else {
+            throw fail("not a gaussian-ad model (bad magic or too short)")
+        }
+        let version = UInt32(v32)
         guard version == Self.version else { throw fail("format version \(version); this build reads version \(Self.version)") }
         let body = b.count - 32
         guard Array(b[body...]) == SHA256.digest(Array(b[..<body])) else {
             throw fail("checksum mismatch: the file is truncated or corrupt")
         }
-        let hlen = ByteReader.uintAt(b, 12, 8)!
         guard hlen <= UInt64(body - 20) else { throw fail("header length exceeds the file") }
+        guard hlen <= UInt64(limits.maxModelSectionBytes), body - 20 - Int(hlen) <= limits.maxModelSectionBytes else {
+            throw fail("a section is larger than \(limits.maxModelSectionBytes) bytes (GAUSSIAN_AD_MAX_MODEL_SECTION_BYTES)")
+        }
         let hEnd = 20 + Int(hlen)
         let header: Header
         do { header = try JSONDecoder().decode(Header.self, from: Data(b[20..<hEnd])) } catch {
             throw fail("unreadable header: \(error)")
         }
         guard let kind = BackboneKind(rawValue: header.backbone) else { throw fail("unknown backbone '\(header.backbone)'") }
-        guard header.levelDims.allSatisfy({ $0 > 0 && $0 <= 1 << 16 }) else { throw fail("bad level dimensions \(header.levelDims)") }
+        guard header.levelDims == kind.levelDims else {
+            throw fail("level dimensions \(header.levelDims) are not those of \(kind.rawValue) (\(kind.levelDims))")
+        }
+        guard header.inputSize == kind.inputSize, header.normalization == kind.normalization else {
+            throw fail("input size or normalisation does not match \(kind.rawValue)")
+        }
         guard header.arrayCount >= 0, header.arrayCount == (body - hEnd) / 8, (body - hEnd) % 8 == 0 else {
             throw fail("array section size does not match the header")
         }
         var pos = hEnd
         var remaining = header.arrayCount
-        func take(_ n: Int) throws -> [Double] {
-            guard n >= 0, n <= remaining else { throw fail("arrays shorter than the header says") }
+        func take(_ n: Int?, _ what: @autoclosure () -> String) throws -> [Double] {
+            guard let n, n >= 0, n <= remaining else { throw fail("arrays shorter than the header says") }
             remaining -= n
             defer { pos += n * 8 }
-            return (0..<n).map { Double(bitPattern: ByteReader.uintAt(b, pos + $0 * 8, 8)!) }
+            let out = (0..<n).map { Double(bitPattern: ByteReader.uintAt(b, pos + $0 * 8, 8) ?? 0) }
+            if let i = out.firstIndex(where: { !$0.isFinite }) { throw fail("\(what()) holds a non-finite value \(out[i]) at index \(i)") }
+            return out
         }
         var levels: [LevelGaussian] = []
+        var seen = Set<Int>()
         for h in header.levels {
-            guard h.level >= 0, h.level < header.levelDims.count, h.dimension > 0, h.dimension <= 1 << 16, h.count > 0 else {
+            guard h.level >= 0, h.level < header.levelDims.count, h.dimension > 0, h.dimension <= header.levelDims[h.level], h.count > 0 else {
                 throw fail("bad level entry \(h.level)")
             }
+            guard seen.insert(h.level).inserted else { throw fail("level \(h.level) appears twice") }
+            guard h.shrinkage.isFinite, (0...1).contains(h.shrinkage) else { throw fail("level \(h.level) has shrinkage \(h.shrinkage), not in [0, 1]") }
             let d = h.dimension
-            let mean = try take(d), chol = try take(d * d), sd = try take(d)
+            let mean = try take(d, "level \(h.level) mean")
+            let chol = try take(Checked.mul(d, d), "level \(h.level) Cholesky factor")
+            let sd = try take(d, "level \(h.level) standard deviation")
+            for i in 0..<d where !(chol[i * d + i] > 0) {
+                throw fail("level \(h.level) Cholesky factor has diagonal \(chol[i * d + i]) at \(i); a covariance factor's diagonal is positive")
+            }
+            if let j = sd.firstIndex(where: { $0 < 0 }) { throw fail("level \(h.level) standard deviation \(sd[j]) at \(j) is negative") }
             var proj: Projection? = nil
             if let pin = h.projectionInput {
                 guard pin == header.levelDims[h.level] else { throw fail("level \(h.level) projection input \(pin) does not match") }
-                proj = Projection(inputDimension: pin, outputDimension: d, mean: try take(pin), components: try take(pin * d))
+                proj = Projection(inputDimension: pin, outputDimension: d, mean: try take(pin, "level \(h.level) projection mean"),
+                                  components: try take(Checked.mul(pin, d), "level \(h.level) projection"))
             } else if d != header.levelDims[h.level] {
                 throw fail("level \(h.level) has dimension \(d), expected \(header.levelDims[h.level])")
             }
@@ -148,6 +179,12 @@ public struct ModelFile: Sendable, Equatable {
                                         mean: mean, cholesky: chol, sd: sd, projection: proj))
         }
         guard remaining == 0, !levels.isEmpty else { throw fail("array section does not match the levels") }
+        if let wp = header.workingPoint {
+            guard wp.threshold.isFinite, wp.targetFPR > 0, wp.targetFPR < 1, (0...1).contains(wp.observedFPR),
+                  wp.calibrationCount >= 0, wp.levelThresholds.allSatisfy(\.isFinite) else {
+                throw fail("the working point is not finite (threshold \(wp.threshold), target FPR \(wp.targetFPR))")
+            }
+        }
         return ModelFile(backbone: kind, weightsSHA256: header.weightsSHA256,
                          model: GaussianModel(levelDims: header.levelDims, levels: levels, reduction: header.reduction),
                          workingPoint: header.workingPoint, metadata: header.metadata)

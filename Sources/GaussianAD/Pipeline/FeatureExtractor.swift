@@ -12,10 +12,14 @@ public final class FeatureExtractor {
     /// Images per network call.
     public var batchSize: Int
 
+    /// Bounds applied to every image decoded.
+    public var limits: InputLimits
+
     /// An extractor over `backbone` with batches of `batchSize` images.
-    public init(backbone: Backbone, batchSize: Int = 16) {
+    public init(backbone: Backbone, batchSize: Int = 16, limits: InputLimits = .default) {
         self.backbone = backbone
         self.batchSize = max(1, batchSize)
+        self.limits = limits
     }
 
     /// Pooled levels of every file, in order (float64 for the statistics).
@@ -29,6 +33,7 @@ public final class FeatureExtractor {
         var done = 0
         progress?(0, urls.count)
         var batch = [Float](repeating: 0, count: batchSize * per)
+        let limits = self.limits
         while done < urls.count {
             let chunk = Array(urls[done..<min(urls.count, done + batchSize)])
             var errors = [Error?](repeating: nil, count: chunk.count)
@@ -37,7 +42,7 @@ public final class FeatureExtractor {
                 let base = b.baseAddress!
                 DispatchQueue.concurrentPerform(iterations: chunk.count) { i in
                     do {
-                        let img = try Image.decode(contentsOf: chunk[i])
+                        let img = try Image.decode(contentsOf: chunk[i], limits: limits)
                         var scratch: [Float] = []
                         Preprocess.resizeNormalize(img, size: S, normalization: norm, into: base + i * per, scratch: &scratch)
                     } catch {
