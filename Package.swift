@@ -36,6 +36,10 @@ let package = Package(
             resources: [.copy("Resources/imagenet_classes.txt")]),
         .executableTarget(name: "gaussian-ad", dependencies: ["GaussianAD"], path: "Sources/gaussian-ad"),
         .executableTarget(name: "gaussian-ad-bench", dependencies: ["GaussianAD", "CKernels"], path: "Benchmarks"),
+        // Fuzz targets over the file parsers: libFuzzer entry points when built by scripts/fuzz
+        // (-DFUZZING), otherwise a replay tool the regression tests run over the corpus.
+        .executableTarget(name: "gaussian-ad-fuzz", dependencies: ["GaussianAD"], path: "Tests/Fuzz",
+                          exclude: ["C", "corpus", "hostile", "README.md"]),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"], path: "Tests/CKernelsTests"),
         .testTarget(
             name: "GaussianADTests", dependencies: ["GaussianAD", "CKernels"], path: "Tests/GaussianADTests",

@@ -3,14 +3,15 @@ import Foundation
 import XCTest
 @testable import GaussianAD
 
-final class CLITests: XCTestCase {
+/// Shared set-up of the CLI tests: the built tool, a scratch folder, fixture datasets.
+class CLITestCase: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("GaussianADTests/Fixtures/images")
     var work: URL!
 
     /// The built executable, beside the test bundle.
     var tool: URL {
-        let b = Bundle(for: CLITests.self).bundleURL
+        let b = Bundle(for: CLITestCase.self).bundleURL
         let candidates = [b, b.deletingLastPathComponent(), b.appendingPathComponent("release"), b.appendingPathComponent("debug")]
             .map { $0.appendingPathComponent("gaussian-ad") }
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
@@ -31,10 +32,11 @@ final class CLITests: XCTestCase {
     override func tearDownWithError() throws { if let w = work { try? FileManager.default.removeItem(at: w) } }
 
     @discardableResult
-    func run(_ args: [String]) throws -> (code: Int32, out: String, err: String) {
+    func run(_ args: [String], environment: [String: String] = [:], executable: URL? = nil) throws -> (code: Int32, out: String, err: String) {
         let p = Process()
-        p.executableURL = tool
+        p.executableURL = executable ?? tool
         p.arguments = args
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let o = Pipe(), e = Pipe()
         p.standardOutput = o
         p.standardError = e
@@ -72,6 +74,9 @@ final class CLITests: XCTestCase {
         return work.appendingPathComponent("mvtec")
     }
 
+}
+
+final class CLITests: CLITestCase {
     func testMVTecEvaluateFitScoreInfo() throws {
         let root = try makeMVTec()
         let json = work.appendingPathComponent("r.json"), report = work.appendingPathComponent("r.html")

@@ -28,17 +28,36 @@ public struct Checkpoint: Sendable {
         return try parse(bytes: [UInt8](data), name: url.path, limits: limits)
     }
 
-    /// Parses the bytes of a weights file; `name` is used in error messages.
-    public static func parse(bytes: [UInt8], name: String, limits: InputLimits = .default) throws -> Checkpoint {
-        let pairs: [(String, Tensor)]
-        if ZipArchive.looksLikeZip(bytes) {
-            pairs = try TorchFormats.zipFormat(bytes, file: name, limits: limits)
-        } else if bytes.count >= 2 && bytes[0] == 0x80 && bytes[1] >= 2 {
-            pairs = try TorchFormats.legacy(bytes, file: name, limits: limits)
-        } else if Safetensors.looksLike(bytes) {
-            pairs = try Safetensors.parse(bytes, file: name, limits: limits)
-        } else {
+    /// The container formats a weights file can have.
+    public enum Format: String, Sendable, CaseIterable {
+        /// PyTorch >= 1.6 `torch.save`: an uncompressed zip holding `data.pkl` and storages.
+        case torchZip
+        /// PyTorch's legacy format: consecutive pickles, then the raw storages.
+        case torchLegacy
+        /// Hugging Face safetensors: a JSON header, then raw tensor bytes.
+        case safetensors
+
+        /// The format the bytes start like, if any.
+        public static func sniff(_ bytes: [UInt8]) -> Format? {
+            if ZipArchive.looksLikeZip(bytes) { return .torchZip }
+            if bytes.count >= 2 && bytes[0] == 0x80 && bytes[1] >= 2 { return .torchLegacy }
+            if Safetensors.looksLike(bytes) { return .safetensors }
+            return nil
+        }
+    }
+
+    /// Parses the bytes of a weights file; `name` is used in error messages. The format is
+    /// recognised from the bytes unless `format` names it.
+    public static func parse(bytes: [UInt8], name: String, format: Format? = nil,
+                             limits: InputLimits = .default) throws -> Checkpoint {
+        guard let f = format ?? Format.sniff(bytes) else {
             throw GaussianADError.badCheckpoint(path: name, reason: "unknown format (neither a PyTorch .pth nor .safetensors)")
+        }
+        let pairs: [(String, Tensor)]
+        switch f {
+        case .torchZip: pairs = try TorchFormats.zipFormat(bytes, file: name, limits: limits)
+        case .torchLegacy: pairs = try TorchFormats.legacy(bytes, file: name, limits: limits)
+        case .safetensors: pairs = try Safetensors.parse(bytes, file: name, limits: limits)
         }
         var dict: [String: Tensor] = [:]
         for (k, v) in pairs { dict[k] = v }
