@@ -62,13 +62,15 @@ final class HostileInputCLITests: CLITestCase {
         XCTAssertTrue(r.out.contains("Egyptian cat"), r.out)
     }
 
-    /// The committed corpus and every hostile file, replayed through the fuzz targets' own code.
+    /// The committed corpus, every regression input and every hostile file, replayed through the fuzz targets' own code.
     func testFuzzCorpusReplaysWithoutACrash() throws {
         let fuzz = tool.deletingLastPathComponent().appendingPathComponent("gaussian-ad-fuzz")
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: fuzz.path), "\(fuzz.path) is not built")
         let hostile = try manifest()
         for target in ["checkpoint", "safetensors", "modelfile", "png", "jpeg"] {
             var inputs = [Self.fuzzDir.appendingPathComponent("corpus/\(target)").path]
+            let regressions = Self.fuzzDir.appendingPathComponent("regressions/\(target)")
+            if FileManager.default.fileExists(atPath: regressions.path) { inputs.append(regressions.path) }
             let kind = target == "png" || target == "jpeg" ? "image" : target
             inputs += hostile.filter { $0.value["target"] == kind }.keys.sorted()
                 .map { Self.fuzzDir.appendingPathComponent("hostile/\($0)").path }
