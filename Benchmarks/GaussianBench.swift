@@ -9,7 +9,7 @@ enum GaussianBench {
         let dims = [32, 16, 24, 40, 80, 112, 192, 320, 1280]
         let D = dims.reduce(0, +)
         let batch = Int(arg("--batch", "256")) ?? 256
-        Kernels.setBLASThreads(Int(arg("--threads", "2")) ?? 2)
+        let threads = Int(arg("--threads", "2")) ?? 2
         // Correlated synthetic features: a few shared factors plus noise, per level.
         var rng = UInt64(42)
         func gauss() -> Double {
@@ -27,7 +27,7 @@ enum GaussianBench {
         let all = try FeatureMatrix(rows: n, levelDims: dims, values: values)
         let batches = stride(from: 0, to: n, by: batch).map { all.selecting(rows: Array($0..<min(n, $0 + batch))) }
         var t0 = now()
-        var acc = try GaussianAccumulator(levelDims: dims)
+        var acc = try GaussianAccumulator(levelDims: dims, threads: threads)
         for b in batches { try acc.add(batch: b) }
         let tAccumulate = now() - t0
         t0 = now()
@@ -35,7 +35,7 @@ enum GaussianBench {
         let tFinalize = now() - t0
         t0 = now()
         var sink = 0.0
-        for b in batches { sink += try model.score(b).combined.reduce(0, +) }
+        for b in batches { sink += try model.score(b, threads: threads).combined.reduce(0, +) }
         let tScore = now() - t0
         print(String(format: "gaussian: %d images x %d features (9 levels), batches of %d", n, D, batch))
         print(String(format: "  fit: accumulate %.2f s (%.0f images/s), finalize (Ledoit-Wolf + Cholesky) %.3f s", tAccumulate, Double(n) / tAccumulate, tFinalize))

@@ -33,9 +33,7 @@ func benchEngine() throws {
     let batch = Int(arg("--batch", "16")) ?? 16
     let threads = Int(arg("--threads", "2")) ?? 2
     let rounds = Int(arg("--rounds", "7")) ?? 7
-    Kernels.setBLASThreads(1)
-    let net = try Backbone.load(kind)
-    net.threads = threads
+    let net = try Backbone.load(kind, threads: threads)
     let S = kind.inputSize
     var rng = UInt64(1)
     let input = (0..<(batch * S * S * 3)).map { _ -> Float in

@@ -3,11 +3,16 @@
 #include <string.h>
 
 void ck_f32_im2col_nhwc(const ck_conv2d_geom *g, const float *in, float *col) {
+    ck_f32_im2col_rows_nhwc(g, in, col, 0, g->out_h);
+}
+
+void ck_f32_im2col_rows_nhwc(const ck_conv2d_geom *g, const float *in, float *col, size_t oy0,
+                             size_t oy1) {
     const size_t k = g->kernel, s = g->stride, C = g->channels;
     const size_t row_len = k * k * C;
-    for (size_t oy = 0; oy < g->out_h; oy++) {
+    for (size_t oy = oy0; oy < oy1 && oy < g->out_h; oy++) {
         for (size_t ox = 0; ox < g->out_w; ox++) {
-            float *dst = col + (oy * g->out_w + ox) * row_len;
+            float *dst = col + ((oy - oy0) * g->out_w + ox) * row_len;
             for (size_t ky = 0; ky < k; ky++) {
                 long iy = (long)(oy * s + ky) - (long)g->pad_top;
                 for (size_t kx = 0; kx < k; kx++) {

@@ -1,6 +1,5 @@
 /* dispatch.c — picks the kernel variants once, from CPUID, into the dispatch table. */
 #include "dispatch_internal.h"
-#include <cblas.h>
 
 #if CK_X86
 #include <cpuid.h>
@@ -46,16 +45,15 @@ ck_isa ck_dispatch_init(ck_isa max_isa) {
     if (isa >= CK_ISA_AVX2) {
         t.isa = CK_ISA_AVX2;
         t.bias_act = ck_f32_bias_act__avx2;
-        t.dwconv = ck_f32_dwconv_nhwc__avx2;
         t.mean_pool = ck_f32_mean_pool_nhwc__avx2;
     }
     if (isa >= CK_ISA_AVX512) {
         t.isa = CK_ISA_AVX512;
         t.bias_act = ck_f32_bias_act__avx512f;
-        t.dwconv = ck_f32_dwconv_nhwc__avx512f;
         t.mean_pool = ck_f32_mean_pool_nhwc__avx512f;
     }
 #endif
+    t.dwconv = ck_dwconv_best(t.isa);
     ck_table = t;
     return t.isa;
 }
@@ -70,7 +68,6 @@ const char *ck_isa_name(ck_isa isa) {
     }
 }
 
-void ck_set_blas_threads(int threads) { openblas_set_num_threads(threads < 1 ? 1 : threads); }
 
 void ck_f32_bias_act(size_t rows, size_t cols, float *c, size_t ldc, const float *bias,
                      const float *residual, size_t ldr, ck_act act) {
@@ -78,8 +75,8 @@ void ck_f32_bias_act(size_t rows, size_t cols, float *c, size_t ldc, const float
 }
 
 void ck_f32_dwconv_nhwc(const ck_conv2d_geom *g, const float *in, const float *w,
-                        const float *bias, ck_act act, float *out) {
-    ck_table.dwconv(g, in, w, bias, act, out);
+                        const float *bias, ck_act act, float *out, size_t oy0, size_t oy1) {
+    ck_table.dwconv(g, in, w, bias, act, out, oy0, oy1);
 }
 
 void ck_f32_mean_pool_nhwc(size_t hw, size_t channels, const float *in, float *out) {

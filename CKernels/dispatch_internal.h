@@ -5,8 +5,6 @@
 
 typedef void (*ck_bias_act_fn)(size_t, size_t, float *, size_t, const float *, const float *,
                                size_t, ck_act);
-typedef void (*ck_dwconv_fn)(const ck_conv2d_geom *, const float *, const float *,
-                             const float *, ck_act, float *);
 typedef void (*ck_mean_pool_fn)(size_t, size_t, const float *, float *);
 
 typedef struct ck_dispatch_table {
@@ -15,6 +13,9 @@ typedef struct ck_dispatch_table {
     ck_dwconv_fn dwconv;
     ck_mean_pool_fn mean_pool;
 } ck_dispatch_table;
+
+/* The best registered depthwise kernel up to isa (dwconv.c). */
+ck_dwconv_fn ck_dwconv_best(ck_isa isa);
 
 /* The one piece of global state: written by ck_dispatch_init, read by the entry points. */
 extern ck_dispatch_table ck_table;
@@ -33,6 +34,7 @@ static inline float ck_act_scalar(float v, ck_act act) {
     case CK_ACT_RELU6: return v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
     case CK_ACT_RELU: return v < 0.f ? 0.f : v;
     case CK_ACT_SWISH: return v / (1.f + __builtin_expf(-v));
+    case CK_ACT_SIGMOID: return 1.f / (1.f + __builtin_expf(-v));
     default: return v;
     }
 }

@@ -1,28 +1,236 @@
-/* gemm.c — SGEMM (OpenBLAS) with the fused bias / residual / activation epilogue. */
-#include "dispatch_internal.h"
-#include <cblas.h>
+/* gemm.c — packed-panel GEMM micro-kernels with the epilogue in registers (1x1 convolutions,
+ * im2col convolutions, fully connected layers), their weight packing and a driver that splits
+ * one GEMM over the threads of a pool by ith / nth. */
+#include "vmath.h"
+#include <string.h>
 
-void ck_f32_gemm_bias_act(size_t m, size_t n, size_t k, const float *a, size_t lda,
-                          const float *b, size_t ldb, const float *bias, const float *residual,
-                          size_t ldr, float *c, size_t ldc, ck_act act) {
-    if (m == 0 || n == 0) return;
-    /* Preload c with the bias (and residual) so SGEMM accumulates with beta = 1: OpenBLAS then
-     * skips its separate pass that zeroes c, and the epilogue only applies the activation. */
-    float beta = 0.0f;
-    if (bias || residual) {
-        for (size_t i = 0; i < m; i++) {
-            float *ci = c + i * ldc;
-            const float *ri = residual ? residual + i * ldr : NULL;
-            if (bias && ri)
-                for (size_t j = 0; j < n; j++) ci[j] = bias[j] + ri[j];
-            else if (bias)
-                for (size_t j = 0; j < n; j++) ci[j] = bias[j];
-            else
-                for (size_t j = 0; j < n; j++) ci[j] = ri[j];
-        }
-        beta = 1.0f;
+size_t ck_f32_gemm_packed_size(size_t nr, size_t k, size_t n) {
+    return (n + nr - 1) / nr * (k + 1) * nr;
+}
+
+void ck_f32_gemm_pack(size_t nr, size_t k, size_t n, const float *b, size_t ldb, const float *bias,
+                      float *packed) {
+    for (size_t j0 = 0; j0 < n; j0 += nr) {
+        size_t nc = n - j0 < nr ? n - j0 : nr;
+        float *p = packed + j0 / nr * (k + 1) * nr;
+        memset(p, 0, (k + 1) * nr * sizeof(float));
+        for (size_t j = 0; j < nc; j++) p[j] = bias ? bias[j0 + j] : 0.f;
+        for (size_t q = 0; q < k; q++)
+            for (size_t j = 0; j < nc; j++) p[(q + 1) * nr + j] = b[q * ldb + j0 + j];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a,
-                (int)lda, b, (int)ldb, beta, c, (int)ldc);
-    if (act != CK_ACT_NONE) ck_f32_bias_act(m, n, c, ldc, NULL, NULL, 0, act);
+}
+
+void ck_f32_gemm_ref(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+                     size_t ldb, const float *bias, const float *residual, size_t ldr, float *c,
+                     size_t ldc, ck_act act) {
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            double acc = bias ? bias[j] : 0.0;
+            for (size_t q = 0; q < k; q++) acc += (double)a[i * lda + q] * b[q * ldb + j];
+            if (residual) acc += residual[i * ldr + j];
+            c[i * ldc + j] = ck_act_scalar((float)acc, act);
+        }
+}
+
+/* Rows past mr alias the last valid row (XNNPACK's clamping): they compute and store the same
+ * values to the same place, so a tile never needs a row count in its register loop. */
+#define CK_ROW_PTRS(MR)                                                                        \
+    const float *ar[MR];                                                                       \
+    float *cr[MR];                                                                             \
+    const float *rr[MR];                                                                       \
+    for (size_t i = 0; i < MR; i++) {                                                          \
+        size_t ii = i < mr ? i : mr - 1;                                                       \
+        ar[i] = a + ii * lda;                                                                  \
+        cr[i] = c + ii * ldc;                                                                  \
+        rr[i] = residual ? residual + ii * ldr : NULL;                                         \
+    }
+
+/* Portable: 4 x 16, plain C the compiler can vectorise for the baseline ISA. */
+void ck_f32_gemm_ukernel_4x16__portable(size_t mr, size_t nc, size_t k, const float *a, size_t lda,
+                                        const float *w, const float *residual, size_t ldr, float *c,
+                                        size_t ldc, ck_act act) {
+    enum { MR = 4, NR = 16 };
+    CK_ROW_PTRS(MR)
+    float acc[MR][NR];
+    for (size_t i = 0; i < MR; i++)
+        for (size_t j = 0; j < NR; j++) acc[i][j] = w[j];
+    w += NR;
+    for (size_t q = 0; q < k; q++, w += NR)
+        for (size_t i = 0; i < MR; i++) {
+            const float av = ar[i][q];
+            for (size_t j = 0; j < NR; j++) acc[i][j] += av * w[j];
+        }
+    for (size_t i = 0; i < MR; i++)
+        for (size_t j = 0; j < nc; j++) {
+            float v = acc[i][j] + (rr[i] ? rr[i][j] : 0.f);
+            cr[i][j] = ck_act_scalar(v, act);
+        }
+}
+
+#if CK_X86
+/* AVX2 + FMA: 6 x 16, twelve accumulators. */
+CK_TARGET_AVX2 void ck_f32_gemm_ukernel_6x16__avx2(size_t mr, size_t nc, size_t k, const float *a,
+                                                   size_t lda, const float *w, const float *residual,
+                                                   size_t ldr, float *c, size_t ldc, ck_act act) {
+    enum { MR = 6 };
+    CK_ROW_PTRS(MR)
+    __m256 acc0[MR], acc1[MR];
+    const __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8);
+#pragma unroll
+    for (int i = 0; i < MR; i++) { acc0[i] = b0; acc1[i] = b1; }
+    w += 16;
+    for (size_t q = 0; q < k; q++, w += 16) {
+        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+#pragma unroll
+        for (int i = 0; i < MR; i++) {
+            const __m256 av = _mm256_broadcast_ss(ar[i] + q);
+            acc0[i] = _mm256_fmadd_ps(av, w0, acc0[i]);
+            acc1[i] = _mm256_fmadd_ps(av, w1, acc1[i]);
+        }
+    }
+    if (nc == 16) {
+#pragma unroll
+        for (int i = 0; i < MR; i++) {
+            __m256 v0 = acc0[i], v1 = acc1[i];
+            if (rr[i]) { v0 = _mm256_add_ps(v0, _mm256_loadu_ps(rr[i])); v1 = _mm256_add_ps(v1, _mm256_loadu_ps(rr[i] + 8)); }
+            _mm256_storeu_ps(cr[i], ck_act8v(v0, act));
+            _mm256_storeu_ps(cr[i] + 8, ck_act8v(v1, act));
+        }
+    } else {
+        float tmp[16];
+        for (int i = 0; i < MR; i++) {
+            _mm256_storeu_ps(tmp, acc0[i]);
+            _mm256_storeu_ps(tmp + 8, acc1[i]);
+            for (size_t j = 0; j < nc; j++) cr[i][j] = ck_act_scalar(tmp[j] + (rr[i] ? rr[i][j] : 0.f), act);
+        }
+    }
+}
+
+/* AVX-512: 12 x 32, twenty-four accumulators; partial panels by store masks. */
+CK_TARGET_AVX512 void ck_f32_gemm_ukernel_12x32__avx512f(size_t mr, size_t nc, size_t k,
+                                                         const float *a, size_t lda, const float *w,
+                                                         const float *residual, size_t ldr,
+                                                         float *c, size_t ldc, ck_act act) {
+    enum { MR = 12 };
+    CK_ROW_PTRS(MR)
+    __m512 acc0[MR], acc1[MR];
+    const __m512 b0 = _mm512_loadu_ps(w), b1 = _mm512_loadu_ps(w + 16);
+#pragma unroll
+    for (int i = 0; i < MR; i++) { acc0[i] = b0; acc1[i] = b1; }
+    w += 32;
+    for (size_t q = 0; q < k; q++, w += 32) {
+        const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);
+#pragma unroll
+        for (int i = 0; i < MR; i++) {
+            const __m512 av = _mm512_set1_ps(ar[i][q]);
+            acc0[i] = _mm512_fmadd_ps(av, w0, acc0[i]);
+            acc1[i] = _mm512_fmadd_ps(av, w1, acc1[i]);
+        }
+    }
+    const __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);
+    const __mmask16 m1 = nc >= 32 ? 0xFFFF : nc > 16 ? (__mmask16)((1u << (nc - 16)) - 1) : 0;
+#pragma unroll
+    for (int i = 0; i < MR; i++) {
+        __m512 v0 = acc0[i], v1 = acc1[i];
+        if (rr[i]) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, rr[i]));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, rr[i] + 16));
+        }
+        _mm512_mask_storeu_ps(cr[i], m0, ck_act16v(v0, act));
+        _mm512_mask_storeu_ps(cr[i] + 16, m1, ck_act16v(v1, act));
+    }
+}
+
+/* AVX-512: 12 x 16, for outputs of at most 16 channels (half the work of a 32-wide panel). */
+CK_TARGET_AVX512 void ck_f32_gemm_ukernel_12x16__avx512f(size_t mr, size_t nc, size_t k,
+                                                         const float *a, size_t lda, const float *w,
+                                                         const float *residual, size_t ldr,
+                                                         float *c, size_t ldc, ck_act act) {
+    enum { MR = 12 };
+    CK_ROW_PTRS(MR)
+    __m512 acc[MR];
+    const __m512 b0 = _mm512_loadu_ps(w);
+#pragma unroll
+    for (int i = 0; i < MR; i++) acc[i] = b0;
+    w += 16;
+    for (size_t q = 0; q < k; q++, w += 16) {
+        const __m512 w0 = _mm512_loadu_ps(w);
+#pragma unroll
+        for (int i = 0; i < MR; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(ar[i][q]), w0, acc[i]);
+    }
+    const __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);
+#pragma unroll
+    for (int i = 0; i < MR; i++) {
+        __m512 v = acc[i];
+        if (rr[i]) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m0, rr[i]));
+        _mm512_mask_storeu_ps(cr[i], m0, ck_act16v(v, act));
+    }
+}
+#endif
+
+/* The registered micro-kernels, XNNPACK's .inc list: one line a variant. */
+static const ck_gemm_ukernel ck_gemm_ukernels[] = {
+#define CK_GEMM_UKERNEL(ISA, MR, NR, FN) {ISA, MR, NR, FN, #FN},
+#include "gemm_ukernels.inc"
+#undef CK_GEMM_UKERNEL
+};
+
+size_t ck_gemm_ukernel_count(void) { return sizeof ck_gemm_ukernels / sizeof ck_gemm_ukernels[0]; }
+
+const ck_gemm_ukernel *ck_gemm_ukernel_at(size_t i) {
+    return i < ck_gemm_ukernel_count() ? &ck_gemm_ukernels[i] : NULL;
+}
+
+const ck_gemm_ukernel *ck_gemm_ukernel_for(size_t n) {
+    /* The best ISA's kernels; among them the one that pads the fewest columns, then the widest. */
+    const ck_gemm_ukernel *best = NULL;
+    size_t best_cols = 0;
+    for (size_t i = 0; i < ck_gemm_ukernel_count(); i++) {
+        const ck_gemm_ukernel *u = &ck_gemm_ukernels[i];
+        if (u->isa > ck_active_isa() || (best && u->isa < best->isa)) continue;
+        size_t cols = (n + u->nr - 1) / u->nr * u->nr;
+        if (!best || u->isa > best->isa || cols < best_cols || (cols == best_cols && u->nr > best->nr)) {
+            best = u;
+            best_cols = cols;
+        }
+    }
+    return best;
+}
+
+void ck_f32_gemm_run(const ck_gemm_ukernel *uk, size_t m, size_t n, size_t k, const float *a,
+                     size_t lda, const float *packed, const float *residual, size_t ldr, float *c,
+                     size_t ldc, ck_act act, size_t ith, size_t nth) {
+    if (m == 0 || n == 0 || nth == 0) return;
+    const size_t mr = uk->mr, nr = uk->nr, panel = (k + 1) * nr;
+    const size_t tiles_m = (m + mr - 1) / mr, tiles_n = (n + nr - 1) / nr;
+    /* Split rows when there are enough tiles for every thread; else split the panels. */
+    size_t m0 = 0, m1 = tiles_m, n0 = 0, n1 = tiles_n;
+    if (tiles_m >= 4 * nth || tiles_n < nth) {
+        m0 = tiles_m * ith / nth;
+        m1 = tiles_m * (ith + 1) / nth;
+    } else {
+        n0 = tiles_n * ith / nth;
+        n1 = tiles_n * (ith + 1) / nth;
+    }
+    /* Weights larger than L2 are streamed once per row block: loop panels outside. */
+    const int panels_outer = panel * (n1 - n0) * sizeof(float) > (512u << 10);
+    if (panels_outer) {
+        for (size_t jt = n0; jt < n1; jt++) {
+            size_t j = jt * nr, nc = n - j < nr ? n - j : nr;
+            for (size_t it = m0; it < m1; it++) {
+                size_t i = it * mr, rows = m - i < mr ? m - i : mr;
+                uk->fn(rows, nc, k, a + i * lda, lda, packed + jt * panel,
+                       residual ? residual + i * ldr + j : NULL, ldr, c + i * ldc + j, ldc, act);
+            }
+        }
+    } else {
+        for (size_t it = m0; it < m1; it++) {
+            size_t i = it * mr, rows = m - i < mr ? m - i : mr;
+            for (size_t jt = n0; jt < n1; jt++) {
+                size_t j = jt * nr, nc = n - j < nr ? n - j : nr;
+                uk->fn(rows, nc, k, a + i * lda, lda, packed + jt * panel,
+                       residual ? residual + i * ldr + j : NULL, ldr, c + i * ldc + j, ldc, act);
+            }
+        }
+    }
 }

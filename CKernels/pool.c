@@ -52,3 +52,40 @@ void ck_f32_mean_pool_nhwc__avx512f(size_t hw, size_t channels, const float *in,
     ck_f32_mean_pool_nhwc__portable(hw, channels, in, out);
 }
 #endif
+
+void ck_f32_pool2d_nhwc(const ck_conv2d_geom *g, int max, const float *in, float *out, size_t oy0,
+                        size_t oy1) {
+    const size_t k = g->kernel, s = g->stride, C = g->channels;
+    for (size_t oy = oy0; oy < oy1 && oy < g->out_h; oy++)
+        for (size_t ox = 0; ox < g->out_w; ox++) {
+            float *o = out + (oy * g->out_w + ox) * C;
+            size_t taps = 0;
+            for (size_t c = 0; c < C; c++) o[c] = max ? -__builtin_inff() : 0.f;
+            for (size_t ky = 0; ky < k; ky++) {
+                long iy = (long)(oy * s + ky) - (long)g->pad_top;
+                if (iy < 0 || iy >= (long)g->in_h) continue;
+                for (size_t kx = 0; kx < k; kx++) {
+                    long ix = (long)(ox * s + kx) - (long)g->pad_left;
+                    if (ix < 0 || ix >= (long)g->in_w) continue;
+                    const float *ip = in + ((size_t)iy * g->in_w + (size_t)ix) * C;
+                    taps++;
+                    if (max)
+                        for (size_t c = 0; c < C; c++) o[c] = ip[c] > o[c] ? ip[c] : o[c];
+                    else
+                        for (size_t c = 0; c < C; c++) o[c] += ip[c];
+                }
+            }
+            if (!max && taps)
+                for (size_t c = 0; c < C; c++) o[c] /= (float)taps;
+        }
+}
+
+void ck_f32_scale_channels(size_t rows, size_t channels, const float *in, const float *scale,
+                           float *out) {
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < channels; c++) out[r * channels + c] = in[r * channels + c] * scale[c];
+}
+
+void ck_f32_add_act(size_t count, const float *a, const float *b, float *out, ck_act act) {
+    for (size_t i = 0; i < count; i++) out[i] = ck_act_scalar(a[i] + b[i], act);
+}

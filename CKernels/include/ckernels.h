@@ -51,8 +51,31 @@ ck_isa ck_active_isa(void);
 /** Short name of a level: "portable", "avx2", "avx512f". */
 const char *ck_isa_name(ck_isa isa);
 
-/** Sets the number of threads OpenBLAS uses for the GEMM / LAPACK calls below. */
-void ck_set_blas_threads(int threads);
+/* ------------------------------------------------------------- thread pool */
+
+/** A pool of threads owned by one engine (no process-wide pool). */
+typedef struct ck_pool ck_pool;
+
+/** A task run by every thread of a pool: thread ith of nth does its share of ctx's work. */
+typedef void (*ck_pool_task)(void *ctx, size_t ith, size_t nth);
+
+/**
+ * Starts nthreads - 1 workers (the caller of ck_pool_run is thread 0). Workers spin briefly
+ * for the next task, then sleep. Returns NULL if a thread cannot be started.
+ */
+ck_pool *ck_pool_create(size_t nthreads);
+
+/** Stops and joins the workers and frees the pool. */
+void ck_pool_destroy(ck_pool *pool);
+
+/** Threads of the pool, the caller included. */
+size_t ck_pool_threads(const ck_pool *pool);
+
+/** Runs task(ctx, ith, nth) on every thread and returns when all have returned. */
+void ck_pool_run(ck_pool *pool, ck_pool_task task, void *ctx);
+
+/** Within a task: waits until every thread of the pool has reached this barrier. */
+void ck_pool_barrier(ck_pool *pool);
 
 /* ------------------------------------------------------------- activations */
 
@@ -62,6 +85,7 @@ typedef enum ck_act {
     CK_ACT_RELU6 = 1, /**< min(max(x, 0), 6) */
     CK_ACT_RELU = 2,  /**< max(x, 0) */
     CK_ACT_SWISH = 3, /**< x * sigmoid(x) */
+    CK_ACT_SIGMOID = 4, /**< 1 / (1 + exp(-x)) */
 } ck_act;
 
 /* -------------------------------------------------------------- epilogues */
@@ -83,15 +107,55 @@ void ck_f32_bias_act__avx512f(size_t rows, size_t cols, float *c, size_t ldc, co
 /* -------------------------------------------------------------------- GEMM */
 
 /**
- * c (m x n, ldc) = act(a (m x k, lda) * b (k x n, ldb) + bias (n) + residual (m x n, ldr)).
- * c is preloaded with bias + residual, SGEMM (OpenBLAS) accumulates with beta = 1, then the
- * activation runs in place. bias / residual may be NULL; residual must not alias c.
- * This is a 1x1 convolution over NHWC activations: m = batch * H * W, k = Cin, n = Cout,
- * b the weights stored [Cin][Cout].
+ * A GEMM micro-kernel: one tile of c (mr <= MR rows, nc <= NR columns, leading dimension ldc)
+ *   c[i][j] = act(bias[j] + sum_q a[i][q] * b[q][j] + (residual ? residual[i][j] : 0))
+ * with a row-major (mr x k, lda) and one packed panel w of ck_f32_gemm_pack: NR bias values,
+ * then k rows of NR weights (columns past n zero). residual (ldr) may be NULL and must not
+ * alias c. Rows past mr are never read or written.
  */
-void ck_f32_gemm_bias_act(size_t m, size_t n, size_t k, const float *a, size_t lda,
-                          const float *b, size_t ldb, const float *bias, const float *residual,
-                          size_t ldr, float *c, size_t ldc, ck_act act);
+typedef void (*ck_gemm_ukernel_fn)(size_t mr, size_t nc, size_t k, const float *a, size_t lda,
+                                   const float *w, const float *residual, size_t ldr, float *c,
+                                   size_t ldc, ck_act act);
+
+/** A registered micro-kernel: the ISA it needs, its tile and its name. */
+typedef struct ck_gemm_ukernel {
+    ck_isa isa;
+    size_t mr, nr;
+    ck_gemm_ukernel_fn fn;
+    const char *name;
+} ck_gemm_ukernel;
+
+/** The registered micro-kernels (CKernels/gemm_ukernels.inc), for tests and benchmarks. */
+size_t ck_gemm_ukernel_count(void);
+/** Micro-kernel i of the list, or NULL past its end. */
+const ck_gemm_ukernel *ck_gemm_ukernel_at(size_t i);
+/** The micro-kernel the dispatch table's ISA runs for n output columns. */
+const ck_gemm_ukernel *ck_gemm_ukernel_for(size_t n);
+
+/** Floats of a packed weight matrix for panels of nr columns: ceil(n / nr) * (k + 1) * nr. */
+size_t ck_f32_gemm_packed_size(size_t nr, size_t k, size_t n);
+
+/**
+ * Packs b (k x n, ldb, row-major: a 1x1 convolution's weights stored [Cin][Cout]) and bias
+ * (n, may be NULL) into panels of nr columns for the micro-kernels; once, at load.
+ */
+void ck_f32_gemm_pack(size_t nr, size_t k, size_t n, const float *b, size_t ldb, const float *bias,
+                      float *packed);
+
+/**
+ * c (m x n, ldc) = act(a (m x k, lda) * b + bias + residual (m x n, ldr)) with b and bias
+ * packed by ck_f32_gemm_pack(uk->nr, ...). Thread ith of nth computes its share (a range of
+ * row tiles, or of column panels when there are few rows) and returns; the caller runs every
+ * ith in parallel. No allocation; residual may be NULL and must not alias c.
+ */
+void ck_f32_gemm_run(const ck_gemm_ukernel *uk, size_t m, size_t n, size_t k, const float *a,
+                     size_t lda, const float *packed, const float *residual, size_t ldr, float *c,
+                     size_t ldc, ck_act act, size_t ith, size_t nth);
+
+/** The reference twin: the same product in float64 accumulation, b unpacked (k x n, ldb). */
+void ck_f32_gemm_ref(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+                     size_t ldb, const float *bias, const float *residual, size_t ldr, float *c,
+                     size_t ldc, ck_act act);
 
 /* ------------------------------------------------------------ convolutions */
 
@@ -108,25 +172,49 @@ typedef struct ck_conv2d_geom {
 /**
  * im2col for one NHWC image: writes out_h * out_w rows of k * k * C values, row r for output
  * pixel (r / out_w, r % out_w), column (ky * k + kx) * C + c; positions in the padding read 0.
- * col must hold out_h * out_w * k * k * C floats. Followed by ck_f32_gemm_bias_act with the
+ * col must hold out_h * out_w * k * k * C floats. Followed by ck_f32_gemm_run with the
  * weights stored [(ky, kx, c)][Cout], it computes a dense convolution.
  */
 void ck_f32_im2col_nhwc(const ck_conv2d_geom *g, const float *in, float *col);
 
 /**
- * Depthwise convolution of one NHWC image, fused bias and activation:
+ * im2col of output rows [oy0, oy1) only: writes (oy1 - oy0) * out_w rows of k * k * C values
+ * into col (row 0 is output pixel (oy0, 0)), as ck_f32_im2col_nhwc does for the whole image.
+ */
+void ck_f32_im2col_rows_nhwc(const ck_conv2d_geom *g, const float *in, float *col, size_t oy0,
+                             size_t oy1);
+
+/**
+ * Depthwise convolution of one NHWC image, fused bias and activation, output rows
+ * [oy0, oy1) only (threads share an image by rows):
  *   out[oy][ox][c] = act(bias[c] + sum_{ky,kx} in[iy][ix][c] * w[(ky * k + kx) * C + c])
  * with iy = oy * s + ky - pad_top, ix = ox * s + kx - pad_left, out-of-range inputs 0.
- * w is [k][k][C]; bias has C entries; out holds out_h * out_w * C floats.
+ * w is [k][k][C]; bias has C entries; out is the whole output image (out_h * out_w * C).
  */
+typedef void (*ck_dwconv_fn)(const ck_conv2d_geom *g, const float *in, const float *w,
+                             const float *bias, ck_act act, float *out, size_t oy0, size_t oy1);
+
+/** A registered depthwise kernel: the ISA it needs, the function and its name. */
+typedef struct ck_dwconv_ukernel {
+    ck_isa isa;
+    ck_dwconv_fn fn;
+    const char *name;
+} ck_dwconv_ukernel;
+
+/** The registered depthwise kernels (the first is the portable reference). */
+size_t ck_dwconv_ukernel_count(void);
+/** Depthwise kernel i of the list, or NULL past its end. */
+const ck_dwconv_ukernel *ck_dwconv_ukernel_at(size_t i);
+
+/** The dispatched depthwise convolution (see ck_dwconv_fn). */
 void ck_f32_dwconv_nhwc(const ck_conv2d_geom *g, const float *in, const float *w,
-                        const float *bias, ck_act act, float *out);
+                        const float *bias, ck_act act, float *out, size_t oy0, size_t oy1);
 void ck_f32_dwconv_nhwc__portable(const ck_conv2d_geom *g, const float *in, const float *w,
-                                  const float *bias, ck_act act, float *out);
+                                  const float *bias, ck_act act, float *out, size_t oy0, size_t oy1);
 void ck_f32_dwconv_nhwc__avx2(const ck_conv2d_geom *g, const float *in, const float *w,
-                              const float *bias, ck_act act, float *out);
+                              const float *bias, ck_act act, float *out, size_t oy0, size_t oy1);
 void ck_f32_dwconv_nhwc__avx512f(const ck_conv2d_geom *g, const float *in, const float *w,
-                                 const float *bias, ck_act act, float *out);
+                                 const float *bias, ck_act act, float *out, size_t oy0, size_t oy1);
 
 /* ----------------------------------------------------------------- pooling */
 
@@ -135,6 +223,21 @@ void ck_f32_mean_pool_nhwc(size_t hw, size_t channels, const float *in, float *o
 void ck_f32_mean_pool_nhwc__portable(size_t hw, size_t channels, const float *in, float *out);
 void ck_f32_mean_pool_nhwc__avx2(size_t hw, size_t channels, const float *in, float *out);
 void ck_f32_mean_pool_nhwc__avx512f(size_t hw, size_t channels, const float *in, float *out);
+
+/**
+ * Average (max = 0) or max (max = 1) pooling over k x k windows of one NHWC image, output rows
+ * [oy0, oy1); taps in the padding are skipped (an average divides by the taps inside).
+ * The geometry's channels are the image's channels.
+ */
+void ck_f32_pool2d_nhwc(const ck_conv2d_geom *g, int max, const float *in, float *out, size_t oy0,
+                        size_t oy1);
+
+/** out[r][c] = in[r][c] * scale[c] for rows x channels (squeeze-excitation's gate); may be in place. */
+void ck_f32_scale_channels(size_t rows, size_t channels, const float *in, const float *scale,
+                           float *out);
+
+/** out[i] = act(a[i] + b[i]) over count floats; out may be a or b. */
+void ck_f32_add_act(size_t count, const float *a, const float *b, float *out, ck_act act);
 
 /* ---------------------------------------------------------- preprocessing */
 
@@ -150,6 +253,8 @@ void ck_f32_resize_aa_normalize_hwc(size_t in_h, size_t in_w, size_t channels, c
                                     const float *std, float *scratch, float *out);
 
 /* -------------------------------------------------------------- statistics */
+/* Each float64 routine runs its BLAS / LAPACK call on `threads` threads, a parameter of the
+ * call (OpenBLAS's per-thread setting where available, else set before every call). */
 
 /**
  * Moments of a batch about a fixed shift a (d), accumulated into running sums so that
@@ -163,13 +268,13 @@ void ck_f32_resize_aa_normalize_hwc(size_t in_h, size_t in_w, size_t channels, c
  */
 void ck_f64_moments_update(size_t n, size_t d, const double *x, size_t ldx, const double *shift,
                            double *sum_z, double *scatter, double *sum_qz, double *sums,
-                           double *work);
+                           double *work, int threads);
 
 /**
  * Cholesky factor in place: a (d x d, lda, row-major, lower triangle read) becomes L with
  * a = L L^T (upper triangle zeroed). Returns 0, or the LAPACK info (> 0: not positive definite).
  */
-int ck_f64_cholesky(size_t d, double *a, size_t lda);
+int ck_f64_cholesky(size_t d, double *a, size_t lda, int threads);
 
 /**
  * Mahalanobis distances of n rows y (n x d, ldy) to mean m given the Cholesky factor l
@@ -177,18 +282,18 @@ int ck_f64_cholesky(size_t d, double *a, size_t lda);
  * Centres into work, solves work * L^-T by DTRSM, then takes row norms.
  */
 void ck_f64_mahalanobis(size_t n, size_t d, const double *y, size_t ldy, const double *m,
-                        const double *l, size_t ldl, double *work, double *dist);
+                        const double *l, size_t ldl, double *work, double *dist, int threads);
 
 /**
  * Symmetric eigen-decomposition (LAPACK dsyevd): a (d x d, row-major, lower read) is replaced
  * by the eigenvectors as columns, w receives the eigenvalues in ascending order.
  * Returns 0 or the LAPACK info.
  */
-int ck_f64_eigh(size_t d, double *a, size_t lda, double *w);
+int ck_f64_eigh(size_t d, double *a, size_t lda, double *w, int threads);
 
 /** c (m x n, ldc) = alpha * a (m x k) * b (k x n) + beta * c, float64, row-major, DGEMM. */
 void ck_f64_gemm(size_t m, size_t n, size_t k, double alpha, const double *a, size_t lda,
-                 const double *b, size_t ldb, double beta, double *c, size_t ldc);
+                 const double *b, size_t ldb, double beta, double *c, size_t ldc, int threads);
 
 #ifdef __cplusplus
 }

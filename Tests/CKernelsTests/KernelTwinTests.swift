@@ -25,27 +25,32 @@ final class KernelTwinTests: XCTestCase {
         print("kernel level on this CPU: \(String(cString: ck_isa_name(best)))")
     }
 
-    typealias DW = (UnsafePointer<ck_conv2d_geom>?, UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?, ck_act, UnsafeMutablePointer<Float>?) -> Void
-
-    func testDepthwiseVariantsMatchReference() {
-        let variants: [(ck_isa, DW)] = [(CK_ISA_AVX2, ck_f32_dwconv_nhwc__avx2), (CK_ISA_AVX512, ck_f32_dwconv_nhwc__avx512f)]
-        for (h, w) in [(1, 1), (5, 7), (8, 8), (13, 11)] {
+    /// Every registered depthwise kernel against the portable reference, computing the output
+    /// in two row ranges as two threads would.
+    func testDepthwiseKernelsMatchReference() {
+        let kernels = (0..<ck_dwconv_ukernel_count()).compactMap { ck_dwconv_ukernel_at($0)?.pointee }
+            .filter { $0.isa.rawValue <= ck_cpu_isa().rawValue }
+        XCTAssertGreaterThanOrEqual(kernels.count, 2)
+        for (h, w) in [(1, 1), (5, 7), (8, 8), (13, 11), (9, 20)] {
             for c in [1, 3, 8, 15, 16, 17, 33, 96] {
                 for k in [3, 5] {
                     for s in [1, 2] {
-                        for (pt, pl) in [(0, 0), (1, 1), (2, 1), (k - 1, 0)] {
-                            let oh = (h + pt + (k - 1) - k) / s + 1, ow = (w + pl + (k - 1) - k) / s + 1
-                            guard oh > 0, ow > 0 else { continue }
+                        for (pt, pl, pb, pr) in [(0, 0, 0, 0), (1, 1, 1, 1), (2, 1, 2, 2), (k - 1, 0, 0, k - 1), (0, 2, 1, 0)] {
+                            let oh = (h + pt + pb - k) / s + 1, ow = (w + pl + pr - k) / s + 1
+                            guard h + pt + pb >= k, w + pl + pr >= k else { continue }
                             var g = ck_conv2d_geom(in_h: h, in_w: w, channels: c, kernel: k, stride: s, pad_top: pt, pad_left: pl, out_h: oh, out_w: ow)
                             let inp = randArray(h * w * c), wt = randArray(k * k * c), b = randArray(c)
-                            for act in [CK_ACT_NONE, CK_ACT_RELU6, CK_ACT_SWISH] {
+                            for act in [CK_ACT_NONE, CK_ACT_RELU, CK_ACT_RELU6, CK_ACT_SWISH, CK_ACT_SIGMOID] {
                                 var ref = [Float](repeating: 0, count: oh * ow * c)
-                                ck_f32_dwconv_nhwc__portable(&g, inp, wt, b, act, &ref)
-                                for (isa, fn) in variants where isas.contains(isa) {
+                                ck_f32_dwconv_nhwc__portable(&g, inp, wt, b, act, &ref, 0, oh)
+                                for kern in kernels {
                                     var out = [Float](repeating: .nan, count: oh * ow * c)
-                                    fn(&g, inp, wt, b, act, &out)
-                                    for i in 0..<out.count {
-                                        XCTAssertEqual(out[i], ref[i], accuracy: 1e-5, "dw \(isa) h\(h) w\(w) c\(c) k\(k) s\(s) pad\(pt),\(pl)")
+                                    let split = oh / 2
+                                    kern.fn(&g, inp, wt, b, act, &out, 0, split)
+                                    kern.fn(&g, inp, wt, b, act, &out, split, oh)
+                                    for i in 0..<out.count where !(abs(out[i] - ref[i]) <= 1e-5 * max(1, abs(ref[i]))) {
+                                        XCTFail("\(String(cString: kern.name)) h\(h) w\(w) c\(c) k\(k) s\(s) pad \(pt),\(pl),\(pb),\(pr) act \(act): [\(i)] \(out[i]) vs \(ref[i])")
+                                        return
                                     }
                                 }
                             }
@@ -54,6 +59,104 @@ final class KernelTwinTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// Every registered GEMM micro-kernel, through packing and the threaded driver, against the
+    /// float64 reference: tails in m, n and k, every activation, with and without a residual,
+    /// split over 1 to 3 threads.
+    func testGemmKernelsMatchReference() {
+        let kernels = (0..<ck_gemm_ukernel_count()).compactMap { ck_gemm_ukernel_at($0) }
+            .filter { $0.pointee.isa.rawValue <= ck_cpu_isa().rawValue }
+        XCTAssertGreaterThanOrEqual(kernels.count, 2)
+        for m in [1, 5, 12, 13, 37] {
+            for n in [1, 7, 16, 17, 24, 32, 33, 40, 96] {
+                for k in [1, 3, 16, 27, 97] {
+                    let a = randArray(m * k), b = randArray(k * n), bias = randArray(n), res = randArray(m * n)
+                    for act in [CK_ACT_NONE, CK_ACT_RELU, CK_ACT_RELU6, CK_ACT_SWISH, CK_ACT_SIGMOID] {
+                        for useRes in [false, true] {
+                            var ref = [Float](repeating: 0, count: m * n)
+                            ck_f32_gemm_ref(m, n, k, a, k, b, n, bias, useRes ? res : nil, n, &ref, n, act)
+                            for uk in kernels {
+                                var packed = [Float](repeating: .nan, count: ck_f32_gemm_packed_size(uk.pointee.nr, k, n))
+                                ck_f32_gemm_pack(uk.pointee.nr, k, n, b, n, bias, &packed)
+                                for nth in 1...3 {
+                                    var out = [Float](repeating: .nan, count: m * n)
+                                    for ith in 0..<nth {
+                                        ck_f32_gemm_run(uk, m, n, k, a, k, packed, useRes ? res : nil, n, &out, n, act, ith, nth)
+                                    }
+                                    for i in 0..<out.count where !(abs(out[i] - ref[i]) <= 2e-5 * max(1, abs(ref[i]))) {
+                                        XCTFail("\(String(cString: uk.pointee.name)) m\(m) n\(n) k\(k) act \(act) res \(useRes) nth \(nth): [\(i)] \(out[i]) vs \(ref[i])")
+                                        return
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The dispatched choice for n columns is a kernel of the active ISA.
+    func testGemmKernelChoiceFollowsDispatch() {
+        for n in [1, 16, 24, 40, 1000] {
+            let uk = ck_gemm_ukernel_for(n)!.pointee
+            XCTAssertEqual(uk.isa, ck_active_isa(), "n \(n): \(String(cString: uk.name))")
+        }
+    }
+
+    /// Every thread of a pool runs the task once with its own ith, and a barrier orders writes.
+    func testThreadPoolRunsEveryThreadAndBarriers() {
+        for n in [1, 2, 3] {
+            let pool = ck_pool_create(n)!
+            defer { ck_pool_destroy(pool) }
+            XCTAssertEqual(ck_pool_threads(pool), n)
+            /// Raw slots: each thread writes only its own, reads all after the barrier.
+            struct Shared { let pool: OpaquePointer; let slots: UnsafeMutablePointer<Int>; let seen: UnsafeMutablePointer<Int>; let n: Int }
+            let slots = UnsafeMutablePointer<Int>.allocate(capacity: n), seen = UnsafeMutablePointer<Int>.allocate(capacity: n)
+            defer { slots.deallocate(); seen.deallocate() }
+            var shared = Shared(pool: pool, slots: slots, seen: seen, n: n)
+            for round in 0..<50 {
+                slots.initialize(repeating: 0, count: n)
+                seen.initialize(repeating: 0, count: n)
+                withUnsafeMutablePointer(to: &shared) { ctx in
+                    ck_pool_run(pool, { ctx, ith, nth in
+                        let s = ctx!.assumingMemoryBound(to: Shared.self).pointee
+                        s.slots[ith] = ith + 1
+                        ck_pool_barrier(s.pool)
+                        var total = 0
+                        for i in 0..<nth { total += s.slots[i] }
+                        s.seen[ith] = total
+                    }, ctx)
+                }
+                XCTAssertEqual(Array(UnsafeBufferPointer(start: seen, count: n)), Array(repeating: n * (n + 1) / 2, count: n), "round \(round)")
+            }
+        }
+    }
+
+    func testPoolingScaleAndAdd() {
+        let (h, w, c) = (6, 5, 3)
+        let inp = randArray(h * w * c)
+        var g = ck_conv2d_geom(in_h: h, in_w: w, channels: c, kernel: 3, stride: 2, pad_top: 1, pad_left: 1, out_h: 3, out_w: 3)
+        var mx = [Float](repeating: 0, count: 27), av = mx
+        ck_f32_pool2d_nhwc(&g, 1, inp, &mx, 0, 3)
+        ck_f32_pool2d_nhwc(&g, 0, inp, &av, 0, 3)
+        for oy in 0..<3 { for ox in 0..<3 { for ch in 0..<c {
+            var vals: [Float] = []
+            for ky in 0..<3 { for kx in 0..<3 {
+                let iy = oy * 2 + ky - 1, ix = ox * 2 + kx - 1
+                if iy >= 0, iy < h, ix >= 0, ix < w { vals.append(inp[(iy * w + ix) * c + ch]) }
+            } }
+            XCTAssertEqual(mx[(oy * 3 + ox) * c + ch], vals.max()!)
+            XCTAssertEqual(av[(oy * 3 + ox) * c + ch], vals.reduce(0, +) / Float(vals.count), accuracy: 1e-6)
+        } } }
+        let scale = randArray(c)
+        var scaled = [Float](repeating: 0, count: h * w * c)
+        ck_f32_scale_channels(h * w, c, inp, scale, &scaled)
+        for i in 0..<scaled.count { XCTAssertEqual(scaled[i], inp[i] * scale[i % c]) }
+        var sum = [Float](repeating: 0, count: inp.count)
+        ck_f32_add_act(inp.count, inp, scaled, &sum, CK_ACT_RELU)
+        for i in 0..<sum.count { XCTAssertEqual(sum[i], max(0, inp[i] + scaled[i])) }
     }
 
     func testBiasActVariantsMatchReference() {
@@ -101,8 +204,16 @@ final class KernelTwinTests: XCTestCase {
         let inp = randArray(h * w * cin), wt = randArray(k * k * cin * cout), b = randArray(cout)
         var col = [Float](repeating: 0, count: oh * ow * k * k * cin)
         ck_f32_im2col_nhwc(&g, inp, &col)
+        var rows = [Float](repeating: .nan, count: col.count)
+        ck_f32_im2col_rows_nhwc(&g, inp, &rows, 0, 1)
+        let perRow = ow * k * k * cin
+        rows.withUnsafeMutableBufferPointer { ck_f32_im2col_rows_nhwc(&g, inp, $0.baseAddress! + perRow, 1, oh) }
+        XCTAssertEqual(rows, col)
+        let uk = ck_gemm_ukernel_for(cout)!
+        var packed = [Float](repeating: 0, count: ck_f32_gemm_packed_size(uk.pointee.nr, k * k * cin, cout))
+        ck_f32_gemm_pack(uk.pointee.nr, k * k * cin, cout, wt, cout, b, &packed)
         var out = [Float](repeating: 0, count: oh * ow * cout)
-        ck_f32_gemm_bias_act(oh * ow, cout, k * k * cin, col, k * k * cin, wt, cout, b, nil, 0, &out, cout, CK_ACT_NONE)
+        ck_f32_gemm_run(uk, oh * ow, cout, k * k * cin, col, k * k * cin, packed, nil, 0, &out, cout, CK_ACT_NONE, 0, 1)
         for oy in 0..<oh { for ox in 0..<ow { for o in 0..<cout {
             var acc = Double(b[o])
             for ky in 0..<k { for kx in 0..<k {
@@ -142,15 +253,15 @@ final class KernelTwinTests: XCTestCase {
     /// Mahalanobis through the Cholesky factor against a hand-computed 2x2 case.
     func testCholeskyMahalanobis() {
         var c: [Double] = [4, 0, 2, 3]   // lower triangle read: [[4, 2], [2, 3]]
-        XCTAssertEqual(ck_f64_cholesky(2, &c, 2), 0)
+        XCTAssertEqual(ck_f64_cholesky(2, &c, 2, 1), 0)
         XCTAssertEqual(c, [2, 0, 1, 2^^0 * 1.4142135623730951], accuracy: 1e-15)
         let y: [Double] = [1, 2], m: [Double] = [0, 0]
         var work = [Double](repeating: 0, count: 2), d = [Double](repeating: 0, count: 1)
-        ck_f64_mahalanobis(1, 2, y, 2, m, c, 2, &work, &d)
+        ck_f64_mahalanobis(1, 2, y, 2, m, c, 2, &work, &d, 1)
         // inverse of [[4,2],[2,3]] = [[3,-2],[-2,4]]/8; y^T C^-1 y = (3 - 8 + 16)/8 = 11/8
         XCTAssertEqual(d[0], (11.0 / 8).squareRoot(), accuracy: 1e-14)
         var bad: [Double] = [1, 0, 2, 1]
-        XCTAssertGreaterThan(ck_f64_cholesky(2, &bad, 2), 0)
+        XCTAssertGreaterThan(ck_f64_cholesky(2, &bad, 2, 1), 0)
     }
 }
 

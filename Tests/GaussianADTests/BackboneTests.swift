@@ -47,15 +47,22 @@ final class BackboneTests: XCTestCase {
     func testLite1MatchesPyTorch() throws { try check(.efficientNetLite1) }
     func testLite2MatchesPyTorch() throws { try check(.efficientNetLite2) }
 
-    /// Batches of different sizes give the same per-image results as one image at a time.
-    func testBatchIndependence() throws {
-        let net = try loadOrSkip(.efficientNetLite0)
-        let imgs = try Self.images.prefix(3).map { try Image.decode(contentsOf: Fixtures.url("images/" + $0)) }
-        let batch = try net.levels(for: imgs)
-        for (j, im) in imgs.enumerated() {
-            let one = try net.levels(for: [im])
-            let a = Array(batch.values[(j * batch.dimension)..<((j + 1) * batch.dimension)])
-            XCTAssertLessThanOrEqual(relErr(one.values[...], a.map(Double.init)), 1e-5)
+    /// An image's levels do not depend on the batch it is in or on the thread count (images
+    /// spread over threads, or one image split over all of them): within 1e-6 relative.
+    func testLevelsIndependentOfBatchAndThreads() throws {
+        _ = try loadOrSkip(.efficientNetLite0)
+        let imgs = try Self.images.map { try Image.decode(contentsOf: Fixtures.url("images/" + $0)) }
+        let one = try Backbone.load(.efficientNetLite0, threads: 1)
+        let ref = try imgs.map { try one.levels(for: [$0]) }
+        for threads in [1, 2, 3] {
+            let net = try Backbone.load(.efficientNetLite0, threads: threads)
+            for batch in [1, 2, 5] {
+                let feats = try net.levels(for: Array(imgs.prefix(batch)))
+                for j in 0..<batch {
+                    let row = feats.values[(j * feats.dimension)..<((j + 1) * feats.dimension)]
+                    XCTAssertLessThanOrEqual(relErr(row, ref[j].values.map(Double.init)), 1e-6, "threads \(threads) batch \(batch) image \(j)")
+                }
+            }
         }
     }
 

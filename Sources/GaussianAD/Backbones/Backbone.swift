@@ -31,33 +31,29 @@ public struct LevelFeatures: Sendable {
 ///     let feats = try net.levels(for: [try Image.decode(contentsOf: url)])
 ///     print(feats.level(8, of: 0).count)                       // 1280
 ///
-/// One instance runs one batch at a time (calls are serialised); create one per thread to run
-/// several in parallel.
-public final class Backbone: @unchecked Sendable {
+/// The network is a layer graph compiled once at load; it runs on the backbone's own pool of
+/// `threads` threads (one batch at a time). An image's levels do not depend on the batch it is
+/// in or on the thread count.
+public final class Backbone: Sendable {
     /// Which architecture this is.
     public let kind: BackboneKind
     /// SHA-256 of the weights file it was loaded from (hex).
     public let weightsSHA256: String
-    private let net: EfficientNet
-    private var workspaces: [Workspace] = []
-    private let lock = NSLock()
-
-    /// Worker threads for a batch. Images are spread over the workers, each running its images
-    /// one at a time with single-threaded BLAS, so that one image's activations stay in cache.
-    /// Defaults to the number of cores.
-    public var threads: Int = ProcessInfo.processInfo.activeProcessorCount {
-        didSet { threads = max(1, threads) }
-    }
+    /// Threads the network runs on (the engine's own pool; nothing is set process-wide).
+    public let threads: Int
+    private let engine: Engine
 
     /// Dimension of each pooled level.
-    public var levelDims: [Int] { net.levelDims }
+    public var levelDims: [Int] { engine.plan.levelDims }
     /// Number of classifier outputs (1000 for ImageNet).
-    public var classCount: Int { net.classes }
+    public var classCount: Int { engine.plan.classes }
 
     /// Loads `kind` from `weights`, or from the cache folder filled by scripts/setup; the
-    /// checkpoint's sizes are bounded by `limits`.
+    /// checkpoint's sizes are bounded by `limits`. The network runs on `threads` threads
+    /// (default: every core).
     /// - Throws: `.missingWeights`, `.badCheckpoint`, `.weightsMismatch` naming file and tensor.
-    public static func load(_ kind: BackboneKind, weights: URL? = nil, limits: InputLimits = .default) throws -> Backbone {
+    public static func load(_ kind: BackboneKind, weights: URL? = nil, threads: Int? = nil,
+                            limits: InputLimits = .default) throws -> Backbone {
         Kernels.ensureInitialised()
         let url = weights ?? kind.cachedWeightsURL
         guard FileManager.default.fileExists(atPath: url.path) else {
@@ -69,14 +65,16 @@ public final class Backbone: @unchecked Sendable {
         }
         let bytes = [UInt8](data)
         let ckpt = try Checkpoint.parse(bytes: bytes, name: url.path, limits: limits)
-        let net = try EfficientNet(kind: kind, checkpoint: ckpt, path: url.path)
-        return Backbone(kind: kind, net: net, sha256: SHA256.hex(bytes))
+        let graph = try EfficientNetBuilder.graph(kind, checkpoint: ckpt, path: url.path)
+        let n = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        return Backbone(kind: kind, engine: try Engine(plan: ExecutionPlan(graph), threads: n), sha256: SHA256.hex(bytes))
     }
 
-    private init(kind: BackboneKind, net: EfficientNet, sha256: String) {
+    private init(kind: BackboneKind, engine: Engine, sha256: String) {
         self.kind = kind
-        self.net = net
+        self.engine = engine
         self.weightsSHA256 = sha256
+        self.threads = engine.threads
     }
 
     /// Runs preprocessed inputs: `inputs` holds `count` images of S x S x 3 floats (NHWC,
@@ -86,38 +84,22 @@ public final class Backbone: @unchecked Sendable {
         guard count >= 0, inputs.count == count * S * S * 3 else {
             throw GaussianADError.invalidArgument("expected \(count) x \(S) x \(S) x 3 input floats, got \(inputs.count)")
         }
-        var levels = [Float](repeating: 0, count: count * net.featureDim)
-        var logits: [Float]? = wantLogits ? [Float](repeating: 0, count: count * net.classes) : nil
-        guard count > 0 else { return (LevelFeatures(count: 0, levelDims: net.levelDims, values: []), logits) }
-        lock.lock()
-        defer { lock.unlock() }
-        let workers = min(threads, count)
-        while workspaces.count < workers { workspaces.append(Workspace()) }
-        Kernels.setBLASThreads(1)
-        let net = self.net, spaces = workspaces
-        let per = S * S * 3, F = net.featureDim, C = net.classes
+        let plan = engine.plan
+        var levels = [Float](repeating: 0, count: count * plan.featureDim)
+        var logits: [Float]? = wantLogits ? [Float](repeating: 0, count: count * plan.classes) : nil
+        guard count > 0 else { return (LevelFeatures(count: 0, levelDims: plan.levelDims, values: []), logits) }
         inputs.withUnsafeBufferPointer { inp in
             levels.withUnsafeMutableBufferPointer { lv in
-                let lgPtr: UnsafeMutablePointer<Float>? = logits == nil ? nil
-                    : UnsafeMutablePointer<Float>.allocate(capacity: count * C)
-                defer {
-                    if let p = lgPtr {
-                        logits = Array(UnsafeBufferPointer(start: p, count: count * C))
-                        p.deallocate()
+                if logits != nil {
+                    logits!.withUnsafeMutableBufferPointer { lg in
+                        engine.run(count: count, input: inp.baseAddress!, levels: lv.baseAddress!, logits: lg.baseAddress!)
                     }
-                }
-                let ip = inp.baseAddress!, lp = lv.baseAddress!
-                DispatchQueue.concurrentPerform(iterations: workers) { w in
-                    var i = w
-                    while i < count {
-                        net.forward(n: 1, input: ip + i * per, workspace: spaces[w], levels: lp + i * F,
-                                    logits: lgPtr.map { $0 + i * C })
-                        i += workers
-                    }
+                } else {
+                    engine.run(count: count, input: inp.baseAddress!, levels: lv.baseAddress!)
                 }
             }
         }
-        return (LevelFeatures(count: count, levelDims: net.levelDims, values: levels), logits)
+        return (LevelFeatures(count: count, levelDims: plan.levelDims, values: levels), logits)
     }
 
     /// Preprocesses decoded images (METHOD.md 1.2-1.3) into one NHWC batch.

@@ -7,11 +7,14 @@ public struct GaussianOptions: Sendable, Equatable {
     public var levels: [Int]?
     /// PCA / NPCA per level.
     public var reduction: Reduction
+    /// Threads of the float64 BLAS / LAPACK steps (nil: every core).
+    public var threads: Int?
 
     /// All levels, no reduction by default.
-    public init(levels: [Int]? = nil, reduction: Reduction = .none) {
+    public init(levels: [Int]? = nil, reduction: Reduction = .none, threads: Int? = nil) {
         self.levels = levels
         self.reduction = reduction
+        self.threads = threads
     }
 }
 
@@ -63,7 +66,7 @@ public struct GaussianModel: Sendable, Equatable {
 
     /// Fits on features held in memory. With PCA/NPCA this makes the two passes it needs.
     public static func fit(_ features: FeatureMatrix, options: GaussianOptions = GaussianOptions()) throws -> GaussianModel {
-        var acc = try GaussianAccumulator(levelDims: features.levelDims, levels: options.levels)
+        var acc = try GaussianAccumulator(levelDims: features.levelDims, levels: options.levels, threads: options.threads)
         try acc.add(batch: features)
         if options.reduction == .none { return try acc.finalize() }
         var second = try acc.projected(options.reduction)
@@ -71,14 +74,14 @@ public struct GaussianModel: Sendable, Equatable {
         return try second.finalize()
     }
 
-    /// Scores a batch of images.
-    public func score(_ features: FeatureMatrix) throws -> Scores {
+    /// Scores a batch of images; BLAS runs on `threads` threads (nil: every core).
+    public func score(_ features: FeatureMatrix, threads: Int? = nil) throws -> Scores {
         guard features.levelDims == levelDims else {
             throw GaussianADError.invalidArgument("features have levels \(features.levelDims), the model expects \(levelDims)")
         }
         var m: [[Double]] = [], l: [[Double]] = [], s: [[Double]] = []
         for g in levels {
-            let d = g.distances(features.level(g.level), rows: features.rows)
+            let d = g.distances(features.level(g.level), rows: features.rows, threads: threads)
             m.append(d.maha)
             l.append(d.l2)
             s.append(d.sed)
@@ -103,9 +106,12 @@ public struct GaussianAccumulator: Sendable {
     var moments: [MomentAccumulator]
     let projections: [Projection?]
     let reduction: Reduction
+    /// Threads of the float64 BLAS / LAPACK steps (nil: every core).
+    public var threads: Int?
 
-    /// An empty accumulator over `levels` (nil: all) of features laid out as `levelDims`.
-    public init(levelDims: [Int], levels: [Int]? = nil) throws {
+    /// An empty accumulator over `levels` (nil: all) of features laid out as `levelDims`,
+    /// whose BLAS steps run on `threads` threads (nil: every core).
+    public init(levelDims: [Int], levels: [Int]? = nil, threads: Int? = nil) throws {
         let sel = levels ?? Array(levelDims.indices)
         guard !sel.isEmpty, sel.allSatisfy({ $0 >= 0 && $0 < levelDims.count }), Set(sel).count == sel.count else {
             throw GaussianADError.invalidArgument("levels \(sel) are not distinct levels of 0...\(levelDims.count - 1)")
@@ -115,9 +121,11 @@ public struct GaussianAccumulator: Sendable {
         moments = sel.map { MomentAccumulator(dimension: levelDims[$0]) }
         projections = sel.map { _ in nil }
         reduction = .none
+        self.threads = threads
     }
 
-    private init(levelDims: [Int], levels: [Int], projections: [Projection?], reduction: Reduction) {
+    private init(levelDims: [Int], levels: [Int], projections: [Projection?], reduction: Reduction, threads: Int?) {
+        self.threads = threads
         self.levelDims = levelDims
         self.levels = levels
         self.projections = projections
@@ -135,7 +143,7 @@ public struct GaussianAccumulator: Sendable {
         }
         for (i, l) in levels.enumerated() {
             let x = batch.level(l)
-            moments[i].add(projections[i]?.apply(x, rows: batch.rows) ?? x)
+            moments[i].add(projections[i]?.apply(x, rows: batch.rows, threads: threads) ?? x, threads: threads)
         }
     }
 
@@ -152,15 +160,15 @@ public struct GaussianAccumulator: Sendable {
         let proj = try moments.enumerated().map { i, m -> Projection? in
             let (mean, S, _) = m.moments()
             return try Projection.make(mean: mean, covariance: S, dimension: m.dimension, count: m.count,
-                                       reduction: reduction, level: levels[i])
+                                       reduction: reduction, level: levels[i], threads: threads)
         }
-        return GaussianAccumulator(levelDims: levelDims, levels: levels, projections: proj, reduction: reduction)
+        return GaussianAccumulator(levelDims: levelDims, levels: levels, projections: proj, reduction: reduction, threads: threads)
     }
 
     /// The fitted model.
     public func finalize() throws -> GaussianModel {
         guard count > 0 else { throw GaussianADError.invalidArgument("no training images") }
-        let fitted = try levels.indices.map { try LevelGaussian(level: levels[$0], moments: moments[$0], projection: projections[$0]) }
+        let fitted = try levels.indices.map { try LevelGaussian(level: levels[$0], moments: moments[$0], projection: projections[$0], threads: threads) }
         return GaussianModel(levelDims: levelDims, levels: fitted, reduction: reduction)
     }
 }

@@ -22,13 +22,13 @@ public struct LevelGaussian: Sendable, Equatable {
     public let projection: Projection?
 
     /// Fits from accumulated moments (in the projected space if `projection` is set).
-    init(level: Int, moments acc: MomentAccumulator, projection: Projection?) throws {
+    init(level: Int, moments acc: MomentAccumulator, projection: Projection?, threads: Int? = nil) throws {
         let d = acc.dimension, n = acc.count
         guard n >= 1 else { throw GaussianADError.invalidArgument("level \(level): no training vectors") }
         let (mean, S, fourth) = acc.moments()
         let s = LedoitWolf.shrinkage(covariance: S, dimension: d, count: n, sumFourth: fourth)
         var C = LedoitWolf.shrunk(S, dimension: d, shrinkage: s)
-        let info = ck_f64_cholesky(d, &C, d)
+        let info = ck_f64_cholesky(d, &C, d, blasThreads(threads))
         guard info == 0 else {
             throw GaussianADError.numerical("level \(level): the covariance is not positive definite (\(n) images for \(d) features, shrinkage \(s)); use more training images or fewer levels")
         }
@@ -55,12 +55,12 @@ public struct LevelGaussian: Sendable, Equatable {
     }
 
     /// Distances of `n` rows of this level's raw features (n x inputDimension).
-    func distances(_ raw: [Double], rows n: Int) -> (maha: [Double], l2: [Double], sed: [Double]) {
-        let y = projection?.apply(raw, rows: n) ?? raw
+    func distances(_ raw: [Double], rows n: Int, threads: Int? = nil) -> (maha: [Double], l2: [Double], sed: [Double]) {
+        let y = projection?.apply(raw, rows: n, threads: threads) ?? raw
         let d = dimension
         var maha = [Double](repeating: 0, count: n)
         var work = [Double](repeating: 0, count: n * d)
-        ck_f64_mahalanobis(n, d, y, d, mean, cholesky, d, &work, &maha)
+        ck_f64_mahalanobis(n, d, y, d, mean, cholesky, d, &work, &maha, blasThreads(threads))
         var l2 = [Double](repeating: 0, count: n), sed = l2
         let live = sd.indices.filter { sd[$0] > 0 }
         for r in 0..<n {

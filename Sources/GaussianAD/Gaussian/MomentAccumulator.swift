@@ -27,8 +27,9 @@ public struct MomentAccumulator: Sendable {
         sumQZ = sumZ
     }
 
-    /// Adds `n` rows of `x` (row-major, leading dimension `ldx`).
-    public mutating func add(_ x: UnsafePointer<Double>, rows n: Int, ld ldx: Int) {
+    /// Adds `n` rows of `x` (row-major, leading dimension `ldx`); BLAS runs on `threads`
+    /// threads (nil: every core).
+    public mutating func add(_ x: UnsafePointer<Double>, rows n: Int, ld ldx: Int, threads: Int? = nil) {
         guard n > 0 else { return }
         let d = dimension
         if count == 0 {
@@ -38,18 +39,18 @@ public struct MomentAccumulator: Sendable {
         }
         var work = [Double](repeating: 0, count: n * d + n)
         var sums = [sumQ, sumQ2]
-        ck_f64_moments_update(n, d, x, ldx, shift, &sumZ, &scatter, &sumQZ, &sums, &work)
+        ck_f64_moments_update(n, d, x, ldx, shift, &sumZ, &scatter, &sumQZ, &sums, &work, blasThreads(threads))
         sumQ = sums[0]
         sumQ2 = sums[1]
         count += n
     }
 
     /// Adds the rows of a contiguous `rows x dimension` array.
-    public mutating func add(_ x: [Double]) {
+    public mutating func add(_ x: [Double], threads: Int? = nil) {
         let n = dimension == 0 ? 0 : x.count / dimension
         guard n > 0 else { return }
         x.withUnsafeBufferPointer { buf in
-            if let p = buf.baseAddress { add(p, rows: n, ld: dimension) }
+            if let p = buf.baseAddress { add(p, rows: n, ld: dimension, threads: threads) }
         }
     }
 
@@ -124,4 +125,9 @@ public struct MomentAccumulator: Sendable {
         let fourth = sumQ2 + 4 * dZd - 3 * n * e * e - 4 * qzd + 2 * e * sumQ
         return (mean, S, fourth)
     }
+}
+
+/// The thread count a float64 BLAS / LAPACK call runs with: `threads`, or every core.
+func blasThreads(_ threads: Int?) -> Int32 {
+    Int32(clamping: max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount))
 }

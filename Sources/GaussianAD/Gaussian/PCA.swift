@@ -23,19 +23,19 @@ public struct Projection: Sendable, Equatable {
     /// d x k, column j the j-th kept eigenvector.
     public let components: [Double]
 
-    /// Projects `n` rows (n x d) to n x k.
-    public func apply(_ x: [Double], rows n: Int) -> [Double] {
+    /// Projects `n` rows (n x d) to n x k; BLAS on `threads` threads (nil: every core).
+    public func apply(_ x: [Double], rows n: Int, threads: Int? = nil) -> [Double] {
         let d = inputDimension, k = outputDimension
         var c = x
         for r in 0..<n { for j in 0..<d { c[r * d + j] -= mean[j] } }
         var out = [Double](repeating: 0, count: n * k)
-        ck_f64_gemm(n, k, d, 1, c, d, components, k, 0, &out, k)
+        ck_f64_gemm(n, k, d, 1, c, d, components, k, 0, &out, k, blasThreads(threads))
         return out
     }
 
     /// Chooses the components of one level from its mean and empirical covariance (divisor n).
     static func make(mean: [Double], covariance S: [Double], dimension d: Int, count n: Int,
-                     reduction: Reduction, level: Int) throws -> Projection? {
+                     reduction: Reduction, level: Int, threads: Int? = nil) throws -> Projection? {
         let t: Double
         switch reduction {
         case .none: return nil
@@ -45,7 +45,7 @@ public struct Projection: Sendable, Equatable {
         guard n >= 2 else { throw GaussianADError.invalidArgument("PCA needs at least 2 training images, got \(n)") }
         var a = S.map { $0 * Double(n) / Double(n - 1) }   // divisor n - 1
         var w = [Double](repeating: 0, count: d)
-        let info = ck_f64_eigh(d, &a, d, &w)
+        let info = ck_f64_eigh(d, &a, d, &w, blasThreads(threads))
         guard info == 0 else { throw GaussianADError.numerical("level \(level): eigen-decomposition failed (LAPACK info \(info))") }
         let rank = min(n - 1, d)
         // Decreasing order: eigh returns ascending eigenvalues.

@@ -27,6 +27,4 @@ public enum Kernels {
     /// The name of the active kernel level: "portable", "avx2" or "avx512f".
     public static var activeLevel: String { ensureInitialised() }
 
-    /// Threads OpenBLAS may use for GEMM and LAPACK calls.
-    public static func setBLASThreads(_ n: Int) { ck_set_blas_threads(Int32(max(1, n))) }
 }

@@ -1,0 +1,139 @@
+// The executor: runs a plan on batches with its own thread pool. Images are spread one per
+// thread while there are enough of them (each image's activations stay in its core's cache);
+// the rest run one at a time with every op split over all threads by rows (ith / nth).
+import CKernels
+import Foundation
+
+/// A compiled network with a persistent thread pool and a preallocated workspace.
+///
+/// The thread count is the engine's own; nothing is set process-wide. One batch runs at a
+/// time (calls are serialised); the steady state allocates nothing.
+final class Engine: @unchecked Sendable {
+    let plan: ExecutionPlan
+    let threads: Int
+    private let pool: OpaquePointer
+    /// threads x (arena + scratch) floats, 64-byte aligned.
+    private let workspace: FloatStorage
+    private let slotFloats: Int
+    /// Serialises runs: the pool, the workspace and `job` belong to one batch at a time.
+    private let lock = NSLock()
+    private var job: Job?
+
+    /// Creates the pool and the workspace for `threads` threads.
+    /// - Throws: `.invalidArgument` if the threads cannot be started.
+    init(plan: ExecutionPlan, threads: Int) throws {
+        self.plan = plan
+        self.threads = max(1, threads)
+        guard let p = ck_pool_create(self.threads) else {
+            throw GaussianADError.invalidArgument("cannot start \(threads) engine threads")
+        }
+        pool = p
+        slotFloats = (plan.arenaFloats + plan.scratchFloats + 15) / 16 * 16
+        workspace = FloatStorage(count: self.threads * slotFloats)
+    }
+
+    deinit { ck_pool_destroy(pool) }
+
+    /// Everything one batch needs, read by every thread.
+    private struct Job {
+        let count: Int
+        let input: UnsafePointer<Float>
+        let levels: UnsafeMutablePointer<Float>
+        let logits: UnsafeMutablePointer<Float>?
+        let spatial: UnsafeMutablePointer<Float>?
+    }
+
+    /// Runs `count` images: `input` holds them as S x S x 3 NHWC floats one after another.
+    /// Writes `count` rows of the pooled levels, and of logits / spatial maps if given.
+    func run(count: Int, input: UnsafePointer<Float>, levels: UnsafeMutablePointer<Float>,
+             logits: UnsafeMutablePointer<Float>? = nil, spatial: UnsafeMutablePointer<Float>? = nil) {
+        guard count > 0 else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        job = Job(count: count, input: input, levels: levels, logits: logits, spatial: spatial)
+        let ctx = Unmanaged.passUnretained(self).toOpaque()
+        ck_pool_run(pool, { ctx, ith, nth in
+            Unmanaged<Engine>.fromOpaque(ctx!).takeUnretainedValue().work(ith: ith, nth: nth)
+        }, ctx)
+        job = nil
+    }
+
+    /// Thread ith's part of the current job.
+    private func work(ith: Int, nth: Int) {
+        guard let job else { return }
+        let perThread = job.count / nth
+        let spread = perThread * nth
+        let mine = workspace.pointer + ith * slotFloats
+        var i = ith
+        while i < spread {
+            runImage(i, job: job, arena: mine, scratch: mine + plan.arenaFloats, ith: 0, nth: 1)
+            i += nth
+        }
+        guard spread < job.count else { return }
+        ck_pool_barrier(pool)
+        let shared = workspace.pointer
+        for i in spread..<job.count {
+            runImage(i, job: job, arena: shared, scratch: mine + plan.arenaFloats, ith: ith, nth: nth)
+        }
+    }
+
+    /// All steps on image `image`, thread ith of nth sharing it (barriers between steps when nth > 1).
+    private func runImage(_ image: Int, job: Job, arena: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                          ith: Int, nth: Int) {
+        let S = plan.inputShape
+        let input = UnsafeMutablePointer(mutating: job.input + image * S.count)
+        let offsets = plan.offsets
+        @inline(__always) func t(_ n: Int) -> UnsafeMutablePointer<Float> { n == 0 ? input : arena + offsets[n] }
+        @inline(__always) func rows(_ total: Int) -> (Int, Int) { (total * ith / nth, total * (ith + 1) / nth) }
+        let levelRow = job.levels + image * plan.featureDim
+        for step in plan.steps {
+            switch step {
+            case .pointwise(let g, let pixels, let x, let r, let act, let o):
+                g.run(m: pixels, a: t(x), residual: r.map { UnsafePointer(t($0)) }, c: t(o), act: act, ith: ith, nth: nth)
+            case .conv(let g, var geom, let chunk, let x, let r, let act, let o):
+                let (y0, y1) = rows(geom.out_h)
+                var y = y0
+                let rowFloats = geom.out_w * g.n
+                while y < y1 {
+                    let y2 = min(y1, y + chunk)
+                    ck_f32_im2col_rows_nhwc(&geom, t(x), scratch, y, y2)
+                    g.run(m: (y2 - y) * geom.out_w, a: scratch, residual: r.map { UnsafePointer(t($0) + y * rowFloats) },
+                          c: t(o) + y * rowFloats, act: act, ith: 0, nth: 1)
+                    y = y2
+                }
+            case .depthwise(var geom, let w, let b, let act, let x, let o):
+                let (y0, y1) = rows(geom.out_h)
+                if y0 < y1 { ck_f32_dwconv_nhwc(&geom, t(x), w.pointer, b.pointer, act, t(o), y0, y1) }
+            case .squeezeExcite(let reduce, let expand, let act, let pixels, let x, let o, let tmp):
+                let c = expand.n, pooled = arena + tmp, hidden = pooled + c, gate = hidden + reduce.n
+                if ith == 0 {
+                    ck_f32_mean_pool_nhwc(pixels, c, t(x), pooled)
+                    reduce.run(m: 1, a: pooled, residual: nil, c: hidden, act: act, ith: 0, nth: 1)
+                    expand.run(m: 1, a: hidden, residual: nil, c: gate, act: CK_ACT_SIGMOID, ith: 0, nth: 1)
+                }
+                if nth > 1 { ck_pool_barrier(pool) }
+                let (p0, p1) = rows(pixels)
+                if p0 < p1 { ck_f32_scale_channels(p1 - p0, c, t(x) + p0 * c, gate, t(o) + p0 * c) }
+            case .pool(var geom, let isMax, let x, let o):
+                let (y0, y1) = rows(geom.out_h)
+                if y0 < y1 { ck_f32_pool2d_nhwc(&geom, isMax ? 1 : 0, t(x), t(o), y0, y1) }
+            case .add(let a, let b, let count, let act, let o):
+                let (e0, e1) = rows(count)
+                if e0 < e1 { ck_f32_add_act(e1 - e0, t(a) + e0, t(b) + e0, t(o) + e0, act) }
+            case .tap(let x, let pixels, let channels, let off, let at):
+                if ith == 0 {
+                    ck_f32_mean_pool_nhwc(pixels, channels, t(x), levelRow + off)
+                    if let at, let sp = job.spatial {
+                        (sp + image * plan.spatialFloats + at).update(from: t(x), count: pixels * channels)
+                    }
+                }
+            case .classifier(let g, let x, let pixels, let tmp):
+                if ith == 0, let lg = job.logits {
+                    ck_f32_mean_pool_nhwc(pixels, g.k, t(x), arena + tmp)
+                    g.run(m: 1, a: arena + tmp, residual: nil, c: lg + image * plan.classes, act: CK_ACT_NONE, ith: 0, nth: 1)
+                }
+            }
+            if nth > 1 { ck_pool_barrier(pool) }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+// The planner: compiles a graph once into steps for the kernels — shapes, tensor lifetimes and
+// arena offsets, scratch sizes, and weights repacked for the chosen micro-kernels.
+import CKernels
+import Foundation
+
+/// Floats owned by a plan, 64-byte aligned; written only while the plan is built, read-only after.
+final class FloatStorage: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
+
+    init(count: Int) {
+        self.count = max(count, 1)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: self.count * 4, alignment: 64)
+        pointer = raw.initializeMemory(as: Float.self, repeating: 0, count: self.count)
+    }
+
+    convenience init(_ values: [Float]) {
+        self.init(count: values.count)
+        values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+}
+
+/// Weights packed for one GEMM micro-kernel.
+struct PackedGemm: @unchecked Sendable {
+    /// The registered micro-kernel (a static C table entry: never freed, never written).
+    let kernel: UnsafePointer<ck_gemm_ukernel>
+    let weights: FloatStorage
+    let k: Int, n: Int
+
+    /// Packs `weights` ([k][n]) and `bias` (n) for the best micro-kernel for n columns.
+    init(k: Int, n: Int, weights w: [Float], bias: [Float]?) {
+        kernel = ck_gemm_ukernel_for(n)
+        self.k = k
+        self.n = n
+        weights = FloatStorage(count: ck_f32_gemm_packed_size(kernel.pointee.nr, k, n))
+        w.withUnsafeBufferPointer { wp in
+            if let b = bias {
+                b.withUnsafeBufferPointer { ck_f32_gemm_pack(kernel.pointee.nr, k, n, wp.baseAddress, n, $0.baseAddress, weights.pointer) }
+            } else {
+                ck_f32_gemm_pack(kernel.pointee.nr, k, n, wp.baseAddress, n, nil, weights.pointer)
+            }
+        }
+    }
+
+    /// Rows [ith-share] of c (m x n) = act(a (m x k) * W + bias + residual).
+    @inline(__always)
+    func run(m: Int, a: UnsafePointer<Float>, residual: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>,
+             act: ck_act, ith: Int, nth: Int) {
+        ck_f32_gemm_run(kernel, m, n, k, a, k, weights.pointer, residual, n, c, n, act, ith, nth)
+    }
+}
+
+/// One compiled op. Tensors are numbers into the plan's offsets (0 is the input image).
+enum Step: Sendable {
+    /// 1x1 stride-1 convolution without padding: a GEMM over the h * w pixels.
+    case pointwise(PackedGemm, pixels: Int, input: Int, residual: Int?, act: ck_act, output: Int)
+    /// Any other dense convolution: im2col of a few output rows into scratch, then a GEMM.
+    case conv(PackedGemm, geometry: ck_conv2d_geom, chunkRows: Int, input: Int, residual: Int?, act: ck_act, output: Int)
+    case depthwise(geometry: ck_conv2d_geom, weights: FloatStorage, bias: FloatStorage, act: ck_act, input: Int, output: Int)
+    /// Squeeze-excitation; `temp` holds the pooled vector, the reduced vector and the gate.
+    case squeezeExcite(reduce: PackedGemm, expand: PackedGemm, act: ck_act, pixels: Int, input: Int, output: Int, temp: Int)
+    case pool(geometry: ck_conv2d_geom, max: Bool, input: Int, output: Int)
+    case add(Int, Int, count: Int, act: ck_act, output: Int)
+    /// Global mean into the level row; `spatial` is the offset of the map in the spatial output.
+    case tap(input: Int, pixels: Int, channels: Int, levelOffset: Int, spatial: Int?)
+    case classifier(PackedGemm, input: Int, pixels: Int, temp: Int)
+}
+
+/// A graph compiled for the kernels: steps, one image's arena layout, scratch per thread.
+final class ExecutionPlan: Sendable {
+    let steps: [Step]
+    let shapes: [TensorShape]
+    /// Arena offset (floats) of every tensor; -1 for the input image, which lives outside.
+    let offsets: [Int]
+    /// Floats of one image's arena (all intermediate tensors, reused as lifetimes end).
+    let arenaFloats: Int
+    /// Floats of scratch a thread needs (im2col rows).
+    let scratchFloats: Int
+    let levelDims: [Int]
+    let levelOffsets: [Int]
+    /// Floats per image of the spatial maps of the taps that export them.
+    let spatialFloats: Int
+    let classes: Int
+
+    var featureDim: Int { levelDims.reduce(0, +) }
+    var inputShape: TensorShape { shapes[0] }
+
+    /// Rows of im2col computed at once per thread (keeps the columns in L1/L2).
+    static let im2colChunkBytes = 96 << 10
+
+    init(_ graph: Graph) {
+        shapes = graph.shapes
+        levelDims = graph.levelDims
+        levelOffsets = startOffsets(graph.levelDims)
+        classes = graph.classes
+        // Lifetimes: the op that makes each tensor and the last op that reads it.
+        var lastUse = [Int](repeating: -1, count: shapes.count)
+        for (i, op) in graph.ops.enumerated() { for t in op.inputs { lastUse[t] = i } }
+        var allocator = ArenaAllocator()
+        var offsets = [Int](repeating: -1, count: shapes.count)
+        var steps: [Step] = []
+        var scratch = 0
+        var spatial = 0
+        func geometry(_ s: TensorShape, _ o: TensorShape, kernel: Int, stride: Int, padding: Padding) -> ck_conv2d_geom {
+            ck_conv2d_geom(in_h: s.h, in_w: s.w, channels: s.c, kernel: kernel, stride: stride,
+                           pad_top: padding.top, pad_left: padding.left, out_h: o.h, out_w: o.w)
+        }
+        for (i, op) in graph.ops.enumerated() {
+            var temps: [(offset: Int, size: Int)] = []
+            func temp(_ floats: Int) -> Int {
+                let off = allocator.allocate(floats)
+                temps.append((off, floats))
+                return off
+            }
+            if let o = op.output { offsets[o] = allocator.allocate(shapes[o].count) }
+            switch op {
+            case .conv(let w, let x, let r, let act, let o):
+                let packed = PackedGemm(k: w.kernel * w.kernel * w.cin, n: w.cout, weights: w.weights, bias: w.bias)
+                if w.kernel == 1 && w.stride == 1 && w.padding == Padding() {
+                    steps.append(.pointwise(packed, pixels: shapes[o].count / w.cout, input: x, residual: r, act: act.kernel, output: o))
+                } else {
+                    let g = geometry(shapes[x], shapes[o], kernel: w.kernel, stride: w.stride, padding: w.padding)
+                    let rowFloats = shapes[o].w * packed.k
+                    let rows = max(1, min(shapes[o].h, Self.im2colChunkBytes / 4 / max(rowFloats, 1)))
+                    scratch = max(scratch, rows * rowFloats)
+                    steps.append(.conv(packed, geometry: g, chunkRows: rows, input: x, residual: r, act: act.kernel, output: o))
+                }
+            case .depthwise(let w, let x, let act, let o):
+                let g = geometry(shapes[x], shapes[o], kernel: w.kernel, stride: w.stride, padding: w.padding)
+                steps.append(.depthwise(geometry: g, weights: FloatStorage(w.weights), bias: FloatStorage(w.bias),
+                                        act: act.kernel, input: x, output: o))
+            case .squeezeExcite(let se, let x, let o):
+                let reduce = PackedGemm(k: se.channels, n: se.reduced, weights: se.reduceWeights, bias: se.reduceBias)
+                let expand = PackedGemm(k: se.reduced, n: se.channels, weights: se.expandWeights, bias: se.expandBias)
+                steps.append(.squeezeExcite(reduce: reduce, expand: expand, act: se.activation.kernel,
+                                            pixels: shapes[x].h * shapes[x].w, input: x, output: o,
+                                            temp: temp(2 * se.channels + se.reduced)))
+            case .pool(let p, let x, let o):
+                steps.append(.pool(geometry: geometry(shapes[x], shapes[o], kernel: p.kernel, stride: p.stride, padding: p.padding),
+                                   max: p.kind == .max, input: x, output: o))
+            case .add(let a, let b, let act, let o):
+                steps.append(.add(a, b, count: shapes[o].count, act: act.kernel, output: o))
+            case .tap(let level, let x, let isSpatial):
+                var at: Int? = nil
+                if isSpatial { at = spatial; spatial += shapes[x].count }
+                steps.append(.tap(input: x, pixels: shapes[x].h * shapes[x].w, channels: shapes[x].c,
+                                  levelOffset: levelOffsets[level], spatial: at))
+            case .classifier(let x, let w, let b, let classes):
+                let packed = PackedGemm(k: shapes[x].c, n: classes, weights: w, bias: b)
+                steps.append(.classifier(packed, input: x, pixels: shapes[x].h * shapes[x].w, temp: temp(shapes[x].c)))
+            }
+            for t in op.inputs where t != 0 && lastUse[t] == i { allocator.free(offsets[t], shapes[t].count) }
+            for t in temps { allocator.free(t.offset, t.size) }
+            if let o = op.output, lastUse[o] < 0 { allocator.free(offsets[o], shapes[o].count) }
+        }
+        self.steps = steps
+        self.offsets = offsets
+        arenaFloats = allocator.peak
+        scratchFloats = scratch
+        spatialFloats = spatial
+    }
+}
+
+/// First-fit placement of tensors in an arena by lifetime; offsets aligned to 64 bytes.
+struct ArenaAllocator {
+    private var live: [(offset: Int, size: Int)] = []
+    private(set) var peak = 0
+
+    private static func aligned(_ n: Int) -> Int { (n + 15) / 16 * 16 }
+
+    mutating func allocate(_ floats: Int) -> Int {
+        let size = Self.aligned(max(floats, 1))
+        var at = 0
+        for block in live.sorted(by: { $0.offset < $1.offset }) {
+            if block.offset - at >= size { break }
+            at = max(at, block.offset + block.size)
+        }
+        live.append((at, size))
+        peak = max(peak, at + size)
+        return at
+    }
+
+    mutating func free(_ offset: Int, _ floats: Int) {
+        if let i = live.firstIndex(where: { $0.offset == offset }) { live.remove(at: i) }
+    }
+}

@@ -1,0 +1,191 @@
+// The layer graph's ops, each on its own, against a plain float64 evaluation written out here:
+// k x k convolution with stride and asymmetric padding and a residual, depthwise, squeeze-
+// excitation, max and average pooling, add, every activation, taps (pooled and spatial), the
+// classifier; through the planner and the engine with 1 to 3 threads and batches of 1 to 4.
+import Foundation
+import XCTest
+@testable import GaussianAD
+
+final class GraphTests: XCTestCase {
+    var rng = UInt64(99)
+    func rand() -> Float {
+        rng = rng &* 6364136223846793005 &+ 1442695040888963407
+        return Float(Int64(bitPattern: rng >> 11) % 2000) / 1000 - 1
+    }
+    func rands(_ n: Int) -> [Float] { (0..<n).map { _ in rand() } }
+
+    // ---- the reference: one image, NHWC, float64 ----
+    struct T { var h: Int, w: Int, c: Int, v: [Double] }
+
+    func act(_ x: Double, _ a: Activation) -> Double {
+        switch a {
+        case .none: return x
+        case .relu: return max(0, x)
+        case .relu6: return min(6, max(0, x))
+        case .swish: return x / (1 + exp(-x))
+        case .sigmoid: return 1 / (1 + exp(-x))
+        }
+    }
+
+    func refConv(_ x: T, _ w: ConvWeights, residual: T?, _ a: Activation) -> T {
+        let oh = (x.h + w.padding.top + w.padding.bottom - w.kernel) / w.stride + 1
+        let ow = (x.w + w.padding.left + w.padding.right - w.kernel) / w.stride + 1
+        var out = T(h: oh, w: ow, c: w.cout, v: [Double](repeating: 0, count: oh * ow * w.cout))
+        for oy in 0..<oh { for ox in 0..<ow { for o in 0..<w.cout {
+            var acc = Double(w.bias[o])
+            for ky in 0..<w.kernel { for kx in 0..<w.kernel {
+                let iy = oy * w.stride + ky - w.padding.top, ix = ox * w.stride + kx - w.padding.left
+                guard iy >= 0, iy < x.h, ix >= 0, ix < x.w else { continue }
+                for c in 0..<w.cin { acc += x.v[(iy * x.w + ix) * x.c + c] * Double(w.weights[((ky * w.kernel + kx) * w.cin + c) * w.cout + o]) }
+            } }
+            let i = (oy * ow + ox) * w.cout + o
+            out.v[i] = act(acc + (residual?.v[i] ?? 0), a)
+        } } }
+        return out
+    }
+
+    func refDepthwise(_ x: T, _ w: DepthwiseWeights, _ a: Activation) -> T {
+        let oh = (x.h + w.padding.top + w.padding.bottom - w.kernel) / w.stride + 1
+        let ow = (x.w + w.padding.left + w.padding.right - w.kernel) / w.stride + 1
+        var out = T(h: oh, w: ow, c: x.c, v: [Double](repeating: 0, count: oh * ow * x.c))
+        for oy in 0..<oh { for ox in 0..<ow { for c in 0..<x.c {
+            var acc = Double(w.bias[c])
+            for ky in 0..<w.kernel { for kx in 0..<w.kernel {
+                let iy = oy * w.stride + ky - w.padding.top, ix = ox * w.stride + kx - w.padding.left
+                guard iy >= 0, iy < x.h, ix >= 0, ix < x.w else { continue }
+                acc += x.v[(iy * x.w + ix) * x.c + c] * Double(w.weights[(ky * w.kernel + kx) * x.c + c])
+            } }
+            out.v[(oy * ow + ox) * x.c + c] = act(acc, a)
+        } } }
+        return out
+    }
+
+    func refMean(_ x: T) -> [Double] {
+        (0..<x.c).map { c in (0..<(x.h * x.w)).reduce(0.0) { $0 + x.v[$1 * x.c + c] } / Double(x.h * x.w) }
+    }
+
+    func refSE(_ x: T, _ se: SqueezeExcitation) -> T {
+        let m = refMean(x)
+        let hidden = (0..<se.reduced).map { r in act(Double(se.reduceBias[r]) + (0..<se.channels).reduce(0.0) { $0 + m[$1] * Double(se.reduceWeights[$1 * se.reduced + r]) }, se.activation) }
+        let gate = (0..<se.channels).map { c in act(Double(se.expandBias[c]) + (0..<se.reduced).reduce(0.0) { $0 + hidden[$1] * Double(se.expandWeights[$1 * se.channels + c]) }, .sigmoid) }
+        var out = x
+        for i in 0..<out.v.count { out.v[i] *= gate[i % x.c] }
+        return out
+    }
+
+    func refPool(_ x: T, _ p: Pooling) -> T {
+        let oh = (x.h + p.padding.top + p.padding.bottom - p.kernel) / p.stride + 1
+        let ow = (x.w + p.padding.left + p.padding.right - p.kernel) / p.stride + 1
+        var out = T(h: oh, w: ow, c: x.c, v: [Double](repeating: 0, count: oh * ow * x.c))
+        for oy in 0..<oh { for ox in 0..<ow { for c in 0..<x.c {
+            var vals: [Double] = []
+            for ky in 0..<p.kernel { for kx in 0..<p.kernel {
+                let iy = oy * p.stride + ky - p.padding.top, ix = ox * p.stride + kx - p.padding.left
+                if iy >= 0, iy < x.h, ix >= 0, ix < x.w { vals.append(x.v[(iy * x.w + ix) * x.c + c]) }
+            } }
+            out.v[(oy * ow + ox) * x.c + c] = p.kind == .max ? vals.max()! : vals.reduce(0, +) / Double(vals.count)
+        } } }
+        return out
+    }
+
+    func conv(_ k: Int, _ s: Int, _ pad: Padding, _ cin: Int, _ cout: Int) -> ConvWeights {
+        ConvWeights(kernel: k, stride: s, padding: pad, cin: cin, cout: cout, weights: rands(k * k * cin * cout).map { $0 * 0.5 }, bias: rands(cout))
+    }
+
+    func testEveryOpAgainstThePlainEvaluation() throws {
+        Kernels.ensureInitialised()
+        let S = 13
+        var g = Graph(inputSize: S)
+        // conv 3x3 stride 2 with asymmetric ("same") padding, ReLU6.
+        let c1 = conv(3, 2, Padding(top: 0, left: 1, bottom: 1, right: 1), 3, 17)
+        let x1 = try g.conv(c1, g.input, activation: .relu6)
+        g.tap(x1)
+        // 1x1 expand with swish, depthwise 5x5 stride 1, SE, 1x1 project with the residual.
+        let e = conv(1, 1, Padding(), 17, 40)
+        let x2 = try g.conv(e, x1, activation: .swish)
+        let dw = DepthwiseWeights(kernel: 5, stride: 1, padding: Padding(top: 2, left: 2, bottom: 2, right: 2), channels: 40,
+                                  weights: rands(25 * 40), bias: rands(40))
+        let x3 = try g.depthwise(dw, x2, activation: .relu)
+        let se = SqueezeExcitation(channels: 40, reduced: 5, reduceWeights: rands(200), reduceBias: rands(5),
+                                   expandWeights: rands(200), expandBias: rands(40), activation: .swish)
+        let x4 = try g.squeezeExcite(se, x3)
+        let p = conv(1, 1, Padding(), 40, 17)
+        let x5 = try g.conv(p, x4, residual: x1, activation: .none)
+        g.tap(x5, spatial: true)
+        // Depthwise stride 2 with sigmoid, max pool 3x3/2, 1x1 stride-2 convolution (im2col path),
+        // average pool, add with ReLU.
+        let dw2 = DepthwiseWeights(kernel: 3, stride: 2, padding: Padding(top: 0, left: 1, bottom: 1, right: 1), channels: 17,
+                                   weights: rands(9 * 17), bias: rands(17))
+        let x6 = try g.depthwise(dw2, x5, activation: .sigmoid)
+        let mp = Pooling(kind: .max, kernel: 3, stride: 2, padding: Padding(top: 1, left: 1, bottom: 1, right: 1))
+        let x7 = try g.pool(mp, x5)
+        let ds = conv(1, 2, Padding(), 17, 17)
+        let x8 = try g.conv(ds, x5, activation: .none)
+        let ap = Pooling(kind: .average, kernel: 3, stride: 1, padding: Padding(top: 1, left: 1, bottom: 1, right: 1))
+        let x9 = try g.pool(ap, x7)
+        let x10 = try g.add(x9, x8, activation: .relu)
+        let x11 = try g.add(x10, x6, activation: .none)
+        g.tap(x11)
+        let fcW = rands(17 * 10), fcB = rands(10)
+        try g.classifier(x11, weights: fcW, bias: fcB)
+
+        let plan = ExecutionPlan(g)
+        XCTAssertEqual(plan.levelDims, [17, 17, 17])
+        let n = 4
+        let inputs = rands(n * S * S * 3)
+        // The reference, per image.
+        var refLevels: [[Double]] = [], refSpatial: [[Double]] = [], refLogits: [[Double]] = []
+        for i in 0..<n {
+            let x = T(h: S, w: S, c: 3, v: inputs[(i * S * S * 3)..<((i + 1) * S * S * 3)].map(Double.init))
+            let r1 = refConv(x, c1, residual: nil, .relu6)
+            let r3 = refDepthwise(refConv(r1, e, residual: nil, .swish), dw, .relu)
+            let r5 = refConv(refSE(r3, se), p, residual: r1, .none)
+            let r6 = refDepthwise(r5, dw2, .sigmoid)
+            let r9 = refPool(refPool(r5, mp), ap)
+            let r8 = refConv(r5, ds, residual: nil, .none)
+            var r11 = r9
+            for j in 0..<r11.v.count { r11.v[j] = max(0, r9.v[j] + r8.v[j]) + r6.v[j] }
+            let pooled = refMean(r11)
+            refLevels.append(refMean(r1) + refMean(r5) + pooled)
+            refSpatial.append(r5.v)
+            refLogits.append((0..<10).map { o in Double(fcB[o]) + (0..<17).reduce(0.0) { $0 + pooled[$1] * Double(fcW[$1 * 10 + o]) } })
+        }
+        for threads in [1, 2, 3] {
+            let engine = try Engine(plan: plan, threads: threads)
+            for batch in [1, 3, 4] {
+                var levels = [Float](repeating: .nan, count: batch * plan.featureDim)
+                var logits = [Float](repeating: .nan, count: batch * 10)
+                var spatial = [Float](repeating: .nan, count: batch * plan.spatialFloats)
+                inputs.withUnsafeBufferPointer { inp in
+                    engine.run(count: batch, input: inp.baseAddress!, levels: &levels, logits: &logits, spatial: &spatial)
+                }
+                for i in 0..<batch {
+                    func close(_ got: ArraySlice<Float>, _ want: [Double], _ what: String) {
+                        let scale = max(1, want.map(abs).max() ?? 1)
+                        for (a, b) in zip(got, want) where abs(Double(a) - b) > 1e-5 * scale {
+                            XCTFail("threads \(threads) batch \(batch) image \(i) \(what): \(a) vs \(b)"); return
+                        }
+                    }
+                    close(levels[(i * plan.featureDim)..<((i + 1) * plan.featureDim)], refLevels[i], "levels")
+                    close(logits[(i * 10)..<((i + 1) * 10)], refLogits[i], "logits")
+                    close(spatial[(i * plan.spatialFloats)..<((i + 1) * plan.spatialFloats)], refSpatial[i], "spatial map")
+                }
+            }
+        }
+    }
+
+    /// The arena is smaller than the sum of the tensors: lifetimes let buffers be reused.
+    func testPlannerReusesBuffers() throws {
+        var g = Graph(inputSize: 16)
+        var x = g.input
+        var total = 0
+        for i in 0..<6 {
+            x = try g.conv(conv(1, 1, Padding(), i == 0 ? 3 : 8, 8), x, activation: .relu)
+            total += 16 * 16 * 8
+        }
+        g.tap(x)
+        let plan = ExecutionPlan(g)
+        XCTAssertLessThanOrEqual(plan.arenaFloats, 2 * 16 * 16 * 8 + 32)
+        XCTAssertLessThan(plan.arenaFloats, total)
+    }
+}
