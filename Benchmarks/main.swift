@@ -59,8 +59,9 @@ do {
     switch CommandLine.arguments.dropFirst().first ?? "engine" {
     case "engine": try benchEngine()
     case "gaussian": try GaussianBench.run()
+    case "kernels": KernelBench.run()
     default:
-        print("usage: gaussian-ad-bench engine|gaussian [options]")
+        print("usage: gaussian-ad-bench engine|gaussian|kernels [options]")
         exit(2)
     }
 } catch {

@@ -74,9 +74,10 @@ void ck_f32_bias_act(size_t rows, size_t cols, float *c, size_t ldc, const float
     ck_table.bias_act(rows, cols, c, ldc, bias, residual, ldr, act);
 }
 
-void ck_f32_dwconv_nhwc(const ck_conv2d_geom *g, const float *in, const float *w,
-                        const float *bias, ck_act act, float *out, size_t oy0, size_t oy1) {
-    ck_table.dwconv(g, in, w, bias, act, out, oy0, oy1);
+void ck_f32_dwconv_nhwc(const ck_conv2d_geom *g, const float *in, size_t in_ring, const float *w,
+                        const float *bias, ck_act act, float *out, size_t out_row0, size_t oy0,
+                        size_t oy1) {
+    ck_table.dwconv(g, in, in_ring, w, bias, act, out, out_row0, oy0, oy1);
 }
 
 void ck_f32_mean_pool_nhwc(size_t hw, size_t channels, const float *in, float *out) {

@@ -2,13 +2,16 @@
  * output rows at a time so that threads can share one image. */
 #include "vmath.h"
 
-void ck_f32_dwconv_nhwc__portable(const ck_conv2d_geom *g, const float *in, const float *w,
-                                  const float *bias, ck_act act, float *out, size_t oy0,
-                                  size_t oy1) {
+/* Input row iy: rows of a ring of in_ring rows (iy modulo in_ring), or of the whole image. */
+#define CK_DW_ROW(iy) (in + (in_ring ? (size_t)(iy) % in_ring : (size_t)(iy)) * g->in_w * C)
+
+void ck_f32_dwconv_nhwc__portable(const ck_conv2d_geom *g, const float *in, size_t in_ring,
+                                  const float *w, const float *bias, ck_act act, float *out,
+                                  size_t out_row0, size_t oy0, size_t oy1) {
     const size_t k = g->kernel, s = g->stride, C = g->channels;
     for (size_t oy = oy0; oy < oy1 && oy < g->out_h; oy++) {
         for (size_t ox = 0; ox < g->out_w; ox++) {
-            float *o = out + (oy * g->out_w + ox) * C;
+            float *o = out + ((oy - out_row0) * g->out_w + ox) * C;
             for (size_t c = 0; c < C; c++) o[c] = bias ? bias[c] : 0.f;
             for (size_t ky = 0; ky < k; ky++) {
                 long iy = (long)(oy * s + ky) - (long)g->pad_top;
@@ -16,7 +19,7 @@ void ck_f32_dwconv_nhwc__portable(const ck_conv2d_geom *g, const float *in, cons
                 for (size_t kx = 0; kx < k; kx++) {
                     long ix = (long)(ox * s + kx) - (long)g->pad_left;
                     if (ix < 0 || ix >= (long)g->in_w) continue;
-                    const float *ip = in + ((size_t)iy * g->in_w + (size_t)ix) * C;
+                    const float *ip = CK_DW_ROW(iy) + (size_t)ix * C;
                     const float *wp = w + (ky * k + kx) * C;
                     for (size_t c = 0; c < C; c++) o[c] += ip[c] * wp[c];
                 }
@@ -27,10 +30,33 @@ void ck_f32_dwconv_nhwc__portable(const ck_conv2d_geom *g, const float *in, cons
 }
 
 #if CK_X86
+/* Register-blocked interior tiles: P output pixels of one row and one channel vector; each
+ * input row segment the P pixels need ((P - 1) * S + K vectors) is loaded once and reused by
+ * all K taps, instead of once per tap and pixel. Specialised for the kernel and stride. */
+#define CK_DW_TILE(NAME, TARGET, VEC, MLOAD, MSTORE, MASKT, FMA, ACT, K, S, P)                   \
+    TARGET static inline void NAME(const float *in, size_t in_ring, size_t W, size_t C,          \
+                                   long iy0, size_t ky0, size_t ky1, long ix0, const float *w,    \
+                                   MASKT mk, int full, VEC bv, ck_act act, float *o) {           \
+        (void)full;                                                                             \
+        VEC acc[P];                                                                             \
+        _Pragma("unroll") for (int p = 0; p < P; p++) acc[p] = bv;                              \
+        for (size_t ky = ky0; ky < ky1; ky++) {                                                 \
+            const size_t iy = (size_t)(iy0 + (long)ky);                                         \
+            const float *ip = in + (in_ring ? iy % in_ring : iy) * W * C + (size_t)ix0 * C;     \
+            VEC x[(P - 1) * S + K];                                                             \
+            _Pragma("unroll") for (int j = 0; j < (P - 1) * S + K; j++) x[j] = MLOAD(mk, ip + j * C); \
+            _Pragma("unroll") for (int kx = 0; kx < K; kx++) {                                  \
+                const VEC wv = MLOAD(mk, w + (ky * K + kx) * C);                                \
+                _Pragma("unroll") for (int p = 0; p < P; p++) acc[p] = FMA(x[p * S + kx], wv, acc[p]); \
+            }                                                                                   \
+        }                                                                                       \
+        _Pragma("unroll") for (int p = 0; p < P; p++) MSTORE(o + p * C, mk, ACT(acc[p], act));  \
+    }
+
 /* Per output row: the columns whose taps all lie inside the image are computed four pixels at
  * a time (each weight vector loaded once for the four); border columns one at a time with the
  * taps clipped. Channels go in vectors of WIDTH, the tail with a mask (MASKLOAD / MASKSTORE). */
-#define CK_DW_BODY(VEC, WIDTH, LOADU, STOREU, MLOAD, MSTORE, MASKT, MKMASK, SET1, FMA, ACT)       \
+#define CK_DW_BODY(VEC, WIDTH, LOADU, STOREU, MLOAD, MSTORE, MASKT, MKMASK, SET1, FMA, ACT, TILES) \
     const size_t k = g->kernel, s = g->stride, C = g->channels, W = g->in_w;                   \
     size_t x_lo = (g->pad_left + s - 1) / s, x_hi = 0;                                          \
     if (W + g->pad_left >= k) x_hi = (W + g->pad_left - k) / s + 1;                             \
@@ -41,7 +67,7 @@ void ck_f32_dwconv_nhwc__portable(const ck_conv2d_geom *g, const float *in, cons
         const size_t ky0 = iy0 < 0 ? (size_t)(-iy0) : 0;                                        \
         size_t ky1 = k;                                                                         \
         if (iy0 + (long)k > (long)g->in_h) ky1 = (size_t)((long)g->in_h - iy0);                 \
-        float *orow = out + oy * g->out_w * C;                                                  \
+        float *orow = out + (oy - out_row0) * g->out_w * C;                                     \
         for (size_t c = 0; c < C; c += WIDTH) {                                                 \
             const MASKT mk = MKMASK(C - c);                                                     \
             const int full = C - c >= WIDTH;                                                    \
@@ -51,11 +77,13 @@ void ck_f32_dwconv_nhwc__portable(const ck_conv2d_geom *g, const float *in, cons
             for (int pass = 0; pass < 3; pass++) {                                              \
                 const size_t end = pass == 0 ? x_lo : pass == 1 ? x_hi : g->out_w;              \
                 if (pass == 1) {                                                                \
+                    const long ixb = -(long)g->pad_left;                                        \
+                    TILES                                                                       \
                     for (; ox + 4 <= end; ox += 4) {                                            \
                         VEC a0 = bv, a1 = bv, a2 = bv, a3 = bv;                                 \
                         const long ix0 = (long)(ox * s) - (long)g->pad_left;                    \
                         for (size_t ky = ky0; ky < ky1; ky++) {                                 \
-                            const float *ip = in + ((size_t)(iy0 + (long)ky) * W + (size_t)ix0) * C + c; \
+                            const float *ip = CK_DW_ROW(iy0 + (long)ky) + (size_t)ix0 * C + c; \
                             const float *wp = w + ky * k * C + c;                               \
                             for (size_t kx = 0; kx < k; kx++) {                                 \
                                 const VEC wv = MLOAD(mk, wp + kx * C);                          \
@@ -79,7 +107,7 @@ void ck_f32_dwconv_nhwc__portable(const ck_conv2d_geom *g, const float *in, cons
                     if (ix0 + (long)k > (long)W) kx1 = (size_t)((long)W - ix0);                 \
                     VEC acc = bv;                                                               \
                     for (size_t ky = ky0; ky < ky1; ky++) {                                     \
-                        const float *ip = in + ((size_t)(iy0 + (long)ky) * W) * C + c;          \
+                        const float *ip = CK_DW_ROW(iy0 + (long)ky) + c;                        \
                         const float *wp = w + ky * k * C + c;                                   \
                         for (size_t kx = kx0; kx < kx1; kx++)                                   \
                             acc = FMA(MLOAD(mk, ip + (size_t)(ix0 + (long)kx) * C),             \
@@ -103,11 +131,38 @@ CK_TARGET_AVX2 static inline __m256i ck_mask8(size_t left) {
         else _mm256_maskstore_ps((p), (m), (v));                                               \
     } while (0)
 
+#define CK_DW_TILES_AVX2(K, S) \
+    CK_DW_TILE(ck_dw_tile_avx2_k##K##s##S, CK_TARGET_AVX2, __m256, CK_AVX2_MLOAD, CK_AVX2_MSTORE_FN, __m256i, \
+               _mm256_fmadd_ps, ck_act8v, K, S, 4)
+#define CK_AVX2_MSTORE_FN(p, m, v) CK_AVX2_MSTORE(p, m, v)
+CK_DW_TILES_AVX2(3, 1)
+CK_DW_TILES_AVX2(3, 2)
+CK_DW_TILES_AVX2(5, 1)
+CK_DW_TILES_AVX2(5, 2)
+#define CK_DW_RUN_TILES(PFX, P)                                                                \
+    {                                                                                          \
+        void (*tile)(const float *, size_t, size_t, size_t, long, size_t, size_t, long,        \
+                     const float *, MASKT_T, int, VEC_T, ck_act, float *) = NULL;              \
+        if (k == 3 && s == 1) tile = PFX##_k3s1;                                               \
+        else if (k == 3 && s == 2) tile = PFX##_k3s2;                                          \
+        else if (k == 5 && s == 1) tile = PFX##_k5s1;                                          \
+        else if (k == 5 && s == 2) tile = PFX##_k5s2;                                          \
+        if (tile)                                                                              \
+            for (; ox + P <= end; ox += P)                                                     \
+                tile(in + c, in_ring, W, C, iy0, ky0, ky1, ixb + (long)(ox * s), w + c, mk, full, \
+                     bv, act, orow + ox * C + c);                                              \
+    }
+
 CK_TARGET_AVX2 void ck_f32_dwconv_nhwc__avx2(const ck_conv2d_geom *g, const float *in,
-                                             const float *w, const float *bias, ck_act act,
-                                             float *out, size_t oy0, size_t oy1) {
+                                             size_t in_ring, const float *w, const float *bias,
+                                             ck_act act, float *out, size_t out_row0, size_t oy0,
+                                             size_t oy1) {
+#define MASKT_T __m256i
+#define VEC_T __m256
     CK_DW_BODY(__m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, CK_AVX2_MLOAD, CK_AVX2_MSTORE,
-               __m256i, ck_mask8, _mm256_set1_ps, _mm256_fmadd_ps, ck_act8v)
+               __m256i, ck_mask8, _mm256_set1_ps, _mm256_fmadd_ps, ck_act8v, CK_DW_RUN_TILES(ck_dw_tile_avx2, 4))
+#undef MASKT_T
+#undef VEC_T
 }
 
 CK_TARGET_AVX512 static inline __mmask16 ck_mask16(size_t left) {
@@ -116,11 +171,24 @@ CK_TARGET_AVX512 static inline __mmask16 ck_mask16(size_t left) {
 #define CK_AVX512_MLOAD(m, p) _mm512_maskz_loadu_ps((m), (p))
 #define CK_AVX512_MSTORE(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
 
+#define CK_DW_TILES_AVX512(K, S) \
+    CK_DW_TILE(ck_dw_tile_avx512_k##K##s##S, CK_TARGET_AVX512, __m512, CK_AVX512_MLOAD, CK_AVX512_MSTORE, __mmask16, \
+               _mm512_fmadd_ps, ck_act16v, K, S, 8)
+CK_DW_TILES_AVX512(3, 1)
+CK_DW_TILES_AVX512(3, 2)
+CK_DW_TILES_AVX512(5, 1)
+CK_DW_TILES_AVX512(5, 2)
+
 CK_TARGET_AVX512 void ck_f32_dwconv_nhwc__avx512f(const ck_conv2d_geom *g, const float *in,
-                                                  const float *w, const float *bias, ck_act act,
-                                                  float *out, size_t oy0, size_t oy1) {
+                                                  size_t in_ring, const float *w, const float *bias,
+                                                  ck_act act, float *out, size_t out_row0,
+                                                  size_t oy0, size_t oy1) {
+#define MASKT_T __mmask16
+#define VEC_T __m512
     CK_DW_BODY(__m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, CK_AVX512_MLOAD, CK_AVX512_MSTORE,
-               __mmask16, ck_mask16, _mm512_set1_ps, _mm512_fmadd_ps, ck_act16v)
+               __mmask16, ck_mask16, _mm512_set1_ps, _mm512_fmadd_ps, ck_act16v, CK_DW_RUN_TILES(ck_dw_tile_avx512, 8))
+#undef MASKT_T
+#undef VEC_T
 }
 #endif
 

@@ -186,13 +186,16 @@ void ck_f32_im2col_rows_nhwc(const ck_conv2d_geom *g, const float *in, float *co
 
 /**
  * Depthwise convolution of one NHWC image, fused bias and activation, output rows
- * [oy0, oy1) only (threads share an image by rows):
+ * [oy0, oy1) only (threads share an image by rows, fused blocks go a band at a time):
  *   out[oy][ox][c] = act(bias[c] + sum_{ky,kx} in[iy][ix][c] * w[(ky * k + kx) * C + c])
  * with iy = oy * s + ky - pad_top, ix = ox * s + kx - pad_left, out-of-range inputs 0.
- * w is [k][k][C]; bias has C entries; out is the whole output image (out_h * out_w * C).
+ * Input row iy is read at in + (iy % in_ring) * in_w * C when in_ring > 0 (a ring buffer of
+ * in_ring rows that holds the rows the band needs), else at in + iy * in_w * C. Output row oy
+ * is written at out + (oy - out_row0) * out_w * C. w is [k][k][C]; bias has C entries.
  */
-typedef void (*ck_dwconv_fn)(const ck_conv2d_geom *g, const float *in, const float *w,
-                             const float *bias, ck_act act, float *out, size_t oy0, size_t oy1);
+typedef void (*ck_dwconv_fn)(const ck_conv2d_geom *g, const float *in, size_t in_ring,
+                             const float *w, const float *bias, ck_act act, float *out,
+                             size_t out_row0, size_t oy0, size_t oy1);
 
 /** A registered depthwise kernel: the ISA it needs, the function and its name. */
 typedef struct ck_dwconv_ukernel {
@@ -207,14 +210,18 @@ size_t ck_dwconv_ukernel_count(void);
 const ck_dwconv_ukernel *ck_dwconv_ukernel_at(size_t i);
 
 /** The dispatched depthwise convolution (see ck_dwconv_fn). */
-void ck_f32_dwconv_nhwc(const ck_conv2d_geom *g, const float *in, const float *w,
-                        const float *bias, ck_act act, float *out, size_t oy0, size_t oy1);
-void ck_f32_dwconv_nhwc__portable(const ck_conv2d_geom *g, const float *in, const float *w,
-                                  const float *bias, ck_act act, float *out, size_t oy0, size_t oy1);
-void ck_f32_dwconv_nhwc__avx2(const ck_conv2d_geom *g, const float *in, const float *w,
-                              const float *bias, ck_act act, float *out, size_t oy0, size_t oy1);
-void ck_f32_dwconv_nhwc__avx512f(const ck_conv2d_geom *g, const float *in, const float *w,
-                                 const float *bias, ck_act act, float *out, size_t oy0, size_t oy1);
+void ck_f32_dwconv_nhwc(const ck_conv2d_geom *g, const float *in, size_t in_ring, const float *w,
+                        const float *bias, ck_act act, float *out, size_t out_row0, size_t oy0,
+                        size_t oy1);
+void ck_f32_dwconv_nhwc__portable(const ck_conv2d_geom *g, const float *in, size_t in_ring,
+                                  const float *w, const float *bias, ck_act act, float *out,
+                                  size_t out_row0, size_t oy0, size_t oy1);
+void ck_f32_dwconv_nhwc__avx2(const ck_conv2d_geom *g, const float *in, size_t in_ring,
+                              const float *w, const float *bias, ck_act act, float *out,
+                              size_t out_row0, size_t oy0, size_t oy1);
+void ck_f32_dwconv_nhwc__avx512f(const ck_conv2d_geom *g, const float *in, size_t in_ring,
+                                 const float *w, const float *bias, ck_act act, float *out,
+                                 size_t out_row0, size_t oy0, size_t oy1);
 
 /* ----------------------------------------------------------------- pooling */
 

@@ -42,12 +42,28 @@ final class KernelTwinTests: XCTestCase {
                             let inp = randArray(h * w * c), wt = randArray(k * k * c), b = randArray(c)
                             for act in [CK_ACT_NONE, CK_ACT_RELU, CK_ACT_RELU6, CK_ACT_SWISH, CK_ACT_SIGMOID] {
                                 var ref = [Float](repeating: 0, count: oh * ow * c)
-                                ck_f32_dwconv_nhwc__portable(&g, inp, wt, b, act, &ref, 0, oh)
+                                ck_f32_dwconv_nhwc__portable(&g, inp, 0, wt, b, act, &ref, 0, 0, oh)
                                 for kern in kernels {
                                     var out = [Float](repeating: .nan, count: oh * ow * c)
                                     let split = oh / 2
-                                    kern.fn(&g, inp, wt, b, act, &out, 0, split)
-                                    kern.fn(&g, inp, wt, b, act, &out, split, oh)
+                                    kern.fn(&g, inp, 0, wt, b, act, &out, 0, 0, split)
+                                    kern.fn(&g, inp, 0, wt, b, act, &out, 0, split, oh)
+                                    // The same rows read from a ring of input rows and written
+                                    // one band at a time into a band buffer.
+                                    let ring = min(h, (k - 1) + 2 * s + 1)
+                                    var banded = [Float](repeating: .nan, count: oh * ow * c)
+                                    var ringBuf = [Float](repeating: .nan, count: ring * w * c)
+                                    var band = [Float](repeating: .nan, count: 2 * ow * c)
+                                    var y = 0
+                                    while y < oh {
+                                        let y2 = min(oh, y + 2)
+                                        let lo = max(0, y * s - pt), hi = min(h, (y2 - 1) * s - pt + k)
+                                        for r in lo..<hi { for j in 0..<(w * c) { ringBuf[(r % ring) * w * c + j] = inp[r * w * c + j] } }
+                                        kern.fn(&g, ringBuf, ring, wt, b, act, &band, y, y, y2)
+                                        for j in 0..<((y2 - y) * ow * c) { banded[y * ow * c + j] = band[j] }
+                                        y = y2
+                                    }
+                                    XCTAssertEqual(banded, out, "\(String(cString: kern.name)) ring")
                                     for i in 0..<out.count where !(abs(out[i] - ref[i]) <= 1e-5 * max(1, abs(ref[i]))) {
                                         XCTFail("\(String(cString: kern.name)) h\(h) w\(w) c\(c) k\(k) s\(s) pad \(pt),\(pl),\(pb),\(pr) act \(act): [\(i)] \(out[i]) vs \(ref[i])")
                                         return

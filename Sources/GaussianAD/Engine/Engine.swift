@@ -103,7 +103,7 @@ final class Engine: @unchecked Sendable {
                 }
             case .depthwise(var geom, let w, let b, let act, let x, let o):
                 let (y0, y1) = rows(geom.out_h)
-                if y0 < y1 { ck_f32_dwconv_nhwc(&geom, t(x), w.pointer, b.pointer, act, t(o), y0, y1) }
+                if y0 < y1 { ck_f32_dwconv_nhwc(&geom, t(x), 0, w.pointer, b.pointer, act, t(o), 0, y0, y1) }
             case .squeezeExcite(let reduce, let expand, let act, let pixels, let x, let o, let tmp):
                 let c = expand.n, pooled = arena + tmp, hidden = pooled + c, gate = hidden + reduce.n
                 if ith == 0 {
@@ -126,6 +126,34 @@ final class Engine: @unchecked Sendable {
                     if let at, let sp = job.spatial {
                         (sp + image * plan.spatialFloats + at).update(from: t(x), count: pixels * channels)
                     }
+                }
+            case .fused(let f):
+                var geom = f.geometry
+                let (y0, y1) = rows(geom.out_h)
+                let W = geom.in_w, C = geom.channels, OW = geom.out_w, cout = f.project.n
+                let ring = scratch, band = scratch + (f.expand == nil ? 0 : f.ringRows * W * C)
+                let s = geom.stride, k = geom.kernel, pt = geom.pad_top
+                var have = 0
+                var b = y0
+                while b < y1 {
+                    let b1 = min(y1, b + f.bandRows)
+                    let lo = max(0, b * s - pt), hi = min(geom.in_h, (b1 - 1) * s - pt + k)
+                    if let e = f.expand {
+                        var r = max(lo, have)
+                        while r < hi {
+                            let slot = r % f.ringRows, n = min(hi - r, f.ringRows - slot)
+                            e.run(m: n * W, a: t(f.input) + r * W * e.k, residual: nil, c: ring + slot * W * C,
+                                  act: f.expandAct, ith: 0, nth: 1)
+                            r += n
+                        }
+                        have = hi
+                        ck_f32_dwconv_nhwc(&geom, ring, f.ringRows, f.dwWeights.pointer, f.dwBias.pointer, f.dwAct, band, b, b, b1)
+                    } else {
+                        ck_f32_dwconv_nhwc(&geom, t(f.input), 0, f.dwWeights.pointer, f.dwBias.pointer, f.dwAct, band, b, b, b1)
+                    }
+                    f.project.run(m: (b1 - b) * OW, a: band, residual: f.residual.map { UnsafePointer(t($0) + b * OW * cout) },
+                                  c: t(f.output) + b * OW * cout, act: f.projectAct, ith: 0, nth: 1)
+                    b = b1
                 }
             case .classifier(let g, let x, let pixels, let tmp):
                 if ith == 0, let lg = job.logits {

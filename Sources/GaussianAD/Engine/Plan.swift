@@ -66,6 +66,29 @@ enum Step: Sendable {
     /// Global mean into the level row; `spatial` is the offset of the map in the spatial output.
     case tap(input: Int, pixels: Int, channels: Int, levelOffset: Int, spatial: Int?)
     case classifier(PackedGemm, input: Int, pixels: Int, temp: Int)
+    /// An inverted-residual block fused over bands of output rows (see `FusedBlock`).
+    case fused(FusedBlock)
+}
+
+/// 1x1 expand (optional) -> depthwise -> 1x1 project (+ residual), computed a band of output
+/// rows at a time: the expanded rows live in a ring of `ringRows` rows and the depthwise band in
+/// `bandRows` rows of scratch, so the expanded tensor never leaves the core's cache.
+struct FusedBlock: Sendable {
+    let expand: PackedGemm?
+    let expandAct: ck_act
+    let geometry: ck_conv2d_geom
+    let dwWeights: FloatStorage, dwBias: FloatStorage
+    let dwAct: ck_act
+    let project: PackedGemm
+    let projectAct: ck_act
+    let input: Int, residual: Int?, output: Int
+    let bandRows: Int, ringRows: Int
+
+    /// Scratch floats: the ring and the depthwise band.
+    var scratchFloats: Int {
+        let c = geometry.channels
+        return (expand == nil ? 0 : ringRows * geometry.in_w * c) + bandRows * geometry.out_w * c
+    }
 }
 
 /// A graph compiled for the kernels: steps, one image's arena layout, scratch per thread.
@@ -89,6 +112,34 @@ final class ExecutionPlan: Sendable {
 
     /// Rows of im2col computed at once per thread (keeps the columns in L1/L2).
     static let im2colChunkBytes = 96 << 10
+    /// Blocks whose expanded tensor is at least this large are fused (smaller ones stay in cache).
+    static let fuseMinBytes = 256 << 10
+    /// Scratch a fused block may use per thread for its ring and band.
+    static let fuseScratchBytes = 384 << 10
+
+    /// Fusable inverted-residual blocks: op index of the first op -> (expand?, depthwise, project).
+    static func fusable(_ graph: Graph) -> [Int: (expand: Int?, dw: Int, project: Int)] {
+        var consumers = [Int](repeating: 0, count: graph.shapes.count)
+        for op in graph.ops { for t in op.inputs { consumers[t] += 1 } }
+        func pointwise(_ i: Int) -> (ConvWeights, input: Int, residual: Int?, output: Int)? {
+            guard i >= 0, i < graph.ops.count, case .conv(let w, let x, let r, _, let o) = graph.ops[i],
+                  w.kernel == 1, w.stride == 1, w.padding == Padding() else { return nil }
+            return (w, x, r, o)
+        }
+        var out: [Int: (Int?, Int, Int)] = [:]
+        for (i, op) in graph.ops.enumerated() {
+            guard case .depthwise(_, let x, _, let d) = op, consumers[d] == 1,
+                  let proj = pointwise(i + 1), proj.input == d else { continue }
+            let expanded = graph.shapes[x].count * 4
+            guard expanded >= fuseMinBytes else { continue }
+            if let e = pointwise(i - 1), e.output == x, e.residual == nil, consumers[x] == 1, out[i - 2] == nil {
+                out[i - 1] = (i - 1, i, i + 1)
+            } else {
+                out[i] = (nil, i, i + 1)
+            }
+        }
+        return out
+    }
 
     init(_ graph: Graph) {
         shapes = graph.shapes
@@ -103,11 +154,27 @@ final class ExecutionPlan: Sendable {
         var steps: [Step] = []
         var scratch = 0
         var spatial = 0
+        let fused = Self.fusable(graph)
+        var skipUntil = -1
         func geometry(_ s: TensorShape, _ o: TensorShape, kernel: Int, stride: Int, padding: Padding) -> ck_conv2d_geom {
             ck_conv2d_geom(in_h: s.h, in_w: s.w, channels: s.c, kernel: kernel, stride: stride,
                            pad_top: padding.top, pad_left: padding.left, out_h: o.h, out_w: o.w)
         }
         for (i, op) in graph.ops.enumerated() {
+            if i <= skipUntil { continue }
+            if let f = fused[i] {
+                let block = Self.fuse(graph, f)
+                scratch = max(scratch, block.scratchFloats)
+                offsets[block.output] = allocator.allocate(shapes[block.output].count)
+                steps.append(.fused(block))
+                for j in i...f.project {
+                    for t in graph.ops[j].inputs where t != 0 && lastUse[t] == j && offsets[t] >= 0 {
+                        allocator.free(offsets[t], shapes[t].count)
+                    }
+                }
+                skipUntil = f.project
+                continue
+            }
             var temps: [(offset: Int, size: Int)] = []
             func temp(_ floats: Int) -> Int {
                 let off = allocator.allocate(floats)
@@ -160,6 +227,37 @@ final class ExecutionPlan: Sendable {
         arenaFloats = allocator.peak
         scratchFloats = scratch
         spatialFloats = spatial
+    }
+}
+
+extension ExecutionPlan {
+    /// The fused step of an inverted-residual block, with the largest band that fits the budget.
+    static func fuse(_ graph: Graph, _ f: (expand: Int?, dw: Int, project: Int)) -> FusedBlock {
+        guard case .depthwise(let dw, let dIn, let dwAct, _) = graph.ops[f.dw],
+              case .conv(let pw, _, let residual, let pAct, let out) = graph.ops[f.project] else {
+            preconditionFailure("fusable() matched only depthwise -> pointwise")
+        }
+        var expand: PackedGemm? = nil
+        var expandAct = CK_ACT_NONE
+        var input = dIn
+        if let e = f.expand, case .conv(let ew, let x, _, let ea, _) = graph.ops[e] {
+            expand = PackedGemm(k: ew.cin, n: ew.cout, weights: ew.weights, bias: ew.bias)
+            expandAct = ea.kernel
+            input = x
+        }
+        let si = graph.shapes[dIn], so = graph.shapes[out]
+        let geom = ck_conv2d_geom(in_h: si.h, in_w: si.w, channels: si.c, kernel: dw.kernel, stride: dw.stride,
+                                  pad_top: dw.padding.top, pad_left: dw.padding.left, out_h: so.h, out_w: so.w)
+        var band = 1
+        func floats(_ b: Int) -> Int {
+            (expand == nil ? 0 : ((b - 1) * dw.stride + dw.kernel) * si.w * si.c) + b * so.w * si.c
+        }
+        while band < so.h && floats(band + 1) * 4 <= fuseScratchBytes { band += 1 }
+        return FusedBlock(expand: expand, expandAct: expandAct, geometry: geom, dwWeights: FloatStorage(dw.weights),
+                          dwBias: FloatStorage(dw.bias), dwAct: dwAct.kernel,
+                          project: PackedGemm(k: pw.cin, n: pw.cout, weights: pw.weights, bias: pw.bias),
+                          projectAct: pAct.kernel, input: input, residual: residual, output: out,
+                          bandRows: band, ringRows: min(si.h, (band - 1) * dw.stride + dw.kernel))
     }
 }
 
