@@ -20,6 +20,9 @@ let package = Package(
         .systemLibrary(
             name: "CSystemJPEG", path: "Sources/CSystemJPEG", pkgConfig: "libjpeg",
             providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(
+            name: "CSystemCrypto", path: "Sources/CSystemCrypto", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
         // Arithmetic on raw buffers: convolutions, GEMM calls, pooling, resize, Cholesky.
         .target(
             name: "CKernels", dependencies: ["CSystemBLAS"], path: "CKernels",
@@ -31,7 +34,7 @@ let package = Package(
             path: "Sources/CImageCodecs", publicHeadersPath: "include",
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         .target(
-            name: "GaussianAD", dependencies: ["CKernels", "CImageCodecs"],
+            name: "GaussianAD", dependencies: ["CKernels", "CImageCodecs", "CSystemCrypto"],
             path: "Sources/GaussianAD",
             resources: [.copy("Resources/imagenet_classes.txt")]),
         .executableTarget(name: "gaussian-ad", dependencies: ["GaussianAD"], path: "Sources/gaussian-ad"),

@@ -2,6 +2,7 @@
  * thread with its (ith, nth), and threads meet at spin barriers between the ops of a graph. */
 #include "ckernels.h"
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -13,6 +14,9 @@
 
 /* Spins this many times waiting for work before sleeping on the condition variable. */
 #define CK_SPIN_BEFORE_SLEEP 200000
+/* At a barrier, spins this many times before yielding the core on every further wait (a
+ * thread that was descheduled must not be waited for by burning its only core). */
+#define CK_SPIN_BEFORE_YIELD 4000
 
 struct ck_pool {
     size_t nth;
@@ -103,7 +107,11 @@ void ck_pool_run(ck_pool *pool, ck_pool_task task, void *ctx) {
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->lock);
     task(ctx, 0, pool->nth);
-    while (atomic_load_explicit(&pool->finished, memory_order_acquire) < pool->nth - 1) CK_PAUSE();
+    size_t spins = 0;
+    while (atomic_load_explicit(&pool->finished, memory_order_acquire) < pool->nth - 1) {
+        if (++spins < CK_SPIN_BEFORE_YIELD) CK_PAUSE();
+        else sched_yield();
+    }
 }
 
 void ck_pool_barrier(ck_pool *pool) {
@@ -113,6 +121,10 @@ void ck_pool_barrier(ck_pool *pool) {
         atomic_store_explicit(&pool->arrived, 0, memory_order_relaxed);
         atomic_fetch_add_explicit(&pool->barrier_phase, 1, memory_order_acq_rel);
     } else {
-        while (atomic_load_explicit(&pool->barrier_phase, memory_order_acquire) == phase) CK_PAUSE();
+        size_t spins = 0;
+        while (atomic_load_explicit(&pool->barrier_phase, memory_order_acquire) == phase) {
+            if (++spins < CK_SPIN_BEFORE_YIELD) CK_PAUSE();
+            else sched_yield();
+        }
     }
 }

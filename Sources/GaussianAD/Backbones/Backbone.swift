@@ -59,15 +59,14 @@ public final class Backbone: Sendable {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw GaussianADError.missingWeights(backbone: kind.rawValue, expected: url.path)
         }
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw GaussianADError.unreadableFile(path: url.path, reason: (error as NSError).localizedDescription)
-        }
-        let bytes = [UInt8](data)
+        let bytes = try FileBytes.read(url)
+        // The hash runs on a second thread while this one parses and plans (cold start).
+        let hash = BackgroundValue { SHA256.hex(bytes) }
         let ckpt = try Checkpoint.parse(bytes: bytes, name: url.path, limits: limits)
         let graph = try EfficientNetBuilder.graph(kind, checkpoint: ckpt, path: url.path)
         let n = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        return Backbone(kind: kind, engine: try Engine(plan: ExecutionPlan(graph), threads: n), sha256: SHA256.hex(bytes))
+        let engine = try Engine(plan: ExecutionPlan(graph), threads: n)
+        return Backbone(kind: kind, engine: engine, sha256: hash.value)
     }
 
     private init(kind: BackboneKind, engine: Engine, sha256: String) {

@@ -58,14 +58,14 @@ struct WeightSource {
         if let e = cout, e != co { throw GaussianADError.weightsMismatch(path: path, tensor: conv + ".weight", reason: "\(co) output channels, expected \(e)") }
         if let e = cin, e != ci { throw GaussianADError.weightsMismatch(path: path, tensor: conv + ".weight", reason: "\(ci) input channels, expected \(e)") }
         let (scale, shift) = try batchNorm(bn, channels: co, eps: eps)
-        let w = t.doubles()
+        let w = t.floats()
         var out = [Float](repeating: 0, count: k * k * ci * co)
         for o in 0..<co {
             for i in 0..<ci {
                 for ky in 0..<k {
                     for kx in 0..<k {
                         let src = ((o * ci + i) * k + ky) * k + kx
-                        out[((ky * k + kx) * ci + i) * co + o] = Float(w[src] * scale[o])
+                        out[((ky * k + kx) * ci + i) * co + o] = Float(Double(w[src]) * scale[o])
                     }
                 }
             }
@@ -81,10 +81,10 @@ struct WeightSource {
         }
         let k = t.shape[2]
         let (scale, shift) = try batchNorm(bn, channels: channels, eps: eps)
-        let w = t.doubles()
+        let w = t.floats()
         var out = [Float](repeating: 0, count: k * k * channels)
         for c in 0..<channels {
-            for p in 0..<(k * k) { out[p * channels + c] = Float(w[c * k * k + p] * scale[c]) }
+            for p in 0..<(k * k) { out[p * channels + c] = Float(Double(w[c * k * k + p]) * scale[c]) }
         }
         return FoldedConv(weights: out, bias: shift.map { Float($0) }, cin: channels, cout: channels, kernel: k)
     }

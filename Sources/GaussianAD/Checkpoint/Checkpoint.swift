@@ -21,11 +21,7 @@ public struct Checkpoint: Sendable {
     /// Reads a weights file; sizes in it are bounded by `limits`.
     /// - Throws: `GaussianADError.unreadableFile` / `.badCheckpoint` naming the file.
     public static func load(contentsOf url: URL, limits: InputLimits = .default) throws -> Checkpoint {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw GaussianADError.unreadableFile(path: url.path, reason: (error as NSError).localizedDescription)
-        }
-        return try parse(bytes: [UInt8](data), name: url.path, limits: limits)
+        return try parse(bytes: try FileBytes.read(url), name: url.path, limits: limits)
     }
 
     /// The container formats a weights file can have.
@@ -174,6 +170,32 @@ enum TorchFormats {
         return out
     }
 
+    /// Copies the elements of a strided view (offsets already bounds-checked) into `dst` in
+    /// row-major order, the last dimension a typed element at a time.
+    private static func stridedCopy<E>(_: E.Type, _ src: UnsafeRawBufferPointer, _ dst: UnsafeMutableRawBufferPointer,
+                                       base: Int, size: [Int], stride: [Int]) {
+        let rank = size.count, es = MemoryLayout<E>.size
+        let inner = size[rank - 1], innerStride = stride[rank - 1]
+        let outer = size.dropLast().reduce(1, *)
+        var idx = [Int](repeating: 0, count: rank - 1)
+        var o = 0
+        for _ in 0..<outer {
+            var off = base
+            for d in 0..<(rank - 1) { off += idx[d] * stride[d] }
+            for j in 0..<inner {
+                dst.storeBytes(of: src.loadUnaligned(fromByteOffset: (off + j * innerStride) * es, as: E.self), toByteOffset: o, as: E.self)
+                o += es
+            }
+            var d = rank - 2
+            while d >= 0 {
+                idx[d] += 1
+                if idx[d] < size[d] { break }
+                idx[d] = 0
+                d -= 1
+            }
+        }
+    }
+
     /// Largest materialised size of a view with more elements than its storage (a zero or
     /// overlapping stride): real checkpoints never need one this large.
     static let maxRepeatingViewBytes = 1 << 24
@@ -223,18 +245,16 @@ enum TorchFormats {
                     storage[b0..<(b0 + count * es)].withUnsafeBytes { src in o.copyMemory(from: src) }
                 }
             } else {
-                var idx = [Int](repeating: 0, count: t.size.count)
-                for i in 0..<count {
-                    var off = base
-                    for d in 0..<idx.count { off += idx[d] * t.stride[d] }
-                    let src = start + off * es
-                    for b in 0..<es { out[i * es + b] = storage[src + b] }
-                    var d = idx.count - 1
-                    while d >= 0 {
-                        idx[d] += 1
-                        if idx[d] < t.size[d] { break }
-                        idx[d] = 0
-                        d -= 1
+                // Strided view: walk every index but the last, copy the last dimension with a
+                // typed load/store per element (all offsets were bounds-checked above).
+                storage.withUnsafeBytes { src in
+                    out.withUnsafeMutableBytes { dst in
+                        switch es {
+                        case 8: stridedCopy(UInt64.self, src, dst, base: base, size: t.size, stride: t.stride)
+                        case 4: stridedCopy(UInt32.self, src, dst, base: base, size: t.size, stride: t.stride)
+                        case 2: stridedCopy(UInt16.self, src, dst, base: base, size: t.size, stride: t.stride)
+                        default: stridedCopy(UInt8.self, src, dst, base: base, size: t.size, stride: t.stride)
+                        }
                     }
                 }
             }

@@ -43,25 +43,40 @@ public struct Tensor: Sendable {
     public var count: Int { shape.reduce(1, *) }
 
     /// The values converted to Float (float16/64 and integers converted; exact for float32).
-    public func floats() -> [Float] { doubles().map { Float($0) } }
+    public func floats() -> [Float] {
+        guard dtype == .float32 else { return doubles().map { Float($0) } }
+        let n = count
+        return [Float](unsafeUninitializedCapacity: n) { out, initialized in
+            bytes.withUnsafeBytes { raw in
+                for i in 0..<n { out[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian) }
+            }
+            initialized = n
+        }
+    }
 
     /// The values converted to Double (int64 beyond 2^53 rounds).
     public func doubles() -> [Double] {
         let n = count
-        var out = [Double](repeating: 0, count: n)
-        bytes.withUnsafeBytes { raw in
-            for i in 0..<n {
+        return [Double](unsafeUninitializedCapacity: n) { out, initialized in
+            bytes.withUnsafeBytes { raw in
+                // One loop per dtype: the switch stays out of the per-element path.
                 switch dtype {
-                case .float32: out[i] = Double(Float(bitPattern: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian))
-                case .float16: out[i] = Double(Float16Bits.toFloat(raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian))
-                case .float64: out[i] = Double(bitPattern: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian)
-                case .int64: out[i] = Double(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)))
-                case .int32: out[i] = Double(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)))
-                case .uint8, .bool: out[i] = Double(raw[i])
+                case .float32:
+                    for i in 0..<n { out[i] = Double(Float(bitPattern: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian)) }
+                case .float16:
+                    for i in 0..<n { out[i] = Double(Float16Bits.toFloat(raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian)) }
+                case .float64:
+                    for i in 0..<n { out[i] = Double(bitPattern: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian) }
+                case .int64:
+                    for i in 0..<n { out[i] = Double(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self))) }
+                case .int32:
+                    for i in 0..<n { out[i] = Double(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: Int32.self))) }
+                case .uint8, .bool:
+                    for i in 0..<n { out[i] = Double(raw[i]) }
                 }
             }
+            initialized = n
         }
-        return out
     }
 
     /// The values as Int64 (integers exact; floats truncated).

@@ -29,7 +29,7 @@ final class Engine: @unchecked Sendable {
         }
         pool = p
         slotFloats = (plan.arenaFloats + plan.scratchFloats + 15) / 16 * 16
-        workspace = FloatStorage(count: self.threads * slotFloats)
+        workspace = FloatStorage(count: self.threads * slotFloats, zeroed: false)
     }
 
     deinit { ck_pool_destroy(pool) }

@@ -8,10 +8,13 @@ final class FloatStorage: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
     let count: Int
 
-    init(count: Int) {
+    /// `count` floats, zeroed, or left as the allocator gives them when `zeroed` is false
+    /// (workspaces that every step writes before it reads).
+    init(count: Int, zeroed: Bool = true) {
         self.count = max(count, 1)
         let raw = UnsafeMutableRawPointer.allocate(byteCount: self.count * 4, alignment: 64)
-        pointer = raw.initializeMemory(as: Float.self, repeating: 0, count: self.count)
+        pointer = zeroed ? raw.initializeMemory(as: Float.self, repeating: 0, count: self.count)
+                         : raw.bindMemory(to: Float.self, capacity: self.count)
     }
 
     convenience init(_ values: [Float]) {

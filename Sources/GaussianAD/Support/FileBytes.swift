@@ -1,0 +1,34 @@
+// Reads a whole file into a byte array in one copy, with an error that names the file.
+import Foundation
+
+enum FileBytes {
+    /// The bytes of the file at `url`.
+    /// - Throws: `.unreadableFile` naming the file.
+    static func read(_ url: URL) throws -> [UInt8] {
+        let fd = open(url.path, O_RDONLY)
+        guard fd >= 0 else {
+            throw GaussianADError.unreadableFile(path: url.path, reason: String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw GaussianADError.unreadableFile(path: url.path, reason: "not a regular file")
+        }
+        let size = Int(st.st_size)
+        var failure: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buf, initialized in
+            var got = 0
+            while got < size {
+                let n = Foundation.read(fd, buf.baseAddress! + got, size - got)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { failure = n < 0 ? errno : EIO; break }
+                got += n
+            }
+            initialized = got
+        }
+        guard failure == 0, bytes.count == size else {
+            throw GaussianADError.unreadableFile(path: url.path, reason: failure == 0 ? "the file changed while it was read" : String(cString: strerror(failure)))
+        }
+        return bytes
+    }
+}
