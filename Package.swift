@@ -38,7 +38,7 @@ let package = Package(
             path: "Sources/GaussianAD",
             resources: [.copy("Resources/imagenet_classes.txt")]),
         .executableTarget(name: "gaussian-ad", dependencies: ["GaussianAD"], path: "Sources/gaussian-ad"),
-        .executableTarget(name: "gaussian-ad-bench", dependencies: ["GaussianAD", "CKernels"], path: "Benchmarks"),
+        .executableTarget(name: "gaussian-ad-bench", dependencies: ["GaussianAD", "CKernels", "CSystemBLAS"], path: "Benchmarks"),
         // Fuzz targets over the file parsers: libFuzzer entry points when built by scripts/fuzz
         // (-DFUZZING), otherwise a replay tool the regression tests run over the corpus.
         .executableTarget(name: "gaussian-ad-fuzz", dependencies: ["GaussianAD"], path: "Tests/Fuzz",

@@ -1,9 +1,13 @@
-// gaussian-ad-bench: throughput of the feature engine and the Gaussian model.
+// gaussian-ad-bench: throughput of the feature engine, its kernels and the Gaussian model.
 //
-//   gaussian-ad-bench engine [--backbone lite0] [--batch 16] [--threads 2] [--rounds 7]
-//   gaussian-ad-bench gaussian [--images 10000] [--dim 2096] [--levels 9]
+//   gaussian-ad-bench engine [--backbone lite0] [--batch 16] [--threads 2] [--rounds 9]
+//                            [--peer onnxruntime [--pairs 3] [--peer-script PATH]] [--json FILE]
+//   gaussian-ad-bench e2e [--data DIR] [--threads 2] [--batch 16] [--peer onnxruntime] [--json FILE]
+//   gaussian-ad-bench kernels
+//   gaussian-ad-bench gaussian [--images 10000] [--threads 2]
 //
-// Prints medians over rounds after one warm-up; --json FILE writes them too.
+// Prints medians over rounds after one warm-up; --json FILE writes them too. The peer runs
+// with GAUSSIAN_AD_PEER_PYTHON (default python3), which needs onnxruntime, numpy and pillow.
 import CKernels
 import Dispatch
 import Foundation
@@ -28,40 +32,15 @@ func writeJSON(_ obj: [String: Any]) {
     try? d.write(to: URL(fileURLWithPath: path))
 }
 
-func benchEngine() throws {
-    let kind = BackboneKind(name: arg("--backbone", "lite0")) ?? .efficientNetLite0
-    let batch = Int(arg("--batch", "16")) ?? 16
-    let threads = Int(arg("--threads", "2")) ?? 2
-    let rounds = Int(arg("--rounds", "7")) ?? 7
-    let net = try Backbone.load(kind, threads: threads)
-    let S = kind.inputSize
-    var rng = UInt64(1)
-    let input = (0..<(batch * S * S * 3)).map { _ -> Float in
-        rng = rng &* 6364136223846793005 &+ 1442695040888963407
-        return Float(Int64(bitPattern: rng >> 11) % 2000) / 1000 - 1
-    }
-    _ = try net.run(inputs: input, count: batch)
-    var rates: [Double] = []
-    for _ in 0..<rounds {
-        let t0 = now()
-        _ = try net.run(inputs: input, count: batch)
-        rates.append(Double(batch) / (now() - t0))
-    }
-    let m = median(rates)
-    print(String(format: "gaussian-ad %@  kernels %@  batch %d  threads %d  %.1f images/s (median of %d)",
-                 kind.rawValue, Kernels.activeLevel, batch, threads, m, rounds))
-    writeJSON(["backbone": kind.rawValue, "kernels": Kernels.activeLevel, "batch": batch, "threads": threads,
-               "images_per_second": m, "rounds": rates])
-}
-
 do {
     Kernels.ensureInitialised()
     switch CommandLine.arguments.dropFirst().first ?? "engine" {
-    case "engine": try benchEngine()
+    case "engine": try EngineBench.engine()
+    case "e2e": try EngineBench.e2e()
     case "gaussian": try GaussianBench.run()
     case "kernels": KernelBench.run()
     default:
-        print("usage: gaussian-ad-bench engine|gaussian|kernels [options]")
+        print("usage: gaussian-ad-bench engine|e2e|kernels|gaussian [options]")
         exit(2)
     }
 } catch {

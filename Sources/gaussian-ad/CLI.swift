@@ -105,8 +105,16 @@ struct Options {
         return l
     }
 
-    /// Help text for the limits every image-reading command accepts.
+    /// `--threads N`: threads of the network and of the float64 statistics (nil: every core).
+    func threads() throws -> Int? {
+        guard let v = value("--threads") else { return nil }
+        guard let n = Int(v), n >= 1, n <= 1024 else { throw UsageError(description: "--threads takes a whole number from 1 to 1024, got '\(v)'") }
+        return n
+    }
+
+    /// Help text for the options every image-reading command accepts.
     static let limitsHelp = """
+      --threads N           threads of the network and the statistics (default: every core)
       --max-image-pixels N  largest image decoded, in pixels (default 89478485, or
                             GAUSSIAN_AD_MAX_IMAGE_PIXELS); larger files are refused unread
     """

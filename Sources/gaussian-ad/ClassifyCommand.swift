@@ -11,11 +11,11 @@ enum ClassifyCommand {
     """ + Options.limitsHelp
 
     static func run(_ args: [String]) throws -> Int32 {
-        let o = try Options(args, valued: ["--backbone", "--weights", "--max-image-pixels"], flags: ["-h", "--help"])
+        let o = try Options(args, valued: ["--backbone", "--weights", "--max-image-pixels", "--threads"], flags: ["-h", "--help"])
         if o.has("-h") || o.has("--help") { print(help); return 0 }
         guard !o.positionals.isEmpty else { throw UsageError(description: "no image given\n\n" + help) }
         let limits = try o.limits()
-        let net = try Backbone.load(try o.backbone(), weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, limits: limits)
+        let net = try Backbone.load(try o.backbone(), weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, threads: try o.threads(), limits: limits)
         for path in o.positionals {
             let img = try Image.decode(contentsOf: URL(fileURLWithPath: path), limits: limits)
             let preds = try net.classify([img])[0]

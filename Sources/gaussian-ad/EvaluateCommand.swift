@@ -17,7 +17,7 @@ enum EvaluateCommand {
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: ["--backbone", "--folds", "--seed", "--category", "--levels", "--pca", "--npca",
-                                           "--json", "--report", "--batch", "--weights", "--max-image-pixels"],
+                                           "--json", "--report", "--batch", "--weights", "--max-image-pixels", "--threads"],
                             flags: ["-h", "--help", "--baselines"], multi: ["--category"])
         if o.has("-h") || o.has("--help") { print(help); return 0 }
         guard o.positionals.count <= 1 else { throw UsageError(description: "one DATA folder at most\n\n" + help) }
@@ -34,7 +34,8 @@ enum EvaluateCommand {
         let kind = try o.backbone()
         let dataset = try Dataset.open(dataURL).selecting(o.values["--category"] ?? [])
         let limits = try o.limits()
-        let net = try Backbone.load(kind, weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, limits: limits)
+        opts.threads = try o.threads()
+        let net = try Backbone.load(kind, weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, threads: opts.threads, limits: limits)
         if let l = opts.levels, let bad = l.first(where: { $0 >= net.levelDims.count }) {
             throw UsageError(description: "level \(bad) does not exist (\(kind.rawValue) has levels 0-\(net.levelDims.count - 1))")
         }

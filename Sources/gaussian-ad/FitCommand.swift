@@ -16,7 +16,7 @@ enum FitCommand {
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: ["-o", "--output", "--category", "--backbone", "--levels", "--pca", "--npca",
-                                           "--fpr", "--folds", "--seed", "--batch", "--weights", "--max-image-pixels"],
+                                           "--fpr", "--folds", "--seed", "--batch", "--weights", "--max-image-pixels", "--threads"],
                             flags: ["-h", "--help"])
         if o.has("-h") || o.has("--help") { print(help); return 0 }
         guard o.positionals.count == 1 else { throw UsageError(description: "give one DATA folder\n\n" + help) }
@@ -38,12 +38,12 @@ enum FitCommand {
         }
         let kind = try o.backbone()
         let limits = try o.limits()
-        let net = try Backbone.load(kind, weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, limits: limits)
+        let net = try Backbone.load(kind, weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, threads: try o.threads(), limits: limits)
         let levels = try o.value("--levels").map(EvaluateCommand.parseLevels)
         if let l = levels, let bad = l.first(where: { $0 >= net.levelDims.count }) {
             throw UsageError(description: "level \(bad) does not exist (levels 0-\(net.levelDims.count - 1))")
         }
-        let gopts = GaussianOptions(levels: levels, reduction: try EvaluateCommand.reduction(o))
+        let gopts = GaussianOptions(levels: levels, reduction: try EvaluateCommand.reduction(o), threads: try o.threads())
         let bar = ProgressBar()
         let fx = FeatureExtractor(backbone: net, batchSize: Int(o.value("--batch") ?? "16") ?? 16, limits: limits)
         let feats = try fx.extract(normals.map(\.url)) { bar.update(cat.name, $0, $1) }
@@ -54,7 +54,7 @@ enum FitCommand {
         for f in 0..<k {
             let train = fold.indices.filter { fold[$0] != f }, test = fold.indices.filter { fold[$0] == f }
             guard !test.isEmpty else { continue }
-            oof += try GaussianModel.fit(feats.selecting(rows: train), options: gopts).score(feats.selecting(rows: test)).combined
+            oof += try GaussianModel.fit(feats.selecting(rows: train), options: gopts).score(feats.selecting(rows: test), threads: gopts.threads).combined
         }
         let model = try GaussianModel.fit(feats, options: gopts)
         let wp = try WorkingPoint.calibrate(normalScores: oof, targetFPR: fpr, levelDimensions: model.levels.map(\.dimension))

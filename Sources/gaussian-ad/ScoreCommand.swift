@@ -14,13 +14,14 @@ enum ScoreCommand {
     """ + Options.limitsHelp
 
     static func run(_ args: [String]) throws -> Int32 {
-        let o = try Options(args, valued: ["--batch", "--weights", "--max-image-pixels"], flags: ["-h", "--help", "--json"])
+        let o = try Options(args, valued: ["--batch", "--weights", "--max-image-pixels", "--threads"], flags: ["-h", "--help", "--json"])
         if o.has("-h") || o.has("--help") { print(help); return 0 }
         guard o.positionals.count >= 2 else { throw UsageError(description: "give a model and at least one image or folder\n\n" + help) }
         let modelURL = URL(fileURLWithPath: o.positionals[0])
         let limits = try o.limits()
         let file = try ModelFile.load(from: modelURL, limits: limits)
-        let net = try Backbone.load(file.backbone, weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, limits: limits)
+        let threads = try o.threads()
+        let net = try Backbone.load(file.backbone, weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, threads: threads, limits: limits)
         guard net.weightsSHA256 == file.weightsSHA256 else {
             throw GaussianADError.badModelFile(path: modelURL.path, reason: "fitted with \(file.backbone.rawValue) weights \(file.weightsSHA256.prefix(12))…, but the loaded weights are \(net.weightsSHA256.prefix(12))…")
         }
@@ -32,7 +33,7 @@ enum ScoreCommand {
         var start = 0
         while start < urls.count {
             let chunk = Array(urls[start..<min(urls.count, start + 256)])
-            let s = try file.model.score(try fx.extract(chunk))
+            let s = try file.model.score(try fx.extract(chunk), threads: threads)
             let comb = s.combined
             for (i, u) in chunk.enumerated() {
                 let verdict = wp?.verdict(comb[i])

@@ -47,6 +47,10 @@ public final class Backbone: Sendable {
     public var levelDims: [Int] { engine.plan.levelDims }
     /// Number of classifier outputs (1000 for ImageNet).
     public var classCount: Int { engine.plan.classes }
+    /// Floating-point operations of one image through the network (multiply-adds count two).
+    public var flopsPerImage: Int { engine.plan.flops }
+    /// Floats of activation workspace the engine holds (all threads).
+    public var workspaceFloats: Int { engine.threads * (engine.plan.arenaFloats + engine.plan.scratchFloats) }
 
     /// Loads `kind` from `weights`, or from the cache folder filled by scripts/setup; the
     /// checkpoint's sizes are bounded by `limits`. The network runs on `threads` threads

@@ -118,6 +118,22 @@ struct Graph: Sendable {
     /// Classifier outputs (0 without a classifier).
     private(set) var classes = 0
 
+    /// Floating-point operations of one image (multiply-adds count two): convolutions,
+    /// depthwise, squeeze-excitation and the classifier.
+    var flops: Int {
+        var f = 0
+        for op in ops {
+            switch op {
+            case .conv(let w, _, _, _, let o): f += 2 * shapes[o].h * shapes[o].w * w.kernel * w.kernel * w.cin * w.cout
+            case .depthwise(let w, _, _, let o): f += 2 * shapes[o].count * w.kernel * w.kernel
+            case .squeezeExcite(let se, _, let o): f += 4 * se.channels * se.reduced + 2 * shapes[o].count
+            case .classifier(let x, _, _, let classes): f += 2 * shapes[x].c * classes
+            default: break
+            }
+        }
+        return f
+    }
+
     /// A graph whose input is an image of `size` x `size` x 3.
     init(inputSize size: Int) { shapes = [TensorShape(h: size, w: size, c: 3)] }
 

@@ -109,6 +109,8 @@ final class ExecutionPlan: Sendable {
     /// Floats per image of the spatial maps of the taps that export them.
     let spatialFloats: Int
     let classes: Int
+    /// Floating-point operations per image.
+    let flops: Int
 
     var featureDim: Int { levelDims.reduce(0, +) }
     var inputShape: TensorShape { shapes[0] }
@@ -149,6 +151,7 @@ final class ExecutionPlan: Sendable {
         levelDims = graph.levelDims
         levelOffsets = startOffsets(graph.levelDims)
         classes = graph.classes
+        flops = graph.flops
         // Lifetimes: the op that makes each tensor and the last op that reads it.
         var lastUse = [Int](repeating: -1, count: shapes.count)
         for (i, op) in graph.ops.enumerated() { for t in op.inputs { lastUse[t] = i } }

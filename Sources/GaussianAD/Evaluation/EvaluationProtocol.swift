@@ -14,6 +14,8 @@ public struct EvaluationOptions: Sendable {
     public var reduction: Reduction = .none
     /// Also compute the L2 and SED baselines.
     public var baselines: Bool = false
+    /// Threads of the float64 BLAS / LAPACK steps (nil: every core).
+    public var threads: Int? = nil
 
     /// Defaults of the paper: 5 folds, seed 0, all levels, no reduction.
     public init() {}
@@ -82,9 +84,9 @@ public enum Evaluation {
                 throw GaussianADError.badDataset(path: cat.root.path, reason: "fold \(f) of category \(cat.name) has no normal training images")
             }
             let model = try GaussianModel.fit(features.selecting(rows: train),
-                                              options: GaussianOptions(levels: options.levels, reduction: options.reduction))
+                                              options: GaussianOptions(levels: options.levels, reduction: options.reduction, threads: options.threads))
             dims = model.levels.map(\.dimension)
-            let s = try model.score(features.selecting(rows: test))
+            let s = try model.score(features.selecting(rows: test), threads: options.threads)
             let labels = test.map { items[$0].label }
             let comb = s.combined
             aurocs.append(try ROC.auroc(scores: comb, labels: labels))

@@ -1,19 +1,19 @@
-// Images to pooled levels in batches: parallel decode + resize, then the network.
+// Images to pooled levels in batches: decoding and resizing of the next batch overlap the
+// network's work on the current one.
 import Dispatch
 import Foundation
 
-/// Streams image files through a backbone a batch at a time; memory stays bounded by the batch.
+/// Streams image files through a backbone a batch at a time; memory stays bounded by two batches.
 ///
 ///     let fx = FeatureExtractor(backbone: try Backbone.load(.efficientNetLite0))
 ///     let feats = try fx.extract(urls) { done, total in print(done, total) }
-public final class FeatureExtractor {
+public final class FeatureExtractor: Sendable {
     /// The network.
     public let backbone: Backbone
     /// Images per network call.
-    public var batchSize: Int
-
+    public let batchSize: Int
     /// Bounds applied to every image decoded.
-    public var limits: InputLimits
+    public let limits: InputLimits
 
     /// An extractor over `backbone` with batches of `batchSize` images.
     public init(backbone: Backbone, batchSize: Int = 16, limits: InputLimits = .default) {
@@ -22,23 +22,30 @@ public final class FeatureExtractor {
         self.limits = limits
     }
 
-    /// Pooled levels of every file, in order (float64 for the statistics).
-    /// - Throws: the first unreadable image, naming it.
-    public func extract(_ urls: [URL], progress: ((Int, Int) -> Void)? = nil) throws -> FeatureMatrix {
+    /// A batch decoded and resized into network input, or the first error among its images.
+    private final class Prepared: @unchecked Sendable {
+        /// Written by the preparing threads (each image its own slice), read after `done`.
+        var input: [Float]
+        var errors: [Error?]
+        let count: Int
+        let done = DispatchSemaphore(value: 0)
+
+        init(floats: Int, count: Int) {
+            input = [Float](repeating: 0, count: floats)
+            errors = [Error?](repeating: nil, count: count)
+            self.count = count
+        }
+    }
+
+    /// Decodes and resizes `urls` into a new batch on a background thread; returns at once.
+    private func prepare(_ urls: ArraySlice<URL>) -> Prepared {
         let S = backbone.kind.inputSize, per = S * S * 3
-        let norm = backbone.kind.normalization
-        let dims = backbone.levelDims
-        var values: [Double] = []
-        values.reserveCapacity(urls.count * dims.reduce(0, +))
-        var done = 0
-        progress?(0, urls.count)
-        var batch = [Float](repeating: 0, count: batchSize * per)
-        let limits = self.limits
-        while done < urls.count {
-            let chunk = Array(urls[done..<min(urls.count, done + batchSize)])
-            var errors = [Error?](repeating: nil, count: chunk.count)
+        let norm = backbone.kind.normalization, limits = self.limits
+        let p = Prepared(floats: urls.count * per, count: urls.count)
+        let chunk = Array(urls)
+        DispatchQueue.global().async {
             let errLock = NSLock()
-            batch.withUnsafeMutableBufferPointer { b in
+            p.input.withUnsafeMutableBufferPointer { b in
                 let base = b.baseAddress!
                 DispatchQueue.concurrentPerform(iterations: chunk.count) { i in
                     do {
@@ -46,16 +53,37 @@ public final class FeatureExtractor {
                         var scratch: [Float] = []
                         Preprocess.resizeNormalize(img, size: S, normalization: norm, into: base + i * per, scratch: &scratch)
                     } catch {
-                        errLock.lock(); errors[i] = error; errLock.unlock()
+                        errLock.lock(); p.errors[i] = error; errLock.unlock()
                     }
                 }
             }
-            if let e = errors.compactMap({ $0 }).first { throw e }
-            let input = chunk.count == batchSize ? batch : Array(batch[0..<(chunk.count * per)])
-            let (f, _) = try backbone.run(inputs: input, count: chunk.count)
+            p.done.signal()
+        }
+        return p
+    }
+
+    /// Pooled levels of every file, in order (float64 for the statistics).
+    /// - Throws: the first unreadable image, naming it.
+    public func extract(_ urls: [URL], progress: ((Int, Int) -> Void)? = nil) throws -> FeatureMatrix {
+        let dims = backbone.levelDims
+        var values: [Double] = []
+        values.reserveCapacity(urls.count * dims.reduce(0, +))
+        progress?(0, urls.count)
+        var start = 0
+        var next: Prepared? = urls.isEmpty ? nil : prepare(urls[0..<min(urls.count, batchSize)])
+        while let current = next {
+            current.done.wait()
+            let end = start + current.count
+            // Start on the following batch before the network runs on this one.
+            next = end < urls.count ? prepare(urls[end..<min(urls.count, end + batchSize)]) : nil
+            if let e = current.errors.compactMap({ $0 }).first {
+                next?.done.wait()
+                throw e
+            }
+            let (f, _) = try backbone.run(inputs: current.input, count: current.count)
             values.append(contentsOf: f.values.lazy.map(Double.init))
-            done += chunk.count
-            progress?(done, urls.count)
+            start = end
+            progress?(start, urls.count)
         }
         return try FeatureMatrix(rows: urls.count, levelDims: dims, values: values)
     }

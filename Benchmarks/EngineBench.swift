@@ -1,0 +1,135 @@
+// gaussian-ad-bench engine / e2e: network and end-to-end throughput, side by side with the
+// onnxruntime peer (../shared/peers/ort_bench.py) when --peer onnxruntime is given.
+import CSystemBLAS
+import Foundation
+import GaussianAD
+
+enum EngineBench {
+    /// OpenBLAS SGEMM GFLOP/s on `threads` threads (2048^3, best of 3): the peak the engine's
+    /// achieved GFLOP/s is compared with.
+    static func sgemmPeak(threads: Int) -> Double {
+        let n = 2048
+        let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+        var c = [Float](repeating: 0, count: n * n)
+        openblas_set_num_threads(Int32(threads))
+        var best = 0.0
+        for _ in 0..<3 {
+            let t0 = now()
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0, &c, Int32(n))
+            best = max(best, 2 * pow(Double(n), 3) / (now() - t0) / 1e9)
+        }
+        return best
+    }
+
+    /// Peak resident set of this process so far, MiB.
+    static func peakRSSMiB() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_maxrss) / 1024
+    }
+
+    /// Runs the peer script with `args` and returns its images/s (from its --json output).
+    static func peer(_ args: [String]) throws -> Double {
+        let script = arg("--peer-script", "../shared/peers/ort_bench.py")
+        guard FileManager.default.fileExists(atPath: script) else {
+            throw GaussianADError.invalidArgument("peer script \(script) not found (give --peer-script PATH)")
+        }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("gad-peer-\(UUID()).json")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [ProcessInfo.processInfo.environment["GAUSSIAN_AD_PEER_PYTHON"] ?? "python3", script] + args + ["--json", out.path]
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, let d = try? Data(contentsOf: out),
+              let j = try JSONSerialization.jsonObject(with: d) as? [String: Any], let ips = j["images_per_second"] as? Double else {
+            throw GaussianADError.invalidArgument("the peer benchmark failed (exit \(p.terminationStatus)); is onnxruntime installed for GAUSSIAN_AD_PEER_PYTHON?")
+        }
+        return ips
+    }
+
+    static func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.isEmpty ? 0 : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    /// `engine`: median images/s over rounds after a warm-up; with --peer, pairs alternating.
+    static func engine() throws {
+        let kind = BackboneKind(name: arg("--backbone", "lite0")) ?? .efficientNetLite0
+        let batch = Int(arg("--batch", "16")) ?? 16
+        let threads = Int(arg("--threads", "2")) ?? 2
+        let rounds = Int(arg("--rounds", "9")) ?? 9
+        let pairs = Int(arg("--pairs", "3")) ?? 3
+        let withPeer = arg("--peer", "") == "onnxruntime"
+        let peak = sgemmPeak(threads: threads)
+        let net = try Backbone.load(kind, threads: threads)
+        let S = kind.inputSize
+        var rng = UInt64(1)
+        let input = (0..<(batch * S * S * 3)).map { _ -> Float in
+            rng = rng &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: rng >> 11) % 2000) / 1000 - 1
+        }
+        func measure() throws -> Double {
+            _ = try net.run(inputs: input, count: batch)
+            var rates: [Double] = []
+            for _ in 0..<rounds {
+                let t0 = now()
+                _ = try net.run(inputs: input, count: batch)
+                rates.append(Double(batch) / (now() - t0))
+            }
+            return median(rates)
+        }
+        var ours: [Double] = [], theirs: [Double] = [], ratios: [Double] = []
+        for _ in 0..<(withPeer ? pairs : 1) {
+            let a = try measure()
+            ours.append(a)
+            if withPeer {
+                let b = try peer(["--batch", "\(batch)", "--threads", "\(threads)", "--rounds", "\(rounds)"])
+                theirs.append(b)
+                ratios.append(a / b)
+            }
+        }
+        let ips = median(ours), gflops = ips * Double(net.flopsPerImage) / 1e9
+        print(String(format: "gaussian-ad %@  kernels %@  batch %d  threads %d  %.1f images/s (median of %d rounds%@)  %.1f GFLOP/s = %.0f%% of SGEMM peak %.1f",
+                     kind.rawValue, Kernels.activeLevel, batch, threads, ips, rounds, withPeer ? ", \(pairs) pairs" : "", gflops, 100 * gflops / peak, peak))
+        var json: [String: Any] = ["sgemm_peak_gflops": peak, "peak_rss_mib": peakRSSMiB(), "kernels": Kernels.activeLevel,
+                                   "results": [["backbone": kind.rawValue, "batch": batch, "threads": threads,
+                                                "images_per_second": ips, "gflops": gflops, "rounds": ours]],
+                                   "end_to_end_images_per_second": NSNull()]
+        if withPeer {
+            let p = median(theirs), r = median(ratios)
+            print(String(format: "onnxruntime  %.1f images/s (median)   ratio %.2fx (median of pairs: %@)", p, r,
+                         ratios.map { String(format: "%.2f", $0) }.joined(separator: " ")))
+            json["peer"] = ["name": "onnxruntime", "images_per_second": p, "ratio": r, "pairs": zip(ours, theirs).map { [$0, $1] }]
+        }
+        print(String(format: "peak RSS %.0f MiB", peakRSSMiB()))
+        writeJSON(json)
+    }
+
+    /// `e2e`: evaluate's pipeline (decode, resize, network, statistics) on a dataset, default ELPV.
+    static func e2e() throws {
+        let kind = BackboneKind(name: arg("--backbone", "lite0")) ?? .efficientNetLite0
+        let threads = Int(arg("--threads", "2")) ?? 2
+        let batch = Int(arg("--batch", "16")) ?? 16
+        let data = arg("--data", ELPVDataset.defaultURL.path)
+        let net = try Backbone.load(kind, threads: threads)
+        let fx = FeatureExtractor(backbone: net, batchSize: batch)
+        var opts = EvaluationOptions()
+        opts.threads = threads
+        let dataset = try Dataset.open(URL(fileURLWithPath: data))
+        let r = try Evaluation.run(dataset: dataset, extractor: fx, options: opts)
+        let rss = peakRSSMiB()
+        print(String(format: "end to end %@ on %@: %.1f images/s (decode + resize + network), %.1f s in all, peak RSS %.0f MiB, mean AUROC %.4f",
+                     kind.rawValue, data, r.imagesPerSecond, r.seconds, rss, r.aurocMean))
+        var json: [String: Any] = ["end_to_end_images_per_second": r.imagesPerSecond, "peak_rss_mib": rss,
+                                   "results": [] as [Any], "threads": threads, "batch": batch]
+        if arg("--peer", "") == "onnxruntime" {
+            let images = arg("--images", URL(fileURLWithPath: data).appendingPathComponent("images").path)
+            let p = try peer(["--images", images, "--threads", "\(threads)", "--batch", "\(batch)"])
+            print(String(format: "onnxruntime (PIL + onnxruntime, --images) %.1f images/s   ratio %.2fx", p, r.imagesPerSecond / p))
+            json["peer"] = ["name": "onnxruntime", "images_per_second": p, "ratio": r.imagesPerSecond / p]
+        }
+        writeJSON(json)
+    }
+}
