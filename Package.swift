@@ -36,7 +36,8 @@ let package = Package(
         .target(
             name: "GaussianAD", dependencies: ["CKernels", "CImageCodecs", "CSystemCrypto"],
             path: "Sources/GaussianAD",
-            resources: [.copy("Resources/imagenet_classes.txt")]),
+            resources: [.copy("Resources/imagenet_classes.txt")],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(name: "gaussian-ad", dependencies: ["GaussianAD"], path: "Sources/gaussian-ad"),
         .executableTarget(name: "gaussian-ad-bench", dependencies: ["GaussianAD", "CKernels", "CSystemBLAS"], path: "Benchmarks"),
         // Fuzz targets over the file parsers: libFuzzer entry points when built by scripts/fuzz

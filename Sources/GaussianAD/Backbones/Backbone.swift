@@ -109,13 +109,8 @@ public final class Backbone: Sendable {
     public func preprocess(_ images: [Image]) -> [Float] {
         let S = kind.inputSize
         var batch = [Float](repeating: 0, count: images.count * S * S * 3)
-        let norm = kind.normalization
         batch.withUnsafeMutableBufferPointer { b in
-            let base = b.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: images.count) { i in
-                var scratch: [Float] = []
-                Preprocess.resizeNormalize(images[i], size: S, normalization: norm, into: base + i * S * S * 3, scratch: &scratch)
-            }
+            _ = Preprocess.fillBatch(b.baseAddress!, count: images.count, size: S, normalization: kind.normalization) { images[$0] }
         }
         return batch
     }

@@ -1,5 +1,7 @@
 // Resize and normalisation of decoded images into network inputs (METHOD.md 1.2-1.3).
 import CKernels
+import Dispatch
+import Foundation
 
 /// Per-channel normalisation constants of a backbone family.
 public struct Normalization: Sendable, Equatable, Codable {
@@ -36,6 +38,24 @@ public enum Preprocess {
         }
     }
 
+    /// Fills a batch of `count` network inputs in parallel: `make(i)` returns image i (or
+    /// throws), which is resized and normalised into slice i of `batch` (count * size * size * 3
+    /// floats). Returns each image's error, nil where it succeeded.
+    static func fillBatch(_ batch: UnsafeMutablePointer<Float>, count: Int, size: Int, normalization: Normalization,
+                          _ make: @Sendable (Int) throws -> Image) -> [Error?] {
+        let slices = BatchSlices(base: batch, floatsPerImage: size * size * 3)
+        let errors = ErrorSlots(count: count)
+        DispatchQueue.concurrentPerform(iterations: count) { i in
+            do {
+                var scratch: [Float] = []
+                resizeNormalize(try make(i), size: size, normalization: normalization, into: slices[i], scratch: &scratch)
+            } catch {
+                errors[i] = error
+            }
+        }
+        return errors.all
+    }
+
     /// Convenience: returns the size x size x 3 HWC tensor of one image.
     public static func tensor(_ image: Image, size: Int, normalization: Normalization) -> [Float] {
         var out = [Float](repeating: 0, count: size * size * 3)
@@ -45,4 +65,30 @@ public enum Preprocess {
         }
         return out
     }
+}
+
+/// A batch buffer shared by parallel workers that each write only their own image's slice: the
+/// disjoint slices are what make handing the pointer to several threads safe.
+struct BatchSlices: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Float>
+    let floatsPerImage: Int
+
+    /// The first float of image `i`.
+    subscript(i: Int) -> UnsafeMutablePointer<Float> { base + i * floatsPerImage }
+}
+
+/// One error slot per image, written by parallel workers under a lock.
+final class ErrorSlots: @unchecked Sendable {
+    private var slots: [Error?]
+    private let lock = NSLock()
+
+    init(count: Int) { slots = [Error?](repeating: nil, count: count) }
+
+    subscript(i: Int) -> Error? {
+        get { lock.lock(); defer { lock.unlock() }; return slots[i] }
+        set { lock.lock(); slots[i] = newValue; lock.unlock() }
+    }
+
+    /// Every slot, in order.
+    var all: [Error?] { lock.lock(); defer { lock.unlock() }; return slots }
 }

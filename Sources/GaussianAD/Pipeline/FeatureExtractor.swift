@@ -22,17 +22,16 @@ public final class FeatureExtractor: Sendable {
         self.limits = limits
     }
 
-    /// A batch decoded and resized into network input, or the first error among its images.
+    /// A batch decoded and resized into network input on a background thread.
     private final class Prepared: @unchecked Sendable {
-        /// Written by the preparing threads (each image its own slice), read after `done`.
+        /// Written by the background thread before `done` is signalled, read only after.
         var input: [Float]
-        var errors: [Error?]
+        var errors: [Error?] = []
         let count: Int
         let done = DispatchSemaphore(value: 0)
 
         init(floats: Int, count: Int) {
             input = [Float](repeating: 0, count: floats)
-            errors = [Error?](repeating: nil, count: count)
             self.count = count
         }
     }
@@ -44,17 +43,9 @@ public final class FeatureExtractor: Sendable {
         let p = Prepared(floats: urls.count * per, count: urls.count)
         let chunk = Array(urls)
         DispatchQueue.global().async {
-            let errLock = NSLock()
-            p.input.withUnsafeMutableBufferPointer { b in
-                let base = b.baseAddress!
-                DispatchQueue.concurrentPerform(iterations: chunk.count) { i in
-                    do {
-                        let img = try Image.decode(contentsOf: chunk[i], limits: limits)
-                        var scratch: [Float] = []
-                        Preprocess.resizeNormalize(img, size: S, normalization: norm, into: base + i * per, scratch: &scratch)
-                    } catch {
-                        errLock.lock(); p.errors[i] = error; errLock.unlock()
-                    }
+            p.errors = p.input.withUnsafeMutableBufferPointer { b in
+                Preprocess.fillBatch(b.baseAddress!, count: chunk.count, size: S, normalization: norm) {
+                    try Image.decode(contentsOf: chunk[$0], limits: limits)
                 }
             }
             p.done.signal()

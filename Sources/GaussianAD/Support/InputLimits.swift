@@ -47,13 +47,13 @@ public struct InputLimits: Sendable, Equatable {
     }
 
     /// Environment variable of each limit, in the order of the table above.
-    static let variables: [(name: String, key: WritableKeyPath<InputLimits, Int>)] = [
+    static var variables: [(name: String, key: WritableKeyPath<InputLimits, Int>)] { [
         ("GAUSSIAN_AD_MAX_IMAGE_PIXELS", \.maxImagePixels),
         ("GAUSSIAN_AD_MAX_TENSOR_BYTES", \.maxTensorBytes),
         ("GAUSSIAN_AD_MAX_PICKLE_DEPTH", \.maxPickleDepth),
         ("GAUSSIAN_AD_MAX_PICKLE_MARKS", \.maxPickleMarks),
         ("GAUSSIAN_AD_MAX_MODEL_SECTION_BYTES", \.maxModelSectionBytes),
-    ]
+    ] }
 
     /// The built-in defaults overridden by any of the environment variables that is set.
     /// - Throws: `.invalidArgument` naming a variable that is not a positive whole number.
