@@ -178,6 +178,14 @@ CK_DW_TILES_AVX512(3, 1)
 CK_DW_TILES_AVX512(3, 2)
 CK_DW_TILES_AVX512(5, 1)
 CK_DW_TILES_AVX512(5, 2)
+/* Four-pixel tiles for what the eight-pixel ones leave of narrow rows (14 and 7 columns). */
+#define CK_DW_TILES_AVX512_P4(K, S) \
+    CK_DW_TILE(ck_dw_tile_avx512_p4_k##K##s##S, CK_TARGET_AVX512, __m512, CK_AVX512_MLOAD, CK_AVX512_MSTORE, __mmask16, \
+               _mm512_fmadd_ps, ck_act16v, K, S, 4)
+CK_DW_TILES_AVX512_P4(3, 1)
+CK_DW_TILES_AVX512_P4(3, 2)
+CK_DW_TILES_AVX512_P4(5, 1)
+CK_DW_TILES_AVX512_P4(5, 2)
 
 CK_TARGET_AVX512 void ck_f32_dwconv_nhwc__avx512f(const ck_conv2d_geom *g, const float *in,
                                                   size_t in_ring, const float *w, const float *bias,
@@ -186,7 +194,8 @@ CK_TARGET_AVX512 void ck_f32_dwconv_nhwc__avx512f(const ck_conv2d_geom *g, const
 #define MASKT_T __mmask16
 #define VEC_T __m512
     CK_DW_BODY(__m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, CK_AVX512_MLOAD, CK_AVX512_MSTORE,
-               __mmask16, ck_mask16, _mm512_set1_ps, _mm512_fmadd_ps, ck_act16v, CK_DW_RUN_TILES(ck_dw_tile_avx512, 8))
+               __mmask16, ck_mask16, _mm512_set1_ps, _mm512_fmadd_ps, ck_act16v,
+               CK_DW_RUN_TILES(ck_dw_tile_avx512, 8) CK_DW_RUN_TILES(ck_dw_tile_avx512_p4, 4))
 #undef MASKT_T
 #undef VEC_T
 }
