@@ -101,11 +101,19 @@ final class CLITests: CLITestCase {
         let info = try run(["info", model.path])
         XCTAssertEqual(info.code, 0, info.err)
         XCTAssertTrue(info.out.contains("efficientnet-lite0") && info.out.contains("12 images"), info.out)
+        let infoJSON = try run(["info", model.path, "--json"])
+        XCTAssertEqual(infoJSON.code, 0, infoJSON.err)
+        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(infoJSON.out.utf8)) as? [String: Any])
+        XCTAssertEqual(summary["trainingCount"] as? Int, 12)
+        XCTAssertEqual((summary["levels"] as? [Any])?.count, 9)
+        let threshold = try XCTUnwrap(summary["threshold"] as? Double)
+        XCTAssertTrue(info.out.contains(String(format: "threshold    %.6f", threshold)), info.out)
         let sc = try run(["score", model.path, root.appendingPathComponent("cells/test").path, "--json"])
         XCTAssertEqual(sc.code, 0, sc.err)
         let rows = sc.out.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         XCTAssertEqual(rows.count, 8)
         for r in rows where (r["path"] as! String).contains("/crack/") { XCTAssertEqual(r["anomalous"] as? Bool, true, "\(r)") }
+        for r in rows { XCTAssertEqual(r["threshold"] as? Double, threshold) }
         XCTAssertEqual((rows[0]["levels"] as! [String: Double]).count, 9)
     }
 
