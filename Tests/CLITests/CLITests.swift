@@ -32,11 +32,17 @@ class CLITestCase: XCTestCase {
     override func tearDownWithError() throws { if let w = work { try? FileManager.default.removeItem(at: w) } }
 
     @discardableResult
-    func run(_ args: [String], environment: [String: String] = [:], executable: URL? = nil) throws -> (code: Int32, out: String, err: String) {
+    func run(_ args: [String], environment: [String: String] = [:], executable: URL? = nil, stdin: String? = nil) throws -> (code: Int32, out: String, err: String) {
         let p = Process()
         p.executableURL = executable ?? tool
         p.arguments = args
         if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        if let text = stdin {
+            let i = Pipe()
+            p.standardInput = i
+            try i.fileHandleForWriting.write(contentsOf: Data(text.utf8))
+            try i.fileHandleForWriting.close()
+        }
         let o = Pipe(), e = Pipe()
         p.standardOutput = o
         p.standardError = e

@@ -52,6 +52,9 @@ public struct FeatureMatrix: Sendable {
         return out
     }
 
+    /// No rows, laid out as `levelDims`.
+    public static func empty(_ levelDims: [Int]) -> FeatureMatrix { FeatureMatrix(unchecked: 0, levelDims, []) }
+
     init(unchecked rows: Int, _ levelDims: [Int], _ values: [Double]) {
         self.rows = rows
         self.levelDims = levelDims

@@ -54,11 +54,27 @@ public final class FeatureExtractor: Sendable {
     }
 
     /// Pooled levels of every file, in order (float64 for the statistics).
-    /// - Throws: the first unreadable image, naming it.
+    /// - Throws: the first unreadable image, naming it (the rest is not processed).
     public func extract(_ urls: [URL], progress: ((Int, Int) -> Void)? = nil) throws -> FeatureMatrix {
+        try run(urls, stopAtFirstError: true, progress: progress).features
+    }
+
+    /// Pooled levels of the files that could be read, in order, and each file's error (nil
+    /// where it was read): an unreadable image does not stop the others.
+    ///
+    ///     let (feats, errors) = fx.extractEach(urls)     // feats has one row per nil error
+    public func extractEach(_ urls: [URL], progress: ((Int, Int) -> Void)? = nil) -> (features: FeatureMatrix, errors: [Error?]) {
+        // Without stopAtFirstError nothing throws.
+        (try? run(urls, stopAtFirstError: false, progress: progress)) ?? (FeatureMatrix.empty(backbone.levelDims), urls.map { _ in nil })
+    }
+
+    private func run(_ urls: [URL], stopAtFirstError: Bool, progress: ((Int, Int) -> Void)?) throws -> (features: FeatureMatrix, errors: [Error?]) {
         let dims = backbone.levelDims
+        let per = backbone.kind.inputSize * backbone.kind.inputSize * 3
         var values: [Double] = []
         values.reserveCapacity(urls.count * dims.reduce(0, +))
+        var errors: [Error?] = []
+        errors.reserveCapacity(urls.count)
         progress?(0, urls.count)
         var start = 0
         var next: Prepared? = urls.isEmpty ? nil : prepare(urls[0..<min(urls.count, batchSize)])
@@ -67,15 +83,30 @@ public final class FeatureExtractor: Sendable {
             let end = start + current.count
             // Start on the following batch before the network runs on this one.
             next = end < urls.count ? prepare(urls[end..<min(urls.count, end + batchSize)]) : nil
-            if let e = current.errors.compactMap({ $0 }).first {
+            if stopAtFirstError, let e = current.errors.compactMap({ $0 }).first {
                 next?.done.wait()
                 throw e
             }
-            let (f, _) = try backbone.run(inputs: current.input, count: current.count)
-            values.append(contentsOf: f.values.lazy.map(Double.init))
+            // Images that failed leave the batch; the others close up in order.
+            var ok = 0
+            for i in 0..<current.count where current.errors[i] == nil {
+                if ok != i {
+                    current.input.withUnsafeMutableBufferPointer { b in
+                        (b.baseAddress! + ok * per).update(from: b.baseAddress! + i * per, count: per)
+                    }
+                }
+                ok += 1
+            }
+            if ok > 0 {
+                let input = ok == current.count ? current.input : Array(current.input[0..<(ok * per)])
+                let (f, _) = try backbone.run(inputs: input, count: ok)
+                values.append(contentsOf: f.values.lazy.map(Double.init))
+            }
+            errors += current.errors
             start = end
             progress?(start, urls.count)
         }
-        return try FeatureMatrix(rows: urls.count, levelDims: dims, values: values)
+        let rows = errors.filter { $0 == nil }.count
+        return (try FeatureMatrix(rows: rows, levelDims: dims, values: values), errors)
     }
 }
