@@ -47,17 +47,8 @@ enum FitCommand {
         let bar = ProgressBar()
         let fx = FeatureExtractor(backbone: net, batchSize: Int(o.value("--batch") ?? "16") ?? 16, limits: limits)
         let feats = try fx.extract(normals.map(\.url)) { bar.update(cat.name, $0, $1) }
-        // Out-of-fold scores of the normal images calibrate the threshold.
-        let folds = StableSplit.folds(of: normals.map(\.relativePath), k: k, seed: seed)
-        let fold = normals.map { folds[$0.relativePath]! }
-        var oof: [Double] = []
-        for f in 0..<k {
-            let train = fold.indices.filter { fold[$0] != f }, test = fold.indices.filter { fold[$0] == f }
-            guard !test.isEmpty else { continue }
-            oof += try GaussianModel.fit(feats.selecting(rows: train), options: gopts).score(feats.selecting(rows: test), threads: gopts.threads).combined
-        }
-        let model = try GaussianModel.fit(feats, options: gopts)
-        let wp = try WorkingPoint.calibrate(normalScores: oof, targetFPR: fpr, levelDimensions: model.levels.map(\.dimension))
+        let (model, wp) = try CalibratedFit.fit(feats, paths: normals.map(\.relativePath), folds: k, seed: seed,
+                                                targetFPR: fpr, options: gopts)
         let meta = ["created": ISO8601DateFormatter().string(from: Date()), "dataset": dataURL.path, "category": cat.name,
                     "tool": "gaussian-ad \(GaussianADVersion.string)", "folds": "\(k)", "seed": "\(seed)"]
         let file = ModelFile(backbone: kind, weightsSHA256: net.weightsSHA256, model: model, workingPoint: wp, metadata: meta)
