@@ -111,6 +111,36 @@ final class HostileFileTests: XCTestCase {
         XCTAssertNoThrow(try ModelFile.decode(good, name: "m.gad"))
     }
 
+    /// Writes `tensors` (float32) as a safetensors file.
+    static func safetensors(_ tensors: [(String, [Int], [Float])], to url: URL) throws {
+        var header: [String: Any] = [:]
+        var data = Data()
+        for (name, shape, values) in tensors {
+            header[name] = ["dtype": "F32", "shape": shape, "data_offsets": [data.count, data.count + values.count * 4]]
+            values.withUnsafeBytes { data.append(contentsOf: $0) }
+        }
+        let h = try JSONSerialization.data(withJSONObject: header)
+        var out = Data()
+        withUnsafeBytes(of: UInt64(h.count).littleEndian) { out.append(contentsOf: $0) }
+        try (out + h + data).write(to: url)
+    }
+
+    /// Real Lite0 weights whose stem kernel is 0 x 0: the graph refuses them, naming the file.
+    func testZeroSizedWeightsAreRefusedByName() throws {
+        let src = BackboneKind.efficientNetLite0.cachedWeightsURL
+        guard FileManager.default.fileExists(atPath: src.path) else { throw XCTSkip("SKIPPED: Lite0 weights not at \(src.path); run scripts/setup") }
+        let ckpt = try Checkpoint.load(contentsOf: src)
+        let tensors = ckpt.names.map { n -> (String, [Int], [Float]) in
+            n == "_conv_stem.weight" ? (n, [32, 3, 0, 0], []) : (n, ckpt[n]!.shape, ckpt[n]!.floats())
+        }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("gad-zero-\(UUID()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Self.safetensors(tensors, to: url)
+        XCTAssertThrowsError(try Backbone.load(.efficientNetLite0, weights: url)) { err in
+            XCTAssertTrue("\(err)".contains(url.path) && "\(err)".contains("zero kernel"), "\(err)")
+        }
+    }
+
     func testLevelDimsFollowTheArchitecture() throws {
         let j = try Fixtures.json("lite/lite_backbones.json") as! [String: Any]
         let b = j["backbones"] as! [String: [String: Any]]

@@ -67,7 +67,11 @@ public final class Backbone: Sendable {
         // The hash runs on a second thread while this one parses and plans (cold start).
         let hash = BackgroundValue { SHA256.hex(bytes) }
         let ckpt = try Checkpoint.parse(bytes: bytes, name: url.path, limits: limits)
-        let graph = try EfficientNetBuilder.graph(kind, checkpoint: ckpt, path: url.path)
+        let graph: Graph
+        do { graph = try EfficientNetBuilder.graph(kind, checkpoint: ckpt, path: url.path) } catch GaussianADError.invalidArgument(let why) {
+            // Shapes that do not chain into a network: the weights file is at fault.
+            throw GaussianADError.badCheckpoint(path: url.path, reason: why)
+        }
         let n = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         let engine = try Engine(plan: ExecutionPlan(graph), threads: n)
         return Backbone(kind: kind, engine: engine, sha256: hash.value)

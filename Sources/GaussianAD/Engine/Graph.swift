@@ -153,6 +153,7 @@ struct Graph: Sendable {
     /// A dense convolution; returns its output tensor.
     mutating func conv(_ w: ConvWeights, _ x: Int, residual: Int? = nil, activation: Activation) throws -> Int {
         let s = shapes[x]
+        try check(w.kernel > 0 && w.stride > 0 && w.cin > 0 && w.cout > 0, "convolution with a zero kernel, stride or channel count")
         try check(s.c == w.cin && w.weights.count == w.kernel * w.kernel * w.cin * w.cout && w.bias.count == w.cout,
                   "convolution of \(w.cin) -> \(w.cout) channels on a tensor of \(s.c)")
         let out = TensorShape(h: Padding.output(s.h, w.padding.top, w.padding.bottom, kernel: w.kernel, stride: w.stride),
@@ -166,6 +167,7 @@ struct Graph: Sendable {
     /// A depthwise convolution.
     mutating func depthwise(_ w: DepthwiseWeights, _ x: Int, activation: Activation) throws -> Int {
         let s = shapes[x]
+        try check(w.kernel > 0 && w.stride > 0 && w.channels > 0, "depthwise convolution with a zero kernel, stride or channel count")
         try check(s.c == w.channels && w.weights.count == w.kernel * w.kernel * w.channels && w.bias.count == w.channels,
                   "depthwise convolution of \(w.channels) channels on a tensor of \(s.c)")
         let out = TensorShape(h: Padding.output(s.h, w.padding.top, w.padding.bottom, kernel: w.kernel, stride: w.stride),
@@ -177,6 +179,7 @@ struct Graph: Sendable {
 
     /// Squeeze-excitation.
     mutating func squeezeExcite(_ se: SqueezeExcitation, _ x: Int) throws -> Int {
+        try check(se.channels > 0 && se.reduced > 0, "squeeze-excitation with no channels")
         try check(shapes[x].c == se.channels && se.reduceWeights.count == se.channels * se.reduced
                   && se.expandWeights.count == se.channels * se.reduced && se.reduceBias.count == se.reduced
                   && se.expandBias.count == se.channels, "squeeze-excitation of \(se.channels) channels on a tensor of \(shapes[x].c)")
@@ -185,6 +188,7 @@ struct Graph: Sendable {
 
     /// Average or max pooling.
     mutating func pool(_ p: Pooling, _ x: Int) throws -> Int {
+        try check(p.kernel > 0 && p.stride > 0, "pooling with a zero kernel or stride")
         let s = shapes[x]
         let out = TensorShape(h: Padding.output(s.h, p.padding.top, p.padding.bottom, kernel: p.kernel, stride: p.stride),
                               w: Padding.output(s.w, p.padding.left, p.padding.right, kernel: p.kernel, stride: p.stride),
@@ -207,7 +211,7 @@ struct Graph: Sendable {
 
     /// The classifier head on tensor `x`: global mean, then `weights` ([cin][classes]) + bias.
     mutating func classifier(_ x: Int, weights: [Float], bias: [Float]) throws {
-        try check(weights.count == shapes[x].c * bias.count, "classifier weights for \(shapes[x].c) inputs")
+        try check(!bias.isEmpty && weights.count == shapes[x].c * bias.count, "classifier weights for \(shapes[x].c) inputs")
         classes = bias.count
         _ = add(.classifier(input: x, weights: weights, bias: bias, classes: bias.count), shape: nil)
     }

@@ -19,7 +19,9 @@ final class FloatStorage: @unchecked Sendable {
 
     convenience init(_ values: [Float]) {
         self.init(count: values.count)
-        values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
+        values.withUnsafeBufferPointer { v in
+            if let base = v.baseAddress { pointer.update(from: base, count: v.count) }
+        }
     }
 
     deinit { UnsafeMutableRawPointer(pointer).deallocate() }
