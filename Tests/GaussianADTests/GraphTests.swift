@@ -128,9 +128,27 @@ final class GraphTests: XCTestCase {
         g.tap(x11)
         let fcW = rands(17 * 10), fcB = rands(10)
         try g.classifier(x11, weights: fcW, bias: fcB)
+        // Inverted-residual chains the planner can fuse: expand -> depthwise -> project with the
+        // residual; stride 2 with asymmetric padding; depthwise -> project without an expand.
+        let e1 = conv(1, 1, Padding(), 17, 48), p1 = conv(1, 1, Padding(), 48, 17)
+        let d1 = DepthwiseWeights(kernel: 3, stride: 1, padding: Padding(top: 1, left: 1, bottom: 1, right: 1), channels: 48,
+                                  weights: rands(9 * 48), bias: rands(48))
+        let x14 = try g.conv(p1, try g.depthwise(d1, try g.conv(e1, x11, activation: .relu6), activation: .relu6), residual: x11, activation: .none)
+        let e2 = conv(1, 1, Padding(), 17, 32), p2 = conv(1, 1, Padding(), 32, 24)
+        let d2 = DepthwiseWeights(kernel: 5, stride: 2, padding: Padding(top: 1, left: 2, bottom: 2, right: 1), channels: 32,
+                                  weights: rands(25 * 32), bias: rands(32))
+        let x17 = try g.conv(p2, try g.depthwise(d2, try g.conv(e2, x14, activation: .swish), activation: .swish), activation: .none)
+        let d3 = DepthwiseWeights(kernel: 3, stride: 1, padding: Padding(top: 1, left: 1, bottom: 1, right: 1), channels: 24,
+                                  weights: rands(9 * 24), bias: rands(24))
+        let p3 = conv(1, 1, Padding(), 24, 24)
+        let x19 = try g.conv(p3, try g.depthwise(d3, x17, activation: .relu), residual: x17, activation: .none)
+        g.tap(x19)
 
-        let plan = ExecutionPlan(g)
-        XCTAssertEqual(plan.levelDims, [17, 17, 17])
+        // Unfused, and with every inverted-residual block fused over row bands.
+        for fuse in [ExecutionPlan.fuseMinBytes, 0] {
+        let plan = ExecutionPlan(g, fuseMinBytes: fuse)
+        XCTAssertEqual(plan.levelDims, [17, 17, 17, 24])
+        XCTAssertEqual(plan.steps.contains { if case .fused = $0 { return true } else { return false } }, fuse == 0)
         let n = 4
         let inputs = rands(n * S * S * 3)
         // The reference, per image.
@@ -146,7 +164,10 @@ final class GraphTests: XCTestCase {
             var r11 = r9
             for j in 0..<r11.v.count { r11.v[j] = max(0, r9.v[j] + r8.v[j]) + r6.v[j] }
             let pooled = refMean(r11)
-            refLevels.append(refMean(r1) + refMean(r5) + pooled)
+            let r14 = refConv(refDepthwise(refConv(r11, e1, residual: nil, .relu6), d1, .relu6), p1, residual: r11, .none)
+            let r17 = refConv(refDepthwise(refConv(r14, e2, residual: nil, .swish), d2, .swish), p2, residual: nil, .none)
+            let r19 = refConv(refDepthwise(r17, d3, .relu), p3, residual: r17, .none)
+            refLevels.append(refMean(r1) + refMean(r5) + pooled + refMean(r19))
             refSpatial.append(r5.v)
             refLogits.append((0..<10).map { o in Double(fcB[o]) + (0..<17).reduce(0.0) { $0 + pooled[$1] * Double(fcW[$1 * 10 + o]) } })
         }
@@ -171,6 +192,7 @@ final class GraphTests: XCTestCase {
                     close(spatial[(i * plan.spatialFloats)..<((i + 1) * plan.spatialFloats)], refSpatial[i], "spatial map")
                 }
             }
+        }
         }
     }
 

@@ -119,13 +119,15 @@ final class ExecutionPlan: Sendable {
 
     /// Rows of im2col computed at once per thread (keeps the columns in L1/L2).
     static let im2colChunkBytes = 96 << 10
-    /// Blocks whose expanded tensor is at least this large are fused (smaller ones stay in cache).
-    static let fuseMinBytes = 256 << 10
+    /// Blocks whose expanded tensor is at least this large (about a core's L2) are fused;
+    /// smaller ones stay in cache anyway, and their short bands would waste GEMM tiles
+    /// (measured on Lite0: 256 KiB 104, 1 MiB 109, 2 MiB 103 images/s on one thread).
+    static let fuseMinBytes = 1 << 20
     /// Scratch a fused block may use per thread for its ring and band.
     static let fuseScratchBytes = 384 << 10
 
     /// Fusable inverted-residual blocks: op index of the first op -> (expand?, depthwise, project).
-    static func fusable(_ graph: Graph) -> [Int: (expand: Int?, dw: Int, project: Int)] {
+    static func fusable(_ graph: Graph, minBytes: Int) -> [Int: (expand: Int?, dw: Int, project: Int)] {
         var consumers = [Int](repeating: 0, count: graph.shapes.count)
         for op in graph.ops { for t in op.inputs { consumers[t] += 1 } }
         func pointwise(_ i: Int) -> (ConvWeights, input: Int, residual: Int?, output: Int)? {
@@ -138,7 +140,7 @@ final class ExecutionPlan: Sendable {
             guard case .depthwise(_, let x, _, let d) = op, consumers[d] == 1,
                   let proj = pointwise(i + 1), proj.input == d else { continue }
             let expanded = graph.shapes[x].count * 4
-            guard expanded >= fuseMinBytes else { continue }
+            guard expanded >= minBytes else { continue }
             if let e = pointwise(i - 1), e.output == x, e.residual == nil, consumers[x] == 1, out[i - 2] == nil {
                 out[i - 1] = (i - 1, i, i + 1)
             } else {
@@ -148,7 +150,9 @@ final class ExecutionPlan: Sendable {
         return out
     }
 
-    init(_ graph: Graph) {
+    /// Compiles `graph`; inverted-residual blocks whose expanded tensor has at least
+    /// `fuseMinBytes` bytes are fused (tests pass 0 to fuse every one).
+    init(_ graph: Graph, fuseMinBytes: Int = ExecutionPlan.fuseMinBytes) {
         shapes = graph.shapes
         levelDims = graph.levelDims
         levelOffsets = startOffsets(graph.levelDims)
@@ -162,7 +166,7 @@ final class ExecutionPlan: Sendable {
         var steps: [Step] = []
         var scratch = 0
         var spatial = 0
-        let fused = Self.fusable(graph)
+        let fused = Self.fusable(graph, minBytes: fuseMinBytes)
         var skipUntil = -1
         func geometry(_ s: TensorShape, _ o: TensorShape, kernel: Int, stride: Int, padding: Padding) -> ck_conv2d_geom {
             ck_conv2d_geom(in_h: s.h, in_w: s.w, channels: s.c, kernel: kernel, stride: stride,
