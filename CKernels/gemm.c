@@ -106,66 +106,66 @@ CK_TARGET_AVX2 void ck_f32_gemm_ukernel_6x16__avx2(size_t mr, size_t nc, size_t 
     }
 }
 
-/* AVX-512: 12 x 32, twenty-four accumulators; partial panels by store masks. */
-CK_TARGET_AVX512 void ck_f32_gemm_ukernel_12x32__avx512f(size_t mr, size_t nc, size_t k,
-                                                         const float *a, size_t lda, const float *w,
-                                                         const float *residual, size_t ldr,
-                                                         float *c, size_t ldc, ck_act act) {
-    enum { MR = 12 };
-    CK_ROW_PTRS(MR)
-    __m512 acc0[MR], acc1[MR];
-    const __m512 b0 = _mm512_loadu_ps(w), b1 = _mm512_loadu_ps(w + 16);
-#pragma unroll
-    for (int i = 0; i < MR; i++) { acc0[i] = b0; acc1[i] = b1; }
-    w += 32;
-    for (size_t q = 0; q < k; q++, w += 32) {
-        const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);
-#pragma unroll
-        for (int i = 0; i < MR; i++) {
-            const __m512 av = _mm512_set1_ps(ar[i][q]);
-            acc0[i] = _mm512_fmadd_ps(av, w0, acc0[i]);
-            acc1[i] = _mm512_fmadd_ps(av, w1, acc1[i]);
-        }
+/* AVX-512, 32 columns (two vectors) by MR rows; partial panels by store masks. */
+#define CK_GEMM_AVX512_NR32(MR_)                                                               \
+    CK_TARGET_AVX512 void ck_f32_gemm_ukernel_##MR_##x32__avx512f(                             \
+        size_t mr, size_t nc, size_t k, const float *a, size_t lda, const float *w,            \
+        const float *residual, size_t ldr, float *c, size_t ldc, ck_act act) {                 \
+        enum { MR = MR_ };                                                                     \
+        CK_ROW_PTRS(MR)                                                                        \
+        __m512 acc0[MR], acc1[MR];                                                             \
+        const __m512 b0 = _mm512_loadu_ps(w), b1 = _mm512_loadu_ps(w + 16);                   \
+        _Pragma("unroll") for (int i = 0; i < MR; i++) { acc0[i] = b0; acc1[i] = b1; }         \
+        w += 32;                                                                               \
+        for (size_t q = 0; q < k; q++, w += 32) {                                              \
+            const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);                \
+            _Pragma("unroll") for (int i = 0; i < MR; i++) {                                   \
+                const __m512 av = _mm512_set1_ps(ar[i][q]);                                    \
+                acc0[i] = _mm512_fmadd_ps(av, w0, acc0[i]);                                    \
+                acc1[i] = _mm512_fmadd_ps(av, w1, acc1[i]);                                    \
+            }                                                                                  \
+        }                                                                                      \
+        const __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);                  \
+        const __mmask16 m1 = nc >= 32 ? 0xFFFF : nc > 16 ? (__mmask16)((1u << (nc - 16)) - 1) : 0; \
+        _Pragma("unroll") for (int i = 0; i < MR; i++) {                                       \
+            __m512 v0 = acc0[i], v1 = acc1[i];                                                 \
+            if (rr[i]) {                                                                       \
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, rr[i]));                      \
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, rr[i] + 16));                 \
+            }                                                                                  \
+            _mm512_mask_storeu_ps(cr[i], m0, ck_act16v(v0, act));                              \
+            _mm512_mask_storeu_ps(cr[i] + 16, m1, ck_act16v(v1, act));                         \
+        }                                                                                      \
     }
-    const __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);
-    const __mmask16 m1 = nc >= 32 ? 0xFFFF : nc > 16 ? (__mmask16)((1u << (nc - 16)) - 1) : 0;
-#pragma unroll
-    for (int i = 0; i < MR; i++) {
-        __m512 v0 = acc0[i], v1 = acc1[i];
-        if (rr[i]) {
-            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, rr[i]));
-            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, rr[i] + 16));
-        }
-        _mm512_mask_storeu_ps(cr[i], m0, ck_act16v(v0, act));
-        _mm512_mask_storeu_ps(cr[i] + 16, m1, ck_act16v(v1, act));
-    }
-}
 
-/* AVX-512: 12 x 16, for outputs of at most 16 channels (half the work of a 32-wide panel). */
-CK_TARGET_AVX512 void ck_f32_gemm_ukernel_12x16__avx512f(size_t mr, size_t nc, size_t k,
-                                                         const float *a, size_t lda, const float *w,
-                                                         const float *residual, size_t ldr,
-                                                         float *c, size_t ldc, ck_act act) {
-    enum { MR = 12 };
-    CK_ROW_PTRS(MR)
-    __m512 acc[MR];
-    const __m512 b0 = _mm512_loadu_ps(w);
-#pragma unroll
-    for (int i = 0; i < MR; i++) acc[i] = b0;
-    w += 16;
-    for (size_t q = 0; q < k; q++, w += 16) {
-        const __m512 w0 = _mm512_loadu_ps(w);
-#pragma unroll
-        for (int i = 0; i < MR; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(ar[i][q]), w0, acc[i]);
+/* AVX-512, 16 columns (one vector) by MR rows, for outputs of at most 16 channels. */
+#define CK_GEMM_AVX512_NR16(MR_)                                                               \
+    CK_TARGET_AVX512 void ck_f32_gemm_ukernel_##MR_##x16__avx512f(                             \
+        size_t mr, size_t nc, size_t k, const float *a, size_t lda, const float *w,            \
+        const float *residual, size_t ldr, float *c, size_t ldc, ck_act act) {                 \
+        enum { MR = MR_ };                                                                     \
+        CK_ROW_PTRS(MR)                                                                        \
+        __m512 acc[MR];                                                                        \
+        const __m512 b0 = _mm512_loadu_ps(w);                                                  \
+        _Pragma("unroll") for (int i = 0; i < MR; i++) acc[i] = b0;                            \
+        w += 16;                                                                               \
+        for (size_t q = 0; q < k; q++, w += 16) {                                              \
+            const __m512 w0 = _mm512_loadu_ps(w);                                              \
+            _Pragma("unroll") for (int i = 0; i < MR; i++)                                     \
+                acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(ar[i][q]), w0, acc[i]);                \
+        }                                                                                      \
+        const __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);                  \
+        _Pragma("unroll") for (int i = 0; i < MR; i++) {                                       \
+            __m512 v = acc[i];                                                                 \
+            if (rr[i]) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m0, rr[i]));                 \
+            _mm512_mask_storeu_ps(cr[i], m0, ck_act16v(v, act));                               \
+        }                                                                                      \
     }
-    const __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);
-#pragma unroll
-    for (int i = 0; i < MR; i++) {
-        __m512 v = acc[i];
-        if (rr[i]) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m0, rr[i]));
-        _mm512_mask_storeu_ps(cr[i], m0, ck_act16v(v, act));
-    }
-}
+
+CK_GEMM_AVX512_NR32(12)
+CK_GEMM_AVX512_NR32(7)
+CK_GEMM_AVX512_NR16(12)
+CK_GEMM_AVX512_NR16(7)
 #endif
 
 /* The registered micro-kernels, XNNPACK's .inc list: one line a variant. */
@@ -181,17 +181,20 @@ const ck_gemm_ukernel *ck_gemm_ukernel_at(size_t i) {
     return i < ck_gemm_ukernel_count() ? &ck_gemm_ukernels[i] : NULL;
 }
 
-const ck_gemm_ukernel *ck_gemm_ukernel_for(size_t n) {
-    /* The best ISA's kernels; among them the one that pads the fewest columns, then the widest. */
+const ck_gemm_ukernel *ck_gemm_ukernel_for(size_t m, size_t n) {
+    /* The best ISA's kernels; among them the one that computes the fewest padded rows x
+     * columns for an m x n product, then the largest tile. */
     const ck_gemm_ukernel *best = NULL;
-    size_t best_cols = 0;
+    size_t best_cost = 0;
+    if (m == 0) m = 1;
     for (size_t i = 0; i < ck_gemm_ukernel_count(); i++) {
         const ck_gemm_ukernel *u = &ck_gemm_ukernels[i];
         if (u->isa > ck_active_isa() || (best && u->isa < best->isa)) continue;
-        size_t cols = (n + u->nr - 1) / u->nr * u->nr;
-        if (!best || u->isa > best->isa || cols < best_cols || (cols == best_cols && u->nr > best->nr)) {
+        size_t cost = (m + u->mr - 1) / u->mr * u->mr * ((n + u->nr - 1) / u->nr * u->nr);
+        if (!best || u->isa > best->isa || cost < best_cost ||
+            (cost == best_cost && u->mr * u->nr > best->mr * best->nr)) {
             best = u;
-            best_cols = cols;
+            best_cost = cost;
         }
     }
     return best;

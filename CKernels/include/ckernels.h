@@ -129,8 +129,11 @@ typedef struct ck_gemm_ukernel {
 size_t ck_gemm_ukernel_count(void);
 /** Micro-kernel i of the list, or NULL past its end. */
 const ck_gemm_ukernel *ck_gemm_ukernel_at(size_t i);
-/** The micro-kernel the dispatch table's ISA runs for n output columns. */
-const ck_gemm_ukernel *ck_gemm_ukernel_for(size_t n);
+/**
+ * The micro-kernel the dispatch table's ISA runs for an m x n product (m rows, say the pixels
+ * of one image; n output channels): the fewest padded rows x columns, then the largest tile.
+ */
+const ck_gemm_ukernel *ck_gemm_ukernel_for(size_t m, size_t n);
 
 /** Floats of a packed weight matrix for panels of nr columns: ceil(n / nr) * (k + 1) * nr. */
 size_t ck_f32_gemm_packed_size(size_t nr, size_t k, size_t n);

@@ -115,9 +115,17 @@ final class KernelTwinTests: XCTestCase {
 
     /// The dispatched choice for n columns is a kernel of the active ISA.
     func testGemmKernelChoiceFollowsDispatch() {
-        for n in [1, 16, 24, 40, 1000] {
-            let uk = ck_gemm_ukernel_for(n)!.pointee
-            XCTAssertEqual(uk.isa, ck_active_isa(), "n \(n): \(String(cString: uk.name))")
+        for m in [1, 49, 196, 12544] {
+            for n in [1, 16, 24, 40, 1000] {
+                let uk = ck_gemm_ukernel_for(m, n)!.pointee
+                XCTAssertEqual(uk.isa, ck_active_isa(), "m \(m) n \(n): \(String(cString: uk.name))")
+                // No registered kernel of that ISA pads the product less.
+                func padded(_ u: ck_gemm_ukernel) -> Int { (m + u.mr - 1) / u.mr * u.mr * ((n + u.nr - 1) / u.nr * u.nr) }
+                for i in 0..<ck_gemm_ukernel_count() {
+                    let other = ck_gemm_ukernel_at(i)!.pointee
+                    if other.isa == uk.isa { XCTAssertLessThanOrEqual(padded(uk), padded(other)) }
+                }
+            }
         }
     }
 
@@ -225,7 +233,7 @@ final class KernelTwinTests: XCTestCase {
         let perRow = ow * k * k * cin
         rows.withUnsafeMutableBufferPointer { ck_f32_im2col_rows_nhwc(&g, inp, $0.baseAddress! + perRow, 1, oh) }
         XCTAssertEqual(rows, col)
-        let uk = ck_gemm_ukernel_for(cout)!
+        let uk = ck_gemm_ukernel_for(oh * ow, cout)!
         var packed = [Float](repeating: 0, count: ck_f32_gemm_packed_size(uk.pointee.nr, k * k * cin, cout))
         ck_f32_gemm_pack(uk.pointee.nr, k * k * cin, cout, wt, cout, b, &packed)
         var out = [Float](repeating: 0, count: oh * ow * cout)

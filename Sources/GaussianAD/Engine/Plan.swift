@@ -34,9 +34,10 @@ struct PackedGemm: @unchecked Sendable {
     let weights: FloatStorage
     let k: Int, n: Int
 
-    /// Packs `weights` ([k][n]) and `bias` (n) for the best micro-kernel for n columns.
-    init(k: Int, n: Int, weights w: [Float], bias: [Float]?) {
-        kernel = ck_gemm_ukernel_for(n)
+    /// Packs `weights` ([k][n]) and `bias` (n) for the best micro-kernel for products of
+    /// about `m` rows (the layer's pixels) and n columns.
+    init(m: Int, k: Int, n: Int, weights w: [Float], bias: [Float]?) {
+        kernel = ck_gemm_ukernel_for(m, n)
         self.k = k
         self.n = n
         weights = FloatStorage(count: ck_f32_gemm_packed_size(kernel.pointee.nr, k, n))
@@ -196,7 +197,7 @@ final class ExecutionPlan: Sendable {
             if let o = op.output { offsets[o] = allocator.allocate(shapes[o].count) }
             switch op {
             case .conv(let w, let x, let r, let act, let o):
-                let packed = PackedGemm(k: w.kernel * w.kernel * w.cin, n: w.cout, weights: w.weights, bias: w.bias)
+                let packed = PackedGemm(m: shapes[o].h * shapes[o].w, k: w.kernel * w.kernel * w.cin, n: w.cout, weights: w.weights, bias: w.bias)
                 if w.kernel == 1 && w.stride == 1 && w.padding == Padding() {
                     steps.append(.pointwise(packed, pixels: shapes[o].count / w.cout, input: x, residual: r, act: act.kernel, output: o))
                 } else {
@@ -211,8 +212,8 @@ final class ExecutionPlan: Sendable {
                 steps.append(.depthwise(geometry: g, weights: FloatStorage(w.weights), bias: FloatStorage(w.bias),
                                         act: act.kernel, input: x, output: o))
             case .squeezeExcite(let se, let x, let o):
-                let reduce = PackedGemm(k: se.channels, n: se.reduced, weights: se.reduceWeights, bias: se.reduceBias)
-                let expand = PackedGemm(k: se.reduced, n: se.channels, weights: se.expandWeights, bias: se.expandBias)
+                let reduce = PackedGemm(m: 1, k: se.channels, n: se.reduced, weights: se.reduceWeights, bias: se.reduceBias)
+                let expand = PackedGemm(m: 1, k: se.reduced, n: se.channels, weights: se.expandWeights, bias: se.expandBias)
                 steps.append(.squeezeExcite(reduce: reduce, expand: expand, act: se.activation.kernel,
                                             pixels: shapes[x].h * shapes[x].w, input: x, output: o,
                                             temp: temp(2 * se.channels + se.reduced)))
@@ -227,7 +228,7 @@ final class ExecutionPlan: Sendable {
                 steps.append(.tap(input: x, pixels: shapes[x].h * shapes[x].w, channels: shapes[x].c,
                                   levelOffset: levelOffsets[level], spatial: at))
             case .classifier(let x, let w, let b, let classes):
-                let packed = PackedGemm(k: shapes[x].c, n: classes, weights: w, bias: b)
+                let packed = PackedGemm(m: 1, k: shapes[x].c, n: classes, weights: w, bias: b)
                 steps.append(.classifier(packed, input: x, pixels: shapes[x].h * shapes[x].w, temp: temp(shapes[x].c)))
             }
             for t in op.inputs where t != 0 && lastUse[t] == i { allocator.free(offsets[t], shapes[t].count) }
@@ -253,7 +254,7 @@ extension ExecutionPlan {
         var expandAct = CK_ACT_NONE
         var input = dIn
         if let e = f.expand, case .conv(let ew, let x, _, let ea, _) = graph.ops[e] {
-            expand = PackedGemm(k: ew.cin, n: ew.cout, weights: ew.weights, bias: ew.bias)
+            expand = PackedGemm(m: graph.shapes[x].h * graph.shapes[x].w, k: ew.cin, n: ew.cout, weights: ew.weights, bias: ew.bias)
             expandAct = ea.kernel
             input = x
         }
@@ -267,7 +268,7 @@ extension ExecutionPlan {
         while band < so.h && floats(band + 1) * 4 <= fuseScratchBytes { band += 1 }
         return FusedBlock(expand: expand, expandAct: expandAct, geometry: geom, dwWeights: FloatStorage(dw.weights),
                           dwBias: FloatStorage(dw.bias), dwAct: dwAct.kernel,
-                          project: PackedGemm(k: pw.cin, n: pw.cout, weights: pw.weights, bias: pw.bias),
+                          project: PackedGemm(m: band * so.w, k: pw.cin, n: pw.cout, weights: pw.weights, bias: pw.bias),
                           projectAct: pAct.kernel, input: input, residual: residual, output: out,
                           bandRows: band, ringRows: min(si.h, (band - 1) * dw.stride + dw.kernel))
     }
