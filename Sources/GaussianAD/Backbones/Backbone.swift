@@ -66,15 +66,22 @@ public final class Backbone: Sendable {
         let bytes = try FileBytes.read(url)
         // The hash runs on a second thread while this one parses and plans (cold start).
         let hash = BackgroundValue { SHA256.hex(bytes) }
-        let ckpt = try Checkpoint.parse(bytes: bytes, name: url.path, limits: limits)
-        let graph: Graph
-        do { graph = try EfficientNetBuilder.graph(kind, checkpoint: ckpt, path: url.path) } catch GaussianADError.invalidArgument(let why) {
-            // Shapes that do not chain into a network: the weights file is at fault.
-            throw GaussianADError.badCheckpoint(path: url.path, reason: why)
+        do {
+            let ckpt = try Checkpoint.parse(bytes: bytes, name: url.path, limits: limits)
+            let graph: Graph
+            do { graph = try EfficientNetBuilder.graph(kind, checkpoint: ckpt, path: url.path) } catch GaussianADError.invalidArgument(let why) {
+                // Shapes that do not chain into a network: the weights file is at fault.
+                throw GaussianADError.badCheckpoint(path: url.path, reason: why)
+            }
+            let n = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            let engine = try Engine(plan: ExecutionPlan(graph), threads: n)
+            return Backbone(kind: kind, engine: engine, sha256: hash.value)
+        } catch {
+            // The hashing thread must be done before an error can end the process: exit()
+            // would tear libcrypto down under it.
+            _ = hash.value
+            throw error
         }
-        let n = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        let engine = try Engine(plan: ExecutionPlan(graph), threads: n)
-        return Backbone(kind: kind, engine: engine, sha256: hash.value)
     }
 
     private init(kind: BackboneKind, engine: Engine, sha256: String) {
