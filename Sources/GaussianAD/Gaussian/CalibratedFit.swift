@@ -20,14 +20,24 @@ public enum CalibratedFit {
         }
         let assignment = StableSplit.folds(of: paths, k: k, seed: seed)
         let fold = paths.map { assignment[$0] ?? 0 }
+        // One pass of moments per fold; every model below merges folds (PCA / NPCA then makes
+        // its second, projected pass over the rows in memory).
+        var acc = try FoldedAccumulator(levelDims: features.levelDims, levels: options.levels, folds: k, threads: options.threads)
+        try acc.add(batch: features, folds: fold)
+        func fit(excluding f: Int?) throws -> GaussianModel {
+            let merged = try acc.merged(excludingFold: f)
+            if options.reduction == .none { return try merged.finalize() }
+            var second = try merged.projected(options.reduction)
+            try second.add(batch: f.map { f in features.selecting(rows: fold.indices.filter { fold[$0] != f }) } ?? features)
+            return try second.finalize()
+        }
         var oof: [Double] = []
         for f in 0..<k {
-            let train = fold.indices.filter { fold[$0] != f }, test = fold.indices.filter { fold[$0] == f }
+            let test = fold.indices.filter { fold[$0] == f }
             guard !test.isEmpty else { continue }
-            oof += try GaussianModel.fit(features.selecting(rows: train), options: options)
-                .score(features.selecting(rows: test), threads: options.threads).combined
+            oof += try fit(excluding: f).score(features.selecting(rows: test), threads: options.threads).combined
         }
-        let model = try GaussianModel.fit(features, options: options)
+        let model = try fit(excluding: nil)
         let wp = try WorkingPoint.calibrate(normalScores: oof, targetFPR: targetFPR, levelDimensions: model.levels.map(\.dimension))
         return (model, wp)
     }

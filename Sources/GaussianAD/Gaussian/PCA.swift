@@ -63,7 +63,14 @@ public struct Projection: Sendable, Equatable {
         if case .pca = reduction { keep = Array(order[0...last]) } else { keep = Array(order[max(last - 1, 0)..<rank]) }
         let k = keep.count
         var comp = [Double](repeating: 0, count: d * k)
-        for (c, col) in keep.enumerated() { for i in 0..<d { comp[i * k + c] = a[i * d + col] } }
+        for (c, col) in keep.enumerated() {
+            // An eigenvector's sign is arbitrary; fix it (largest-magnitude entry positive) so
+            // that fits of equal data, merged from shards or not, project the same way.
+            var big = 0
+            for i in 0..<d where abs(a[i * d + col]) > abs(a[big * d + col]) { big = i }
+            let sign: Double = a[big * d + col] < 0 ? -1 : 1
+            for i in 0..<d { comp[i * k + c] = sign * a[i * d + col] }
+        }
         return Projection(inputDimension: d, outputDimension: k, mean: mean, components: comp)
     }
 }
