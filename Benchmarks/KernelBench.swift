@@ -44,24 +44,17 @@ enum KernelBench {
             guard let dk = ck_dwconv_ukernel_at(i), dk.pointee.isa.rawValue <= cpu.rawValue else { continue }
             var line = String(cString: dk.pointee.name).padding(toLength: 40, withPad: " ", startingAt: 0)
             for (h, w, c, k, s) in dwShapes {
-                let p = EfficientNetPadding.same(h, k, s)
-                var g = ck_conv2d_geom(in_h: h, in_w: w, channels: c, kernel: k, stride: s, pad_top: p.0, pad_left: p.0,
-                                       out_h: p.1, out_w: p.1)
+                // Padding k / 2 on each side: h / s output rows, as the networks' layers have.
+                let o = (h + 2 * (k / 2) - k) / s + 1
+                var g = ck_conv2d_geom(in_h: h, in_w: w, channels: c, kernel: k, stride: s, pad_top: k / 2, pad_left: k / 2,
+                                       out_h: o, out_w: o)
                 let x = fill(h * w * c), wt = fill(k * k * c), bias = fill(c)
-                var out = [Float](repeating: 0, count: p.1 * p.1 * c)
-                let t = time { dk.pointee.fn(&g, x, 0, wt, bias, CK_ACT_RELU6, &out, 0, 0, p.1) }
-                line += String(format: " %6.1f", 2 * Double(p.1 * p.1 * c * k * k) / t / 1e9)
+                var out = [Float](repeating: 0, count: o * o * c)
+                let t = time { dk.pointee.fn(&g, x, 0, wt, bias, CK_ACT_RELU6, &out, 0, 0, o) }
+                line += String(format: " %6.1f", 2 * Double(o * o * c * k * k) / t / 1e9)
             }
             print(line)
         }
         print("  shapes (h,w,c,k,s): " + dwShapes.map { "\($0.0)x\($0.1)x\($0.2)k\($0.3)s\($0.4)" }.joined(separator: " "))
-    }
-}
-
-/// TF "same" padding: (before, output) for n inputs, kernel k, stride s.
-enum EfficientNetPadding {
-    static func same(_ n: Int, _ k: Int, _ s: Int) -> (Int, Int) {
-        let out = (n + s - 1) / s
-        return (max((out - 1) * s + k - n, 0) / 2, out)
     }
 }

@@ -6,7 +6,7 @@
 #endif
 
 ck_dispatch_table ck_table = {
-    CK_ISA_PORTABLE, ck_f32_bias_act__portable, ck_f32_dwconv_nhwc__portable,
+    CK_ISA_PORTABLE, ck_f32_dwconv_nhwc__portable,
     ck_f32_mean_pool_nhwc__portable,
 };
 
@@ -39,17 +39,15 @@ ck_isa ck_cpu_isa(void) {
 ck_isa ck_dispatch_init(ck_isa max_isa) {
     ck_isa isa = ck_cpu_isa();
     if (isa > max_isa) isa = max_isa;
-    ck_dispatch_table t = {CK_ISA_PORTABLE, ck_f32_bias_act__portable,
-                           ck_f32_dwconv_nhwc__portable, ck_f32_mean_pool_nhwc__portable};
+    ck_dispatch_table t = {CK_ISA_PORTABLE, ck_f32_dwconv_nhwc__portable,
+                           ck_f32_mean_pool_nhwc__portable};
 #if CK_X86
     if (isa >= CK_ISA_AVX2) {
         t.isa = CK_ISA_AVX2;
-        t.bias_act = ck_f32_bias_act__avx2;
         t.mean_pool = ck_f32_mean_pool_nhwc__avx2;
     }
     if (isa >= CK_ISA_AVX512) {
         t.isa = CK_ISA_AVX512;
-        t.bias_act = ck_f32_bias_act__avx512f;
         t.mean_pool = ck_f32_mean_pool_nhwc__avx512f;
     }
 #endif
@@ -68,11 +66,6 @@ const char *ck_isa_name(ck_isa isa) {
     }
 }
 
-
-void ck_f32_bias_act(size_t rows, size_t cols, float *c, size_t ldc, const float *bias,
-                     const float *residual, size_t ldr, ck_act act) {
-    ck_table.bias_act(rows, cols, c, ldc, bias, residual, ldr, act);
-}
 
 void ck_f32_dwconv_nhwc(const ck_conv2d_geom *g, const float *in, size_t in_ring, const float *w,
                         const float *bias, ck_act act, float *out, size_t out_row0, size_t oy0,

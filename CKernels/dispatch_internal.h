@@ -3,13 +3,10 @@
 #define CK_DISPATCH_INTERNAL_H
 #include "ckernels.h"
 
-typedef void (*ck_bias_act_fn)(size_t, size_t, float *, size_t, const float *, const float *,
-                               size_t, ck_act);
 typedef void (*ck_mean_pool_fn)(size_t, size_t, const float *, float *);
 
 typedef struct ck_dispatch_table {
     ck_isa isa;
-    ck_bias_act_fn bias_act;
     ck_dwconv_fn dwconv;
     ck_mean_pool_fn mean_pool;
 } ck_dispatch_table;

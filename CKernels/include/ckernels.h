@@ -88,22 +88,6 @@ typedef enum ck_act {
     CK_ACT_SIGMOID = 4, /**< 1 / (1 + exp(-x)) */
 } ck_act;
 
-/* -------------------------------------------------------------- epilogues */
-
-/**
- * In place over a rows x cols block of c (leading dimension ldc):
- *   c[i][j] = act(c[i][j] + bias[j] + (residual ? residual[i * ldr + j] : 0)).
- * bias has cols entries (may be NULL for zero). residual may alias nothing in c.
- */
-void ck_f32_bias_act(size_t rows, size_t cols, float *c, size_t ldc, const float *bias,
-                     const float *residual, size_t ldr, ck_act act);
-void ck_f32_bias_act__portable(size_t rows, size_t cols, float *c, size_t ldc, const float *bias,
-                               const float *residual, size_t ldr, ck_act act);
-void ck_f32_bias_act__avx2(size_t rows, size_t cols, float *c, size_t ldc, const float *bias,
-                           const float *residual, size_t ldr, ck_act act);
-void ck_f32_bias_act__avx512f(size_t rows, size_t cols, float *c, size_t ldc, const float *bias,
-                              const float *residual, size_t ldr, ck_act act);
-
 /* -------------------------------------------------------------------- GEMM */
 
 /**

@@ -183,27 +183,6 @@ final class KernelTwinTests: XCTestCase {
         for i in 0..<sum.count { XCTAssertEqual(sum[i], max(0, inp[i] + scaled[i])) }
     }
 
-    func testBiasActVariantsMatchReference() {
-        for rows in [1, 3] {
-            for cols in [1, 7, 8, 9, 16, 17, 31, 40] {
-                let ldc = cols + 3
-                let bias = randArray(cols), res = randArray(rows * ldc), c0 = randArray(rows * ldc)
-                for act in [CK_ACT_NONE, CK_ACT_RELU6, CK_ACT_RELU, CK_ACT_SWISH] {
-                    for useRes in [false, true] {
-                        var ref = c0
-                        ck_f32_bias_act__portable(rows, cols, &ref, ldc, bias, useRes ? res : nil, ldc, act)
-                        for isa in isas {
-                            var out = c0
-                            if isa == CK_ISA_AVX2 { ck_f32_bias_act__avx2(rows, cols, &out, ldc, bias, useRes ? res : nil, ldc, act) }
-                            else { ck_f32_bias_act__avx512f(rows, cols, &out, ldc, bias, useRes ? res : nil, ldc, act) }
-                            XCTAssertEqual(out, ref, "bias_act \(isa) \(rows)x\(cols) act \(act)")
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     func testMeanPoolVariantsMatchReference() {
         for hw in [1, 4, 49] {
             for c in [1, 8, 15, 16, 17, 40, 1280] {
