@@ -1,4 +1,4 @@
-/* resize.c — antialiased bilinear resize (METHOD.md 1.2) and per-channel normalisation. */
+/* resize.c — antialiased bilinear resize (docs/METHOD.md 1.2) and per-channel normalisation. */
 #include "ckernels.h"
 
 /*

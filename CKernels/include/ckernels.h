@@ -238,7 +238,7 @@ void ck_f32_add_act(size_t count, const float *a, const float *b, float *out, ck
 /**
  * Antialiased bilinear (triangle filter) resize of an HWC float image, separable: first
  * along the width (into scratch, in_h x out_w x C), then along the height. align_corners =
- * false; the taps and weights of METHOD.md 1.2 (PyTorch's antialiased bilinear).
+ * false; the taps and weights of docs/METHOD.md 1.2 (PyTorch's antialiased bilinear).
  * Then per channel out = (v - mean[c]) / std[c] (pass mean 0, std 1 for none).
  * scratch holds in_h * out_w * C floats; out holds out_h * out_w * C floats (HWC).
  */
@@ -252,7 +252,7 @@ void ck_f32_resize_aa_normalize_hwc(size_t in_h, size_t in_w, size_t channels, c
 
 /**
  * Moments of a batch about a fixed shift a (d), accumulated into running sums so that
- * batches and shards merge exactly (METHOD.md 3). With z_t = x_t - a and q_t = ||z_t||^2 for
+ * batches and shards merge exactly (docs/METHOD.md 3). With z_t = x_t - a and q_t = ||z_t||^2 for
  * the n rows of x (n x d, ldx, float64):
  *   sum_z (d)      += sum_t z_t
  *   scatter (d x d, row-major, lower triangle) += sum_t z_t z_t^T   (DSYRK)

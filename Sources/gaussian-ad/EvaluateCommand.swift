@@ -8,7 +8,7 @@ enum EvaluateCommand {
                                 [--category NAME...] [--levels 0-8] [--pca T | --npca T]
                                 [--baselines] [--batch 16] [--json FILE] [--report FILE.html]
 
-    Runs the evaluation protocol of METHOD.md 6 on every category of DATA (an MVTec AD root or
+    Runs the evaluation protocol of docs/METHOD.md 6 on every category of DATA (an MVTec AD root or
     category, a folder with good/ and one folder per defect type, or the ELPV data folder).
     Without DATA it uses the ELPV data that scripts/setup downloads.
     Prints per category the mean AUROC +- SEM over folds and the per-level AUROCs.

@@ -1,7 +1,7 @@
 /*
  * cimagecodecs.h — PNG and JPEG decoding from memory through libpng and libjpeg-turbo.
  *
- * Decoders write float32 HWC RGB in [0, 1] (METHOD.md 1.1): 8-bit samples / 255, 16-bit
+ * Decoders write float32 HWC RGB in [0, 1] (docs/METHOD.md 1.1): 8-bit samples / 255, 16-bit
  * samples / 65535; gray replicated to three channels; alpha dropped; palettes expanded.
  * libpng / libjpeg errors are caught here (setjmp stays inside C) and returned as codes with
  * a message in `err` (NUL-terminated, at most err_len bytes).

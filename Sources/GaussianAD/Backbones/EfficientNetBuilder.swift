@@ -6,7 +6,7 @@ enum EfficientNetBuilder {
     static let bnEps = 1e-3
 
     /// The graph of `kind` with the checkpoint's weights, BatchNorm folded in; taps the 9
-    /// levels of METHOD.md 2.2. Errors name the first tensor that does not fit.
+    /// levels of docs/METHOD.md 2.2. Errors name the first tensor that does not fit.
     static func graph(_ kind: BackboneKind, checkpoint: Checkpoint, path: String) throws -> Graph {
         let src = WeightSource(checkpoint: checkpoint, path: path)
         let S = kind.inputSize

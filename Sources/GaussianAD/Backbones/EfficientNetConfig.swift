@@ -41,7 +41,7 @@ enum EfficientNetConfig {
         return n
     }
 
-    /// Pooled level dimensions (METHOD.md 2.2): stem (32, unscaled for Lite), the seven
+    /// Pooled level dimensions (docs/METHOD.md 2.2): stem (32, unscaled for Lite), the seven
     /// stages, head (1280, unscaled for Lite).
     static func levelDims(_ kind: BackboneKind) -> [Int] {
         let w = widthCoefficient(kind)

@@ -1,4 +1,4 @@
-// A dataset as categories of labelled images, whatever its folder layout (METHOD.md 6).
+// A dataset as categories of labelled images, whatever its folder layout (docs/METHOD.md 6).
 import Foundation
 
 /// One image of a dataset.

@@ -1,4 +1,4 @@
-// The paper's evaluation protocol (METHOD.md 6): stable folds, fit, score, AUROC per fold.
+// The paper's evaluation protocol (docs/METHOD.md 6): stable folds, fit, score, AUROC per fold.
 import Dispatch
 import Foundation
 
@@ -21,7 +21,7 @@ public struct EvaluationOptions: Sendable {
     public init() {}
 }
 
-/// Runs METHOD.md 6 on a dataset.
+/// Runs docs/METHOD.md 6 on a dataset.
 ///
 ///     let r = try Evaluation.run(dataset: try Dataset.open(url), extractor: fx, options: EvaluationOptions())
 ///     print(r.aurocMean)

@@ -1,4 +1,4 @@
-// Ledoit-Wolf shrinkage exactly as scikit-learn's LedoitWolf (METHOD.md 3).
+// Ledoit-Wolf shrinkage exactly as scikit-learn's LedoitWolf (docs/METHOD.md 3).
 import Foundation
 
 /// Ledoit-Wolf shrinkage of an empirical covariance.

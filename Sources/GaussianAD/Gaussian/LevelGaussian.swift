@@ -2,7 +2,7 @@
 import CKernels
 import Foundation
 
-/// The Gaussian of one level, ready to score (METHOD.md 3).
+/// The Gaussian of one level, ready to score (docs/METHOD.md 3).
 public struct LevelGaussian: Sendable, Equatable {
     /// Level index in the backbone.
     public let level: Int

@@ -1,4 +1,4 @@
-// PCA and NPCA per level with a variance threshold (METHOD.md 4), via LAPACK dsyevd.
+// PCA and NPCA per level with a variance threshold (docs/METHOD.md 4), via LAPACK dsyevd.
 import CKernels
 import Foundation
 

@@ -1,4 +1,4 @@
-// The working point: a calibrated threshold on the combined score (METHOD.md 5).
+// The working point: a calibrated threshold on the combined score (docs/METHOD.md 5).
 import Foundation
 
 /// A decision threshold with the false-positive rate it was set for and what was observed.

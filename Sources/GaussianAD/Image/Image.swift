@@ -1,4 +1,4 @@
-// A decoded image: float32 RGB in [0, 1], height x width x 3 (METHOD.md 1.1).
+// A decoded image: float32 RGB in [0, 1], height x width x 3 (docs/METHOD.md 1.1).
 import CImageCodecs
 import Foundation
 

@@ -1,4 +1,4 @@
-// Resize and normalisation of decoded images into network inputs (METHOD.md 1.2-1.3).
+// Resize and normalisation of decoded images into network inputs (docs/METHOD.md 1.2-1.3).
 import CKernels
 import Dispatch
 import Foundation

@@ -1,4 +1,4 @@
-// Chi-square distribution: CDF, survival function and their inverses, natively (METHOD.md 5).
+// Chi-square distribution: CDF, survival function and their inverses, natively (docs/METHOD.md 5).
 import Foundation
 
 /// The chi-square distribution with `k` degrees of freedom, through the regularised incomplete

@@ -1,4 +1,4 @@
-// The stable path-hash fold split of METHOD.md 6 (FNV-1a 64 + SplitMix64).
+// The stable path-hash fold split of docs/METHOD.md 6 (FNV-1a 64 + SplitMix64).
 import Foundation
 
 /// Fold assignment that never moves an image when others are added.
