@@ -22,8 +22,10 @@ enum CLI {
       classify IMAGE...     top-5 ImageNet classes (checks the backbone works)
       evaluate [DATA]       the paper's protocol on a dataset (default: ELPV from set-up)
       fit DATA -o MODEL     fit a model on normal images
-      score MODEL IMAGE...  score images against a model
+      score MODEL IMAGE...  score images against a model (- reads paths from stdin)
       info MODEL            describe a model file
+      merge PART... -o OUT  merge the parts of a sharded fit's pass
+      project, calibrate    the later passes of a sharded fit (see merge --help)
 
     Run 'gaussian-ad <command> --help' for a command's options.
     """
@@ -39,6 +41,9 @@ enum CLI {
             case "fit": return try FitCommand.run(rest)
             case "score": return try ScoreCommand.run(rest)
             case "info": return try InfoCommand.run(rest)
+            case "merge": return try MergeCommand.run(rest)
+            case "calibrate": return try PassCommand.run(rest, pass: .calibration)
+            case "project": return try PassCommand.run(rest, pass: .projection)
             default:
                 printError("gaussian-ad: unknown command '\(cmd)'\n\n" + overview)
                 return 2
@@ -118,6 +123,38 @@ struct Options {
       --max-image-pixels N  largest image decoded, in pixels (default 89478485, or
                             GAUSSIAN_AD_MAX_IMAGE_PIXELS); larger files are refused unread
     """
+
+    /// `--shard I/N` (nil: not given).
+    func shard() throws -> Shard? {
+        try value("--shard").map { s in
+            guard let sh = Shard(s) else { throw UsageError(description: "--shard takes I/N with 0 <= I < N, got '\(s)'") }
+            return sh
+        }
+    }
+
+    /// `--fpr Q` (default 0.01), in (0, 1).
+    func fpr() throws -> Double {
+        let v = value("--fpr") ?? "0.01"
+        guard let q = Double(v), q > 0, q < 1 else { throw UsageError(description: "--fpr must be in (0, 1), got '\(v)'") }
+        return q
+    }
+
+    /// `--batch N` (default 16).
+    func batch() throws -> Int {
+        let v = value("--batch") ?? "16"
+        guard let n = Int(v), n >= 1, n <= 4096 else { throw UsageError(description: "--batch takes a whole number from 1 to 4096, got '\(v)'") }
+        return n
+    }
+
+    /// The one category of DATA a fit works on: `--category`, else `named`, else the only one.
+    func category(of dataURL: URL, named: String? = nil) throws -> DatasetCategory {
+        var ds = try Dataset.open(dataURL)
+        if let c = value("--category") ?? (ds.categories.count > 1 ? named : nil) { ds = try ds.selecting([c]) }
+        guard ds.categories.count == 1, let cat = ds.categories.first else {
+            throw UsageError(description: "\(dataURL.path) has categories \(ds.categories.map(\.name).joined(separator: ", ")): choose one with --category")
+        }
+        return cat
+    }
 
     func backbone() throws -> BackboneKind {
         let name = value("--backbone") ?? "lite0"

@@ -22,30 +22,13 @@ enum ScoreCommand {
 
     """ + Options.limitsHelp
 
-    /// Shard I of N by the stable path hash (the split function of the evaluation protocol).
-    struct Shard {
-        let index: Int, count: Int
-
-        init?(_ s: String) {
-            let parts = s.split(separator: "/")
-            guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 0, i < n else { return nil }
-            index = i
-            count = n
-        }
-
-        func contains(_ path: String) -> Bool { StableSplit.key(path, seed: 0) % UInt64(count) == UInt64(index) }
-    }
-
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: ["--batch", "--weights", "--max-image-pixels", "--threads", "--shard", "--resume"],
                             flags: ["-h", "--help", "--json"])
         if o.has("-h") || o.has("--help") { print(help); return 0 }
         guard o.positionals.count >= 2 else { throw UsageError(description: "give a model and at least one image, folder or -\n\n" + help) }
-        let shard = try o.value("--shard").map { s -> Shard in
-            guard let sh = Shard(s) else { throw UsageError(description: "--shard takes I/N with 0 <= I < N, got '\(s)'") }
-            return sh
-        }
-        let batch = Int(o.value("--batch") ?? "16") ?? 16
+        let shard = try o.shard()
+        let batch = try o.batch()
         let done = try o.value("--resume").map(pathsAlreadyScored) ?? []
         let modelURL = URL(fileURLWithPath: o.positionals[0])
         let limits = try o.limits()

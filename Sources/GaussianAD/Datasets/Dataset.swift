@@ -38,6 +38,9 @@ public struct DatasetCategory: Sendable {
     public var normalCount: Int { items.filter { $0.label == 0 }.count }
     /// Anomalous images.
     public var anomalousCount: Int { items.filter { $0.label != 0 }.count }
+    /// The normal images a model of the category is fitted on: MVTec's train/good, every
+    /// normal image of the other layouts.
+    public var trainingNormals: [DatasetItem] { items.filter { $0.label == 0 && (layout == .folded || $0.isTrain) } }
 }
 
 /// A dataset opened from a folder: an MVTec AD root or category, a plain `good/` + defects

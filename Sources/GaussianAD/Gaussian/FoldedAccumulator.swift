@@ -22,6 +22,16 @@ public struct FoldedAccumulator: Sendable {
         perFold = try (0..<folds).map { _ in try GaussianAccumulator(levelDims: levelDims, levels: levels, threads: threads) }
     }
 
+    /// Wraps one accumulator per fold (all of one layout).
+    init(perFold: [GaussianAccumulator]) throws {
+        guard let first = perFold.first else { throw GaussianADError.invalidArgument("at least one fold is needed, got 0") }
+        guard perFold.allSatisfy({ $0.levelDims == first.levelDims && $0.levels == first.levels && $0.projections == first.projections }) else {
+            throw GaussianADError.invalidArgument("the folds' accumulators have different layouts")
+        }
+        folds = perFold.count
+        self.perFold = perFold
+    }
+
     /// Images accumulated, all folds together.
     public var count: Int { perFold.reduce(0) { $0 + $1.count } }
 

@@ -104,6 +104,7 @@ public struct GaussianAccumulator: Sendable {
     /// Levels accumulated.
     public let levels: [Int]
     var moments: [MomentAccumulator]
+    /// Each level's projection (nil: none).
     let projections: [Projection?]
     let reduction: Reduction
     /// Threads of the float64 BLAS / LAPACK steps (nil: every core).
@@ -124,7 +125,9 @@ public struct GaussianAccumulator: Sendable {
         self.threads = threads
     }
 
-    private init(levelDims: [Int], levels: [Int], projections: [Projection?], reduction: Reduction, threads: Int?) {
+    /// An empty accumulator whose levels are projected by `projections` (one per level, nil:
+    /// not projected) before their moments are summed.
+    init(levelDims: [Int], levels: [Int], projections: [Projection?], reduction: Reduction, threads: Int?) {
         self.threads = threads
         self.levelDims = levelDims
         self.levels = levels

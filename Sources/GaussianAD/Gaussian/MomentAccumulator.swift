@@ -54,6 +54,16 @@ public struct MomentAccumulator: Sendable {
         }
     }
 
+    /// Sets the sums read back from a file (the scatter's lower triangle is set by the caller).
+    mutating func restore(count: Int, shift: [Double], sumZ: [Double], sumQZ: [Double], sumQ: Double, sumQ2: Double) {
+        self.count = count
+        self.shift = shift
+        self.sumZ = sumZ
+        self.sumQZ = sumQZ
+        self.sumQ = sumQ
+        self.sumQ2 = sumQ2
+    }
+
     /// The full symmetric scatter matrix (lower triangle mirrored).
     func fullScatter() -> [Double] {
         var s = scatter

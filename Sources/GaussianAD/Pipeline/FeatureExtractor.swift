@@ -68,25 +68,47 @@ public final class FeatureExtractor: Sendable {
         (try? run(urls, stopAtFirstError: false, progress: progress)) ?? (FeatureMatrix.empty(backbone.levelDims), urls.map { _ in nil })
     }
 
+    /// Streams the pooled levels of `urls` a batch at a time, in order: `body` gets each batch's
+    /// features and the range of `urls` they are. Memory stays bounded by two batches.
+    /// - Throws: the first unreadable image, naming it, or what `body` throws.
+    ///
+    ///     try fx.forEachBatch(urls) { feats, range in try acc.add(batch: feats) }
+    public func forEachBatch(_ urls: [URL], progress: ((Int, Int) -> Void)? = nil,
+                             _ body: (FeatureMatrix, Range<Int>) throws -> Void) throws {
+        try stream(urls, stopAtFirstError: true, progress: progress) { feats, range, _ in try body(feats, range) }
+    }
+
     private func run(_ urls: [URL], stopAtFirstError: Bool, progress: ((Int, Int) -> Void)?) throws -> (features: FeatureMatrix, errors: [Error?]) {
         let dims = backbone.levelDims
-        let per = backbone.kind.inputSize * backbone.kind.inputSize * 3
         var values: [Double] = []
         values.reserveCapacity(urls.count * dims.reduce(0, +))
         var errors: [Error?] = []
         errors.reserveCapacity(urls.count)
+        try stream(urls, stopAtFirstError: stopAtFirstError, progress: progress) { feats, _, errs in
+            values += feats.values
+            errors += errs
+        }
+        let rows = errors.filter { $0 == nil }.count
+        return (try FeatureMatrix(rows: rows, levelDims: dims, values: values), errors)
+    }
+
+    /// The batches of `urls`: features of the images that could be read (in order), the range
+    /// of `urls` the batch covers, and each of its images' error (nil where read).
+    private func stream(_ urls: [URL], stopAtFirstError: Bool, progress: ((Int, Int) -> Void)?,
+                        _ body: (FeatureMatrix, Range<Int>, [Error?]) throws -> Void) throws {
+        let dims = backbone.levelDims
+        let per = backbone.kind.inputSize * backbone.kind.inputSize * 3
         progress?(0, urls.count)
         var start = 0
         var next: Prepared? = urls.isEmpty ? nil : prepare(urls[0..<min(urls.count, batchSize)])
+        // A batch still being prepared is waited for before leaving, so no thread outlives us.
+        defer { next?.done.wait() }
         while let current = next {
             current.done.wait()
             let end = start + current.count
             // Start on the following batch before the network runs on this one.
             next = end < urls.count ? prepare(urls[end..<min(urls.count, end + batchSize)]) : nil
-            if stopAtFirstError, let e = current.errors.compactMap({ $0 }).first {
-                next?.done.wait()
-                throw e
-            }
+            if stopAtFirstError, let e = current.errors.compactMap({ $0 }).first { throw e }
             // Images that failed leave the batch; the others close up in order.
             var ok = 0
             for i in 0..<current.count where current.errors[i] == nil {
@@ -97,16 +119,15 @@ public final class FeatureExtractor: Sendable {
                 }
                 ok += 1
             }
+            var feats = FeatureMatrix.empty(dims)
             if ok > 0 {
                 let input = ok == current.count ? current.input : Array(current.input[0..<(ok * per)])
                 let (f, _) = try backbone.run(inputs: input, count: ok)
-                values.append(contentsOf: f.values.lazy.map(Double.init))
+                feats = FeatureMatrix(f)
             }
-            errors += current.errors
+            try body(feats, start..<end, current.errors)
             start = end
             progress?(start, urls.count)
         }
-        let rows = errors.filter { $0 == nil }.count
-        return (try FeatureMatrix(rows: rows, levelDims: dims, values: values), errors)
     }
 }

@@ -67,6 +67,20 @@ public struct InputLimits: Sendable, Equatable {
     }
 
     /// A positive whole number (underscores allowed: `200_000_000`), or an error naming `name`.
+    /// A byte size with an optional K, M or G suffix (powers of 1024), e.g. "512M".
+    public static func parseBytes(_ s: String, name: String) throws -> Int {
+        let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        var digits = s.uppercased().replacingOccurrences(of: "_", with: "")
+        if digits.hasSuffix("B") { digits.removeLast() }
+        var unit = 1
+        if let last = digits.last, let u = units[last] { unit = u; digits.removeLast() }
+        guard let v = Int(digits), v > 0, let bytes = Checked.mul(v, unit) else {
+            throw GaussianADError.invalidArgument("\(name) must be a positive size such as 800M or 2G, got '\(s)'")
+        }
+        return bytes
+    }
+
+    /// A positive whole number (underscores allowed).
     public static func parse(_ s: String, name: String) throws -> Int {
         guard let v = Int(s.replacingOccurrences(of: "_", with: "")), v > 0 else {
             throw GaussianADError.invalidArgument("\(name) must be a positive whole number, got '\(s)'")

@@ -1,0 +1,182 @@
+// The files of a fit in progress: the state (`.gad`, magic GADFITST) and the parts
+// (`.gadpart`, magic GADFPART), versioned, checksummed and written atomically like models.
+import Foundation
+
+extension FitState {
+    /// Current format version of a saved state.
+    public static let version: UInt32 = 1
+
+    struct Header: Codable {
+        var format: String
+        var plan: FitPlan
+        var next: FitPass
+        var metadata: [String: String]
+        var projectionFull: [ModelCodec.ProjectionHeader?]?
+        var projectionOutOfFold: [[ModelCodec.ProjectionHeader?]]?
+        var model: [ModelCodec.LevelHeader]?
+        var outOfFold: [[ModelCodec.LevelHeader]]?
+        var arrayCount: Int
+    }
+
+    /// The bytes of the file.
+    public func encoded() throws -> [UInt8] {
+        var arrays: [Double] = []
+        var h = Header(format: "gaussian-ad fit in progress", plan: plan, next: nextPass, metadata: metadata, arrayCount: 0)
+        switch stage {
+        case .moments: break
+        case .projection(let full, let oof):
+            h.projectionFull = full.map { ModelCodec.encode($0, into: &arrays) }
+            h.projectionOutOfFold = oof.map { $0.map { ModelCodec.encode($0, into: &arrays) } }
+        case .calibration(let model, let oof):
+            h.model = ModelCodec.encode(model, into: &arrays)
+            h.outOfFold = oof.map { ModelCodec.encode($0, into: &arrays) }
+        }
+        h.arrayCount = arrays.count
+        return try Container.encode(magic: Container.stateMagic, version: Self.version, header: h, arrays: arrays)
+    }
+
+    /// Writes the state atomically.
+    public func save(to url: URL) throws { try AtomicFile.write(Data(try encoded()), to: url) }
+
+    /// Reads a saved state.
+    public static func load(from url: URL, limits: InputLimits = .default) throws -> FitState {
+        let bytes = try Container.read(url, limits: limits) { GaussianADError.badModelFile(path: url.path, reason: $0) }
+        return try decode(bytes, name: url.path, limits: limits)
+    }
+
+    /// Parses a saved state, validated as data like a model file.
+    public static func decode(_ b: [UInt8], name: String, limits: InputLimits = .default) throws -> FitState {
+        func fail(_ why: String) -> GaussianADError { .badModelFile(path: name, reason: why) }
+        let (json, arrays) = try Container.decode(b, magic: Container.stateMagic, version: version, what: "fit in progress",
+                                                  limits: limits, fail: fail)
+        var reader = arrays
+        let h: Header
+        do { h = try JSONDecoder().decode(Header.self, from: json) } catch { throw fail("unreadable header: \(error)") }
+        let plan = try validated(h.plan, fail: fail)
+        guard h.arrayCount == reader.remaining else { throw fail("array section size does not match the header") }
+        let stage: Stage
+        switch h.next {
+        case .moments:
+            stage = .moments
+        case .projection:
+            guard let full = h.projectionFull, let oof = h.projectionOutOfFold, full.count == plan.levels.count,
+                  oof.count == plan.folds, oof.allSatisfy({ $0.count == plan.levels.count }) else {
+                throw fail("the projection pass needs \(plan.folds + 1) projections of \(plan.levels.count) levels")
+            }
+            func read(_ hs: [ModelCodec.ProjectionHeader?]) throws -> [Projection?] {
+                try zip(hs, plan.levels).map { try ModelCodec.decode($0, levelDim: plan.levelDims[$1], from: &reader, fail: fail) }
+            }
+            let f = try read(full)
+            stage = .projection(full: f, outOfFold: try oof.map(read))
+        case .calibration:
+            guard let mh = h.model, let oh = h.outOfFold, oh.count == plan.folds else {
+                throw fail("the calibration pass needs the model and \(plan.folds) out-of-fold models")
+            }
+            func read(_ hs: [ModelCodec.LevelHeader]) throws -> GaussianModel {
+                let m = try ModelCodec.decode(hs, levelDims: plan.levelDims, reduction: plan.reduction, from: &reader, fail: fail)
+                guard m.levels.map(\.level) == plan.levels else { throw fail("a model's levels are not the fit's \(plan.levels)") }
+                return m
+            }
+            let model = try read(mh)
+            stage = .calibration(model: model, outOfFold: try oh.map(read))
+        }
+        try reader.finish()
+        return FitState(plan: plan, stage: stage, metadata: h.metadata)
+    }
+
+    /// A plan read from a file, checked against its backbone.
+    static func validated(_ plan: FitPlan, fail: (String) -> GaussianADError) throws -> FitPlan {
+        guard plan.levelDims == plan.backbone.levelDims else {
+            throw fail("level dimensions \(plan.levelDims) are not those of \(plan.backbone.rawValue)")
+        }
+        guard !plan.levels.isEmpty, plan.levels.allSatisfy({ $0 >= 0 && $0 < plan.levelDims.count }), Set(plan.levels).count == plan.levels.count,
+              plan.folds >= 2, plan.folds <= 1000, plan.imageCount >= 2 * plan.folds else {
+            throw fail("the fit's levels \(plan.levels), \(plan.folds) folds or \(plan.imageCount) images are not valid")
+        }
+        return plan
+    }
+}
+
+extension FitPart {
+    /// Current format version of a part.
+    public static let version: UInt32 = 1
+
+    struct Header: Codable {
+        var format: String
+        var plan: FitPlan
+        var pass: FitPass
+        var stateDigest: String
+        var shardCount: Int
+        var shards: [Int]
+        var count: Int
+        var groups: [[ModelCodec.MomentHeader]]
+        var projected: Bool
+        var scoreCount: Int
+        var arrayCount: Int
+    }
+
+    /// The bytes of the file.
+    public func encoded() throws -> [UInt8] {
+        var arrays: [Double] = []
+        let gh = groups.map { g in g.moments.map { ModelCodec.encode($0, into: &arrays) } }
+        arrays += scores
+        let h = Header(format: "gaussian-ad fit part", plan: plan, pass: pass, stateDigest: stateDigest, shardCount: shardCount,
+                       shards: shards, count: count, groups: gh, projected: pass == .projection, scoreCount: scores.count,
+                       arrayCount: arrays.count)
+        return try Container.encode(magic: Container.partMagic, version: Self.version, header: h, arrays: arrays)
+    }
+
+    /// Writes the part atomically.
+    public func save(to url: URL) throws { try AtomicFile.write(Data(try encoded()), to: url) }
+
+    /// Reads a part. Its projections (projection pass) come from `state` when it is merged, so
+    /// the part holds only moment sums and scores.
+    public static func load(from url: URL, limits: InputLimits = .default) throws -> FitPart {
+        let bytes = try Container.read(url, limits: limits) { GaussianADError.badModelFile(path: url.path, reason: $0) }
+        return try decode(bytes, name: url.path, limits: limits)
+    }
+
+    /// Parses a part, validated as data.
+    public static func decode(_ b: [UInt8], name: String, limits: InputLimits = .default) throws -> FitPart {
+        func fail(_ why: String) -> GaussianADError { .badModelFile(path: name, reason: why) }
+        let (json, arrays) = try Container.decode(b, magic: Container.partMagic, version: version, what: "fit part",
+                                                  limits: limits, fail: fail)
+        var reader = arrays
+        let h: Header
+        do { h = try JSONDecoder().decode(Header.self, from: json) } catch { throw fail("unreadable header: \(error)") }
+        let plan = try FitState.validated(h.plan, fail: fail)
+        guard h.shardCount >= 1, !h.shards.isEmpty, h.shards.allSatisfy({ $0 >= 0 && $0 < h.shardCount }),
+              Set(h.shards).count == h.shards.count else {
+            throw fail("shards \(h.shards) of \(h.shardCount) are not valid")
+        }
+        guard h.count >= 0, h.count <= plan.imageCount, h.arrayCount == reader.remaining else {
+            throw fail("counts do not match the header")
+        }
+        let expectedGroups: Int
+        switch h.pass {
+        case .moments: expectedGroups = plan.folds
+        case .projection: expectedGroups = plan.folds + 1
+        case .calibration: expectedGroups = 0
+        }
+        guard h.groups.count == expectedGroups, h.groups.allSatisfy({ $0.count == plan.levels.count }),
+              h.scoreCount == (h.pass == .calibration ? h.count : 0) else {
+            throw fail("a \(h.pass.rawValue) part needs \(expectedGroups) groups of \(plan.levels.count) levels")
+        }
+        let groups = try h.groups.map { g -> GaussianAccumulator in
+            var acc = try GaussianAccumulator(levelDims: plan.levelDims, levels: plan.levels)
+            for (i, mh) in g.enumerated() {
+                // A projected level's dimension is checked against the state's projection on merge.
+                let d = h.pass == .projection ? mh.dimension : plan.levelDims[plan.levels[i]]
+                guard d >= 1, d <= plan.levelDims[plan.levels[i]], mh.count <= plan.imageCount else {
+                    throw fail("level \(plan.levels[i]) moment sums of dimension \(mh.dimension) do not fit")
+                }
+                acc.moments[i] = try ModelCodec.decode(mh, dimension: d, from: &reader, fail: fail)
+            }
+            return acc
+        }
+        let scores = try reader.take(h.scoreCount, "scores")
+        try reader.finish()
+        return FitPart(plan: plan, pass: h.pass, stateDigest: h.stateDigest, shardCount: h.shardCount, shards: h.shards.sorted(),
+                       groups: groups, scores: scores, count: h.count)
+    }
+}

@@ -1,0 +1,170 @@
+// One shard's share of a fit pass: mergeable moment sums (moments and projection passes) or
+// out-of-fold scores (calibration pass), with the shards it covers.
+import Foundation
+
+/// What one or more shards of a pass produced. Parts of one pass merge in any order; a
+/// complete set (every shard of N exactly once) moves the fit on (`FitState.advance`).
+public struct FitPart: Sendable {
+    /// The fit it belongs to.
+    public let plan: FitPlan
+    /// The pass it is a share of.
+    public let pass: FitPass
+    /// `FitState.digest()` of the state the pass ran on ("" for the moments pass).
+    public let stateDigest: String
+    /// N of the shards.
+    public let shardCount: Int
+    /// The shards it covers (sorted).
+    public private(set) var shards: [Int]
+    /// Moments: one accumulator per fold. Projection: the full fit's, then each out-of-fold
+    /// fit's. Calibration: none.
+    var groups: [GaussianAccumulator]
+    /// Calibration: the out-of-fold scores of the images seen (in no particular order).
+    public internal(set) var scores: [Double]
+    /// Images the part has seen.
+    public internal(set) var count: Int
+
+    init(plan: FitPlan, pass: FitPass, stateDigest: String, shardCount: Int, shards: [Int],
+         groups: [GaussianAccumulator], scores: [Double], count: Int) {
+        self.plan = plan
+        self.pass = pass
+        self.stateDigest = stateDigest
+        self.shardCount = shardCount
+        self.shards = shards
+        self.groups = groups
+        self.scores = scores
+        self.count = count
+    }
+
+    /// Merges `parts` (named by `names` in errors) of `state`'s next pass and checks that they
+    /// cover every shard exactly once and every image of the plan.
+    static func merge(_ parts: [FitPart], names: [String], into state: FitState) throws -> FitPart {
+        guard !parts.isEmpty else {
+            throw GaussianADError.invalidArgument("no part of the \(state.nextPass.rawValue) pass to merge")
+        }
+        let digest = state.nextPass == .moments ? "" : try state.digest()
+        var acc = parts[0]
+        for (i, part) in parts.enumerated() {
+            let name = names[i]
+            let p = try part.attaching(state, name: name)
+            if i == 0 { acc = p }
+            if let diff = state.plan.difference(from: p.plan) {
+                throw GaussianADError.invalidArgument("\(name) belongs to another fit: \(diff)")
+            }
+            guard p.pass == state.nextPass else {
+                throw GaussianADError.invalidArgument("\(name) is a part of the \(p.pass.rawValue) pass, but the fit waits for its \(state.nextPass.rawValue) pass")
+            }
+            guard p.stateDigest == digest else {
+                throw GaussianADError.invalidArgument("\(name) was computed against another state of this fit (digest \(p.stateDigest.prefix(12))… instead of \(digest.prefix(12))…): run the pass again on the current model file")
+            }
+            guard p.shardCount == acc.shardCount else {
+                throw GaussianADError.invalidArgument("\(name) is a shard of \(p.shardCount), the others of \(acc.shardCount)")
+            }
+            if i > 0 {
+                if let twice = Set(acc.shards).intersection(p.shards).min() {
+                    throw GaussianADError.invalidArgument("\(name) repeats shard \(twice)/\(p.shardCount)")
+                }
+                try acc.absorb(p)
+            }
+        }
+        let missing = Set(0..<acc.shardCount).subtracting(acc.shards).sorted()
+        guard missing.isEmpty else {
+            throw GaussianADError.invalidArgument("shards \(missing.map { "\($0)/\(acc.shardCount)" }.joined(separator: ", ")) of the \(state.nextPass.rawValue) pass are missing")
+        }
+        guard acc.count == state.plan.imageCount else {
+            throw GaussianADError.invalidArgument("the parts hold \(acc.count) images, the fit has \(state.plan.imageCount)")
+        }
+        return acc
+    }
+
+    /// The part with the state's projections on its moment sums (a part read from a file holds
+    /// only the sums), their dimensions checked.
+    private func attaching(_ state: FitState, name: String) throws -> FitPart {
+        guard case .projection(let full, let oof) = state.stage, groups.count == oof.count + 1 else { return self }
+        var out = self
+        for (g, projections) in ([full] + oof).enumerated() {
+            var acc = GaussianAccumulator(levelDims: plan.levelDims, levels: plan.levels, projections: projections,
+                                          reduction: plan.reduction, threads: groups[g].threads)
+            for i in acc.moments.indices {
+                guard groups[g].moments[i].dimension == acc.moments[i].dimension else {
+                    throw GaussianADError.invalidArgument("\(name): level \(plan.levels[i]) has projected sums of dimension \(groups[g].moments[i].dimension), the fit projects to \(acc.moments[i].dimension)")
+                }
+                acc.moments[i] = groups[g].moments[i]
+            }
+            out.groups[g] = acc
+        }
+        return out
+    }
+
+    /// Adds another part of the same pass (disjoint shards).
+    private mutating func absorb(_ other: FitPart) throws {
+        guard other.groups.count == groups.count else { throw GaussianADError.invalidArgument("parts of different layouts") }
+        for g in groups.indices { try groups[g].merge(other.groups[g]) }
+        scores += other.scores
+        count += other.count
+        shards = (shards + other.shards).sorted()
+    }
+}
+
+/// A pass over one shard in progress: add the shard's images in batches, then take `part`.
+public struct FitPassAccumulator: Sendable {
+    /// The part so far.
+    public private(set) var part: FitPart
+    let stage: FitState.Stage
+    let shard: Shard
+    let folds: [String: Int]
+    let threads: Int?
+
+    init(state: FitState, shard: Shard, folds: [String: Int], threads: Int?) throws {
+        let plan = state.plan
+        let groups: [GaussianAccumulator]
+        switch state.stage {
+        case .moments:
+            groups = try (0..<plan.folds).map { _ in try GaussianAccumulator(levelDims: plan.levelDims, levels: plan.levels, threads: threads) }
+        case .projection(let full, let oof):
+            groups = ([full] + oof).map {
+                GaussianAccumulator(levelDims: plan.levelDims, levels: plan.levels, projections: $0, reduction: plan.reduction, threads: threads)
+            }
+        case .calibration:
+            groups = []
+        }
+        part = FitPart(plan: plan, pass: state.nextPass, stateDigest: state.nextPass == .moments ? "" : try state.digest(),
+                       shardCount: shard.count, shards: [shard.index], groups: groups, scores: [], count: 0)
+        stage = state.stage
+        self.shard = shard
+        self.folds = folds
+        self.threads = threads
+    }
+
+    /// Whether `path` (relative to the category) is an image of this pass: one of the fit's,
+    /// in this shard.
+    public func takes(_ path: String) -> Bool { folds[path] != nil && shard.contains(path) }
+
+    /// Adds a batch of features of images of this shard, row i being `paths[i]`.
+    /// - Throws: for a path that is not one of the fit's images or not in this shard.
+    public mutating func add(_ batch: FeatureMatrix, paths: [String]) throws {
+        guard paths.count == batch.rows else { throw GaussianADError.invalidArgument("\(paths.count) paths for \(batch.rows) rows") }
+        let fold = try paths.map { p -> Int in
+            guard let f = folds[p], shard.contains(p) else {
+                throw GaussianADError.invalidArgument("\(p) is not an image of shard \(shard) of this fit")
+            }
+            return f
+        }
+        let k = part.plan.folds
+        let rowsOf = (0..<k).map { f in fold.indices.filter { fold[$0] == f } }
+        switch stage {
+        case .moments:
+            for f in 0..<k where !rowsOf[f].isEmpty { try part.groups[f].add(batch: batch.selecting(rows: rowsOf[f])) }
+        case .projection:
+            try part.groups[0].add(batch: batch)
+            for f in 0..<k {
+                let others = fold.indices.filter { fold[$0] != f }
+                if !others.isEmpty { try part.groups[1 + f].add(batch: batch.selecting(rows: others)) }
+            }
+        case .calibration(_, let oof):
+            for f in 0..<k where !rowsOf[f].isEmpty {
+                part.scores += try oof[f].score(batch.selecting(rows: rowsOf[f]), threads: threads).combined
+            }
+        }
+        part.count += batch.rows
+    }
+}

@@ -1,0 +1,81 @@
+// Runs a fit's passes on one machine, or one pass on one shard: the same code for the
+// one-machine `fit` and for each process of a sharded one.
+import Foundation
+
+/// A source of a shard's features: calls its argument with consecutive batches of features
+/// and the relative paths of their rows.
+public typealias FeatureBatches = (_ body: (FeatureMatrix, [String]) throws -> Void) throws -> Void
+
+/// Drives the passes of a fit (`FitState`).
+///
+///     let (model, wp) = try FitRunner.fit(FitState(plan: plan), paths: paths, targetFPR: 0.01) { body in
+///         try body(features, paths)
+///     }
+public enum FitRunner {
+    /// One pass of `state` over shard `shard` of the fit's images `paths` (all shards' paths:
+    /// the folds follow from them); `batches` yields that shard's images.
+    public static func pass(_ state: FitState, shard: Shard, paths: [String], threads: Int? = nil,
+                            batches: FeatureBatches) throws -> FitPart {
+        var acc = try state.pass(shard: shard, paths: paths, threads: threads)
+        try batches { try acc.add($0, paths: $1) }
+        return acc.part
+    }
+
+    /// Every remaining pass of `state` over all of `paths` in one process: `batches` is called
+    /// once a pass (one to three times). Returns the model and its working point at `targetFPR`.
+    public static func fit(_ state: FitState, paths: [String], targetFPR: Double, threads: Int? = nil,
+                           batches: FeatureBatches) throws -> (model: GaussianModel, workingPoint: WorkingPoint) {
+        var s = state
+        while true {
+            let part = try pass(s, shard: .all, paths: paths, threads: threads, batches: batches)
+            switch try s.advance(merging: [part], targetFPR: targetFPR) {
+            case .next(let n): s = n
+            case .done(let m, let wp): return (m, wp)
+            }
+        }
+    }
+}
+
+/// The features of a list of images for several passes: extracted once and replayed from
+/// memory when they fit in `cacheBytes`, extracted again on every pass otherwise, so memory
+/// stays bounded whatever the number of images.
+public final class ImageFeatures {
+    /// The extractor.
+    public let extractor: FeatureExtractor
+    /// The images and their paths relative to the category, in order.
+    public let urls: [URL], paths: [String]
+    /// Whether the features are kept between passes.
+    public let keepsFeatures: Bool
+    /// Times the images were run through the network so far.
+    public private(set) var extractions = 0
+    private var cache: [(FeatureMatrix, [String])] = []
+    private let progress: ((Int, Int) -> Void)?
+
+    /// Images `urls` (relative paths `paths`), kept in memory if their float64 features take
+    /// at most `cacheBytes`.
+    public init(extractor: FeatureExtractor, urls: [URL], paths: [String], cacheBytes: Int,
+                progress: ((Int, Int) -> Void)? = nil) {
+        self.extractor = extractor
+        self.urls = urls
+        self.paths = paths
+        let perImage = extractor.backbone.levelDims.reduce(0, +) * MemoryLayout<Double>.size
+        keepsFeatures = urls.count <= cacheBytes / max(perImage, 1)
+        self.progress = progress
+    }
+
+    /// The images as feature batches, in order.
+    public func batches(_ body: (FeatureMatrix, [String]) throws -> Void) throws {
+        if !cache.isEmpty {
+            for (f, p) in cache { try body(f, p) }
+            return
+        }
+        extractions += 1
+        var kept: [(FeatureMatrix, [String])] = []
+        try extractor.forEachBatch(urls, progress: progress) { feats, range in
+            let p = Array(paths[range])
+            if keepsFeatures { kept.append((feats, p)) }
+            try body(feats, p)
+        }
+        cache = kept
+    }
+}

@@ -1,0 +1,114 @@
+// Gaussian models and moment sums as (JSON header entries, float64 arrays), validated on the way
+// back in: shared by the model file, the fit in progress and the fit part.
+import Foundation
+
+enum ModelCodec {
+    struct LevelHeader: Codable, Equatable {
+        var level: Int, dimension: Int, count: Int, shrinkage: Double
+        var projectionInput: Int?
+    }
+
+    /// Appends the model's arrays; returns its level headers.
+    static func encode(_ model: GaussianModel, into arrays: inout [Double]) -> [LevelHeader] {
+        model.levels.map { g in
+            arrays += g.mean + g.cholesky + g.sd
+            if let p = g.projection { arrays += p.mean + p.components }
+            return LevelHeader(level: g.level, dimension: g.dimension, count: g.count, shrinkage: g.shrinkage,
+                               projectionInput: g.projection?.inputDimension)
+        }
+    }
+
+    /// Reads a model back: every value finite, Cholesky diagonals positive, dimensions those of
+    /// `levelDims`, no level twice.
+    static func decode(_ headers: [LevelHeader], levelDims: [Int], reduction: Reduction, from reader: inout ArrayReader,
+                       fail: (String) -> GaussianADError) throws -> GaussianModel {
+        var levels: [LevelGaussian] = []
+        var seen = Set<Int>()
+        for h in headers {
+            guard h.level >= 0, h.level < levelDims.count, h.dimension > 0, h.dimension <= levelDims[h.level], h.count > 0 else {
+                throw fail("bad level entry \(h.level)")
+            }
+            guard seen.insert(h.level).inserted else { throw fail("level \(h.level) appears twice") }
+            guard h.shrinkage.isFinite, (0...1).contains(h.shrinkage) else { throw fail("level \(h.level) has shrinkage \(h.shrinkage), not in [0, 1]") }
+            let d = h.dimension
+            let mean = try reader.take(d, "level \(h.level) mean")
+            let chol = try reader.take(Checked.mul(d, d), "level \(h.level) Cholesky factor")
+            let sd = try reader.take(d, "level \(h.level) standard deviation")
+            for i in 0..<d where !(chol[i * d + i] > 0) {
+                throw fail("level \(h.level) Cholesky factor has diagonal \(chol[i * d + i]) at \(i); a covariance factor's diagonal is positive")
+            }
+            if let j = sd.firstIndex(where: { $0 < 0 }) { throw fail("level \(h.level) standard deviation \(sd[j]) at \(j) is negative") }
+            var proj: Projection? = nil
+            if let pin = h.projectionInput {
+                guard pin == levelDims[h.level] else { throw fail("level \(h.level) projection input \(pin) does not match") }
+                proj = Projection(inputDimension: pin, outputDimension: d, mean: try reader.take(pin, "level \(h.level) projection mean"),
+                                  components: try reader.take(Checked.mul(pin, d), "level \(h.level) projection"))
+            } else if d != levelDims[h.level] {
+                throw fail("level \(h.level) has dimension \(d), expected \(levelDims[h.level])")
+            }
+            levels.append(LevelGaussian(level: h.level, dimension: d, count: h.count, shrinkage: h.shrinkage,
+                                        mean: mean, cholesky: chol, sd: sd, projection: proj))
+        }
+        guard !levels.isEmpty else { throw fail("the model has no level") }
+        return GaussianModel(levelDims: levelDims, levels: levels, reduction: reduction)
+    }
+
+    static func validate(_ wp: WorkingPoint, fail: (String) -> GaussianADError) throws {
+        guard wp.threshold.isFinite, wp.targetFPR > 0, wp.targetFPR < 1, (0...1).contains(wp.observedFPR),
+              wp.calibrationCount >= 0, wp.levelThresholds.allSatisfy(\.isFinite) else {
+            throw fail("the working point is not finite (threshold \(wp.threshold), target FPR \(wp.targetFPR))")
+        }
+    }
+
+    /// Header of one level's projection (input -> output dimension).
+    struct ProjectionHeader: Codable, Equatable {
+        var input: Int, output: Int
+    }
+
+    static func encode(_ p: Projection?, into arrays: inout [Double]) -> ProjectionHeader? {
+        guard let p else { return nil }
+        arrays += p.mean + p.components
+        return ProjectionHeader(input: p.inputDimension, output: p.outputDimension)
+    }
+
+    static func decode(_ h: ProjectionHeader?, levelDim: Int, from reader: inout ArrayReader,
+                       fail: (String) -> GaussianADError) throws -> Projection? {
+        guard let h else { return nil }
+        guard h.input == levelDim, h.output >= 1, h.output <= h.input else {
+            throw fail("a projection of \(h.input) -> \(h.output) does not fit a level of dimension \(levelDim)")
+        }
+        return Projection(inputDimension: h.input, outputDimension: h.output, mean: try reader.take(h.input, "projection mean"),
+                          components: try reader.take(Checked.mul(h.input, h.output), "projection"))
+    }
+
+    /// Header of one level's moment sums.
+    struct MomentHeader: Codable, Equatable {
+        var dimension: Int, count: Int
+    }
+
+    /// Moment sums: shift, sum z, the scatter's lower triangle, sum q z, sum q, sum q^2.
+    static func encode(_ m: MomentAccumulator, into arrays: inout [Double]) -> MomentHeader {
+        let d = m.dimension
+        arrays += m.count > 0 ? m.shift : [Double](repeating: 0, count: d)
+        arrays += m.sumZ
+        for i in 0..<d { arrays += m.scatter[(i * d)...(i * d + i)] }
+        arrays += m.sumQZ
+        arrays += [m.sumQ, m.sumQ2]
+        return MomentHeader(dimension: d, count: m.count)
+    }
+
+    static func decode(_ h: MomentHeader, dimension d: Int, from reader: inout ArrayReader,
+                       fail: (String) -> GaussianADError) throws -> MomentAccumulator {
+        guard h.dimension == d, h.count >= 0 else { throw fail("moment sums of dimension \(h.dimension) (count \(h.count)) where \(d) was expected") }
+        let shift = try reader.take(d, "moment shift")
+        let sumZ = try reader.take(d, "moment sum")
+        let tri = try reader.take(Checked.mul(d, d + 1).map { $0 / 2 }, "scatter")
+        let sumQZ = try reader.take(d, "fourth-moment sum")
+        let q = try reader.take(2, "squared-norm sums")
+        var m = MomentAccumulator(dimension: d)
+        var k = 0
+        for i in 0..<d { for j in 0...i { m.scatter[i * d + j] = tri[k]; k += 1 } }
+        m.restore(count: h.count, shift: h.count > 0 ? shift : [], sumZ: sumZ, sumQZ: sumQZ, sumQ: q[0], sumQ2: q[1])
+        return m
+    }
+}
