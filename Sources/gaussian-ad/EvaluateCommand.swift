@@ -7,17 +7,20 @@ enum EvaluateCommand {
     Usage: gaussian-ad evaluate [DATA] [--backbone lite0|lite1|lite2] [--folds 5] [--seed 0]
                                 [--category NAME...] [--levels 0-8] [--pca T | --npca T]
                                 [--baselines] [--batch 16] [--json FILE] [--report FILE.html]
+                                [--max-memory 1G]
 
     Runs the evaluation protocol of docs/METHOD.md 6 on every category of DATA (an MVTec AD root or
     category, a folder with good/ and one folder per defect type, or the ELPV data folder).
     Without DATA it uses the ELPV data that scripts/setup downloads.
     Prints per category the mean AUROC +- SEM over folds and the per-level AUROCs.
+    Features are accumulated, not kept: a category whose features exceed half of --max-memory
+    is run through the network again for each pass (two, three with --pca/--npca).
 
     """ + Options.limitsHelp
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: ["--backbone", "--folds", "--seed", "--category", "--levels", "--pca", "--npca",
-                                           "--json", "--report", "--batch", "--weights", "--max-image-pixels", "--threads"],
+                                           "--json", "--report", "--batch", "--weights", "--max-image-pixels", "--threads", "--max-memory"],
                             flags: ["-h", "--help", "--baselines"], multi: ["--category"])
         if o.has("-h") || o.has("--help") { print(help); return 0 }
         guard o.positionals.count <= 1 else { throw UsageError(description: "one DATA folder at most\n\n" + help) }
@@ -31,6 +34,7 @@ enum EvaluateCommand {
         opts.levels = try o.value("--levels").map(parseLevels)
         opts.reduction = try reduction(o)
         opts.baselines = o.has("--baselines")
+        if let m = o.value("--max-memory") { opts.maxMemory = try InputLimits.parseBytes(m, name: "--max-memory") }
         let kind = try o.backbone()
         let dataset = try Dataset.open(dataURL).selecting(o.values["--category"] ?? [])
         let limits = try o.limits()
@@ -39,7 +43,7 @@ enum EvaluateCommand {
         if let l = opts.levels, let bad = l.first(where: { $0 >= net.levelDims.count }) {
             throw UsageError(description: "level \(bad) does not exist (\(kind.rawValue) has levels 0-\(net.levelDims.count - 1))")
         }
-        let fx = FeatureExtractor(backbone: net, batchSize: Int(o.value("--batch") ?? "16") ?? 16, limits: limits)
+        let fx = FeatureExtractor(backbone: net, batchSize: try o.batch(), limits: limits)
         let bar = ProgressBar()
         let result = try Evaluation.run(dataset: dataset, extractor: fx, options: opts) { bar.update($0, $1, $2) }
         print(Table.render(result, dataset: dataset, baselines: opts.baselines))

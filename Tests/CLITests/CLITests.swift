@@ -123,6 +123,38 @@ final class CLITests: CLITestCase {
         XCTAssertEqual((rows[0]["levels"] as! [String: Double]).count, 9)
     }
 
+    /// Under a memory budget too small to keep any feature, fit and evaluate run the network
+    /// once a pass and give the results of the in-memory runs.
+    func testTinyMemoryBudgetGivesTheSameResults() throws {
+        let root = try makeMVTec()
+        for extra in [[String](), ["--npca", "0.99"]] {
+            var out: [[String: Any]] = []
+            for budget in [[String](), ["--max-memory", "1K"]] {
+                let json = work.appendingPathComponent("e.json")
+                let ev = try run(["evaluate", root.path, "--folds", "2", "--levels", "0-5", "--json", json.path] + extra + budget)
+                XCTAssertEqual(ev.code, 0, ev.err)
+                let cat = (try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as! [String: Any])["categories"] as! [[String: Any]]
+                out.append(cat[0])
+            }
+            for key in ["auroc_folds", "level_auroc"] {
+                let a = out[0][key] as! [Double], b = out[1][key] as! [Double]
+                XCTAssertEqual(a.count, b.count)
+                for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-12, "\(key) \(extra)") }
+            }
+            let model = work.appendingPathComponent("m.gad"), small = work.appendingPathComponent("s.gad")
+            let cells = root.appendingPathComponent("cells").path
+            XCTAssertEqual(try run(["fit", cells, "-o", model.path, "--folds", "3", "--levels", "0-5"] + extra).code, 0)
+            let fit = try run(["fit", cells, "-o", small.path, "--folds", "3", "--levels", "0-5", "--max-memory", "1K"] + extra)
+            XCTAssertEqual(fit.code, 0, fit.err)
+            XCTAssertTrue(fit.out.contains(extra.isEmpty ? "2 passes over the images" : "3 passes over the images"), fit.out)
+            let a = try ModelFile.load(from: model), b = try ModelFile.load(from: small)
+            XCTAssertEqual(try XCTUnwrap(a.workingPoint).threshold, try XCTUnwrap(b.workingPoint).threshold, accuracy: 1e-9)
+            for (p, q) in zip(a.model.levels, b.model.levels) {
+                for (u, v) in zip(p.cholesky, q.cholesky) { XCTAssertEqual(u, v, accuracy: 1e-9 * max(1, abs(v))) }
+            }
+        }
+    }
+
     func testFolderLayoutEvaluate() throws {
         let root = work.appendingPathComponent("folder")
         try crops(of: "elpv_cell0004_normal.png", count: 15, into: root.appendingPathComponent("good"), seed: 2)

@@ -44,6 +44,19 @@ final class ELPVReferenceTests: XCTestCase {
                 for (a, b) in zip(r.levelAUROC, ref["level_auroc"] as! [Double]) { XCTAssertEqual(a, b, accuracy: 0.002, "\(run) \(cat.name) level") }
                 if let l2 = ref["l2_auroc_mean"] as? Double { XCTAssertEqual(try XCTUnwrap(r.l2AUROC), l2, accuracy: 0.001) }
                 if let sed = ref["sed_auroc_mean"] as? Double { XCTAssertEqual(try XCTUnwrap(r.sedAUROC), sed, accuracy: 0.001) }
+                // Streamed in uneven batches, last rows first: the same result.
+                let streamed = try Evaluation.evaluate(category: cat, batches: { body in
+                    var end = feats.rows, size = 5
+                    while end > 0 {
+                        let rows = Array(max(0, end - size)..<end)
+                        try body(feats.selecting(rows: rows), rows)
+                        end -= rows.count
+                        size = size * 7 % 97 + 3
+                    }
+                }, options: o)
+                XCTAssertEqual(streamed.aurocFolds.count, r.aurocFolds.count)
+                for (a, b) in zip(streamed.aurocFolds + streamed.levelAUROC, r.aurocFolds + r.levelAUROC) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+                XCTAssertEqual(try XCTUnwrap(streamed.workingPoint).threshold, try XCTUnwrap(r.workingPoint).threshold, accuracy: 1e-9)
                 print("ELPV \(run) \(cat.name): AUROC \(r.aurocMean) (reference \(ref["auroc_mean"] as! Double))")
             }
         }

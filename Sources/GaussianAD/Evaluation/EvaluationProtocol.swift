@@ -16,6 +16,9 @@ public struct EvaluationOptions: Sendable {
     public var baselines: Bool = false
     /// Threads of the float64 BLAS / LAPACK steps (nil: every core).
     public var threads: Int? = nil
+    /// Memory budget in bytes: a category's features are kept between the passes when they
+    /// take at most half of it, and the images are run through the network again otherwise.
+    public var maxMemory: Int = 1 << 30
 
     /// Defaults of the paper: 5 folds, seed 0, all levels, no reduction.
     public init() {}
@@ -29,18 +32,21 @@ public enum Evaluation {
     /// Progress callback: (category name, images done, images total).
     public typealias Progress = (String, Int, Int) -> Void
 
-    /// Evaluates every category of `dataset`.
+    /// Evaluates every category of `dataset`, streaming its features (see `evaluate(category:batches:options:)`).
     public static func run(dataset: Dataset, extractor: FeatureExtractor, options: EvaluationOptions,
                            progress: Progress? = nil) throws -> EvaluationResult {
         let t0 = DispatchTime.now().uptimeNanoseconds
         var extractSeconds = 0.0, images = 0
         var results: [CategoryResult] = []
         for cat in dataset.categories {
-            let te = DispatchTime.now().uptimeNanoseconds
-            let feats = try extractor.extract(cat.items.map(\.url)) { d, t in progress?(cat.name, d, t) }
-            extractSeconds += Double(DispatchTime.now().uptimeNanoseconds - te) / 1e9
-            images += cat.items.count
-            results.append(try evaluate(category: cat, features: feats, options: options))
+            let feats = ImageFeatures(extractor: extractor, urls: cat.items.map(\.url), paths: cat.items.map(\.relativePath),
+                                      cacheBytes: options.maxMemory / 2) { d, t in progress?(cat.name, d, t) }
+            let index = Dictionary(cat.items.enumerated().map { ($1.relativePath, $0) }, uniquingKeysWith: { a, _ in a })
+            results.append(try evaluate(category: cat, batches: { body in
+                try feats.batches { f, paths in try body(f, paths.map { index[$0] ?? -1 }) }
+            }, options: options))
+            extractSeconds += feats.extractionSeconds
+            images += feats.extractedImages
         }
         let total = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         return EvaluationResult(backbone: extractor.backbone.kind.rawValue,
@@ -63,37 +69,87 @@ public enum Evaluation {
     /// The protocol on one category whose features are already extracted (rows = items).
     public static func evaluate(category cat: DatasetCategory, features: FeatureMatrix,
                                 options: EvaluationOptions) throws -> CategoryResult {
+        guard features.rows == cat.items.count else {
+            throw GaussianADError.invalidArgument("\(features.rows) feature rows for \(cat.items.count) images of \(cat.name)")
+        }
+        return try evaluate(category: cat, batches: { try $0(features, Array(cat.items.indices)) }, options: options)
+    }
+
+    /// A source of a category's features: calls its argument with batches of features and the
+    /// item index of each row, covering every item once a call.
+    public typealias IndexedBatches = (_ body: (FeatureMatrix, [Int]) throws -> Void) throws -> Void
+
+    /// The protocol on one category, streamed: `batches` is called once a pass (two passes, three
+    /// with PCA / NPCA) and nothing but moment sums and scores is kept between batches.
+    /// Pass 1 sums the moments of the training images per fold; pass 2 (PCA / NPCA) the
+    /// projected moments of each fold's training set; the last scores every test image with
+    /// the model of its fold (folded layouts) or of every fold (MVTec's test images).
+    public static func evaluate(category cat: DatasetCategory, batches: IndexedBatches,
+                                options: EvaluationOptions) throws -> CategoryResult {
         let k = max(1, options.folds)
         let fold = folds(of: cat, k: k, seed: options.seed)
         let items = cat.items
+        let mvtec = cat.layout == .mvtec
+        guard mvtec || k > 1 else { throw GaussianADError.invalidArgument("a folded dataset (\(cat.name)) needs --folds 2 or more") }
+        let trains: (Int) -> Bool = { mvtec ? items[$0].isTrain : items[$0].label == 0 }
+        // The training set of fold f: every training image outside fold f (all of them for k = 1).
+        let inTrainingOf: (Int, Int) -> Bool = { i, f in trains(i) && (k == 1 || fold[i] != f) }
+        let inTestOf: (Int, Int) -> Bool = { i, f in mvtec ? !items[i].isTrain : fold[i] == f }
+        func check(_ idx: [Int], _ rows: Int) throws {
+            guard idx.count == rows, idx.allSatisfy({ $0 >= 0 && $0 < items.count }) else {
+                throw GaussianADError.invalidArgument("a batch of \(rows) rows names \(idx.count) items of \(cat.name)")
+            }
+        }
+        var acc: FoldedAccumulator? = nil
+        try batches { feats, idx in
+            try check(idx, feats.rows)
+            if acc == nil { acc = try FoldedAccumulator(levelDims: feats.levelDims, levels: options.levels, folds: k, threads: options.threads) }
+            let rows = idx.indices.filter { trains(idx[$0]) }
+            try acc!.add(batch: feats.selecting(rows: rows), folds: rows.map { k == 1 ? 0 : fold[idx[$0]] })
+        }
+        guard let moments = acc else { throw GaussianADError.badDataset(path: cat.root.path, reason: "category \(cat.name) has no images") }
+        var training = try (0..<k).map { f -> GaussianAccumulator in
+            let a = try k == 1 ? moments.merged() : moments.merged(excludingFold: f)
+            guard a.count > 0 else {
+                throw GaussianADError.badDataset(path: cat.root.path, reason: "fold \(f) of category \(cat.name) has no normal training images")
+            }
+            return a
+        }
+        if options.reduction != .none {
+            training = try training.map { try $0.projected(options.reduction) }
+            try batches { feats, idx in
+                for f in 0..<k {
+                    let rows = idx.indices.filter { inTrainingOf(idx[$0], f) }
+                    if !rows.isEmpty { try training[f].add(batch: feats.selecting(rows: rows)) }
+                }
+            }
+        }
+        let models = try training.map { try $0.finalize() }
+        let dims = models[0].levels.map(\.dimension)
+        // Per fold: the test items scored and their scores, in the order they came.
+        var testedItems = [[Int]](repeating: [], count: k)
+        var scores = [[Scores]](repeating: [], count: k)
+        try batches { feats, idx in
+            for f in 0..<k {
+                let rows = idx.indices.filter { inTestOf(idx[$0], f) }
+                guard !rows.isEmpty else { continue }
+                scores[f].append(try models[f].score(feats.selecting(rows: rows), threads: options.threads))
+                testedItems[f] += rows.map { idx[$0] }
+            }
+        }
         var aurocs: [Double] = [], levelAUROCs: [[Double]] = [], l2s: [Double] = [], seds: [Double] = []
         var scoreSum = [Double](repeating: 0, count: items.count), scoreN = [Int](repeating: 0, count: items.count)
         var heldOutNormal: [Double] = []
-        var dims: [Int] = []
         for f in 0..<k {
-            let train: [Int], test: [Int]
-            if cat.layout == .mvtec {
-                train = items.indices.filter { items[$0].isTrain && (k == 1 || fold[$0] != f) }
-                test = items.indices.filter { !items[$0].isTrain }
-            } else {
-                guard k > 1 else { throw GaussianADError.invalidArgument("a folded dataset (\(cat.name)) needs --folds 2 or more") }
-                train = items.indices.filter { items[$0].label == 0 && fold[$0] != f }
-                test = items.indices.filter { fold[$0] == f }
-            }
-            guard !train.isEmpty else {
-                throw GaussianADError.badDataset(path: cat.root.path, reason: "fold \(f) of category \(cat.name) has no normal training images")
-            }
-            let model = try GaussianModel.fit(features.selecting(rows: train),
-                                              options: GaussianOptions(levels: options.levels, reduction: options.reduction, threads: options.threads))
-            dims = model.levels.map(\.dimension)
-            let s = try model.score(features.selecting(rows: test), threads: options.threads)
+            let test = testedItems[f]
             let labels = test.map { items[$0].label }
-            let comb = s.combined
+            let comb = scores[f].flatMap(\.combined)
+            let perLevel = models[f].levels.indices.map { l in scores[f].flatMap { $0.perLevel[l] } }
             aurocs.append(try ROC.auroc(scores: comb, labels: labels))
-            levelAUROCs.append(try s.perLevel.map { try ROC.auroc(scores: $0, labels: labels) })
+            levelAUROCs.append(try perLevel.map { try ROC.auroc(scores: $0, labels: labels) })
             if options.baselines && options.reduction == .none {
-                l2s.append(try ROC.auroc(scores: s.l2, labels: labels))
-                seds.append(try ROC.auroc(scores: s.sed, labels: labels))
+                l2s.append(try ROC.auroc(scores: scores[f].flatMap(\.l2), labels: labels))
+                seds.append(try ROC.auroc(scores: scores[f].flatMap(\.sed), labels: labels))
             }
             for (j, i) in test.enumerated() {
                 scoreSum[i] += comb[j]

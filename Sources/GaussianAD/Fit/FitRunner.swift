@@ -1,5 +1,6 @@
 // Runs a fit's passes on one machine, or one pass on one shard: the same code for the
 // one-machine `fit` and for each process of a sharded one.
+import Dispatch
 import Foundation
 
 /// A source of a shard's features: calls its argument with consecutive batches of features
@@ -48,6 +49,10 @@ public final class ImageFeatures {
     public let keepsFeatures: Bool
     /// Times the images were run through the network so far.
     public private(set) var extractions = 0
+    /// Images run through the network so far, all passes together.
+    public private(set) var extractedImages = 0
+    /// Seconds spent decoding and running the network (not in the consumer of the batches).
+    public private(set) var extractionSeconds = 0.0
     private var cache: [(FeatureMatrix, [String])] = []
     private let progress: ((Int, Int) -> Void)?
 
@@ -71,11 +76,17 @@ public final class ImageFeatures {
         }
         extractions += 1
         var kept: [(FeatureMatrix, [String])] = []
+        var inBody: UInt64 = 0
+        let t0 = DispatchTime.now().uptimeNanoseconds
         try extractor.forEachBatch(urls, progress: progress) { feats, range in
             let p = Array(paths[range])
             if keepsFeatures { kept.append((feats, p)) }
+            let b0 = DispatchTime.now().uptimeNanoseconds
+            defer { inBody += DispatchTime.now().uptimeNanoseconds - b0 }
             try body(feats, p)
         }
+        extractionSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0 - inBody) / 1e9
+        extractedImages += urls.count
         cache = kept
     }
 }
