@@ -5,6 +5,7 @@
 //   gaussian-ad-bench e2e [--data DIR] [--threads 2] [--batch 16] [--peer onnxruntime] [--json FILE]
 //   gaussian-ad-bench kernels
 //   gaussian-ad-bench gaussian [--images 10000] [--threads 2]
+//   gaussian-ad-bench scale [--images 100000] [--size 64] [--dir DIR] [--threads 2] [--max-memory 1G]
 //
 // Prints medians over rounds after one warm-up; --json FILE writes them too. The peer runs
 // with GAUSSIAN_AD_PEER_PYTHON (default python3), which needs onnxruntime, numpy and pillow.
@@ -39,8 +40,9 @@ do {
     case "e2e": try EngineBench.e2e()
     case "gaussian": try GaussianBench.run()
     case "kernels": KernelBench.run()
+    case "scale": try ScaleBench.run()
     default:
-        print("usage: gaussian-ad-bench engine|e2e|kernels|gaussian [options]")
+        print("usage: gaussian-ad-bench engine|e2e|kernels|gaussian|scale [options]")
         exit(2)
     }
 } catch {

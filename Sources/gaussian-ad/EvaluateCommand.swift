@@ -13,7 +13,7 @@ enum EvaluateCommand {
     category, a folder with good/ and one folder per defect type, or the ELPV data folder).
     Without DATA it uses the ELPV data that scripts/setup downloads.
     Prints per category the mean AUROC +- SEM over folds and the per-level AUROCs.
-    Features are accumulated, not kept: a category whose features exceed half of --max-memory
+    Features are accumulated, not kept: a category whose features exceed a quarter of --max-memory
     is run through the network again for each pass (two, three with --pca/--npca).
 
     """ + Options.limitsHelp

@@ -17,7 +17,8 @@ enum FitCommand {
 
     Features are accumulated, not kept: the passes that need the images again (the
     calibration, and the projection of --pca/--npca) replay them from memory when they fit in
-    half of --max-memory, and run the network again otherwise.
+    a quarter of --max-memory (about 16,000 images with Lite0 and the default 1G), and run the
+    network again otherwise. Peak memory stays under --max-memory whatever the image count.
 
       --shard I/N   fit only shard I of N of the images (by the stable path hash) and write
                     PART.gadpart, the mergeable sums of the moments pass; then
@@ -70,7 +71,7 @@ enum FitCommand {
             print("wrote \(out)")
             return 0
         }
-        let images = ImageFeatures(extractor: fx, urls: normals.map(\.url), paths: paths, cacheBytes: maxMemory / 2) {
+        let images = ImageFeatures(extractor: fx, urls: normals.map(\.url), paths: paths, maxMemory: maxMemory) {
             bar.update(cat.name, $0, $1)
         }
         let (model, wp) = try FitRunner.fit(FitState(plan: plan), paths: paths, targetFPR: fpr, threads: threads,
@@ -78,7 +79,7 @@ enum FitCommand {
         let file = ModelFile(backbone: kind, weightsSHA256: net.weightsSHA256, model: model, workingPoint: wp, metadata: meta)
         try file.save(to: URL(fileURLWithPath: out))
         print("fitted \(kind.rawValue) on \(normals.count) normal images of \(cat.name); levels \(model.levels.map(\.level))"
-              + (images.keepsFeatures ? "" : " (\(images.extractions) passes over the images: their features exceed half of --max-memory)"))
+              + (images.keepsFeatures ? "" : " (\(images.extractions) passes over the images: their features exceed a quarter of --max-memory)"))
         print(String(format: "threshold %.4f at target FPR %.4f (out-of-fold observed FPR %.4f over %d images)",
                      wp.threshold, wp.targetFPR, wp.observedFPR, wp.calibrationCount))
         print("wrote \(out)")

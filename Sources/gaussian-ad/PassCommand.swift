@@ -53,7 +53,7 @@ enum PassCommand {
     static func runPass(_ state: FitState, shard: Shard, items: [DatasetItem], extractor: FeatureExtractor, threads: Int?,
                         bar: ProgressBar, label: String) throws -> FitPart {
         let mine = items.filter { shard.contains($0.relativePath) }
-        let images = ImageFeatures(extractor: extractor, urls: mine.map(\.url), paths: mine.map(\.relativePath), cacheBytes: 0) {
+        let images = ImageFeatures(extractor: extractor, urls: mine.map(\.url), paths: mine.map(\.relativePath), maxMemory: 0) {
             bar.update(label, $0, $1)
         }
         return try FitRunner.pass(state, shard: shard, paths: items.map(\.relativePath), threads: threads, batches: images.batches)

@@ -17,7 +17,7 @@ public struct EvaluationOptions: Sendable {
     /// Threads of the float64 BLAS / LAPACK steps (nil: every core).
     public var threads: Int? = nil
     /// Memory budget in bytes: a category's features are kept between the passes when they
-    /// take at most half of it, and the images are run through the network again otherwise.
+    /// take at most a quarter of it, and the images are run through the network again otherwise.
     public var maxMemory: Int = 1 << 30
 
     /// Defaults of the paper: 5 folds, seed 0, all levels, no reduction.
@@ -40,7 +40,7 @@ public enum Evaluation {
         var results: [CategoryResult] = []
         for cat in dataset.categories {
             let feats = ImageFeatures(extractor: extractor, urls: cat.items.map(\.url), paths: cat.items.map(\.relativePath),
-                                      cacheBytes: options.maxMemory / 2) { d, t in progress?(cat.name, d, t) }
+                                      maxMemory: options.maxMemory) { d, t in progress?(cat.name, d, t) }
             let index = Dictionary(cat.items.enumerated().map { ($1.relativePath, $0) }, uniquingKeysWith: { a, _ in a })
             results.append(try evaluate(category: cat, batches: { body in
                 try feats.batches { f, paths in try body(f, paths.map { index[$0] ?? -1 }) }

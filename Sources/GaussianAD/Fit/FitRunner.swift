@@ -38,8 +38,9 @@ public enum FitRunner {
 }
 
 /// The features of a list of images for several passes: extracted once and replayed from
-/// memory when they fit in `cacheBytes`, extracted again on every pass otherwise, so memory
-/// stays bounded whatever the number of images.
+/// memory when they fit in a quarter of the memory budget, extracted again on every pass
+/// otherwise, so memory stays bounded whatever the number of images. (The rest of the budget
+/// is the network's and the statistics': about 450 MiB for Lite0 with every level.)
 public final class ImageFeatures {
     /// The extractor.
     public let extractor: FeatureExtractor
@@ -57,14 +58,14 @@ public final class ImageFeatures {
     private let progress: ((Int, Int) -> Void)?
 
     /// Images `urls` (relative paths `paths`), kept in memory if their float64 features take
-    /// at most `cacheBytes`.
-    public init(extractor: FeatureExtractor, urls: [URL], paths: [String], cacheBytes: Int,
+    /// at most a quarter of `maxMemory` bytes.
+    public init(extractor: FeatureExtractor, urls: [URL], paths: [String], maxMemory: Int,
                 progress: ((Int, Int) -> Void)? = nil) {
         self.extractor = extractor
         self.urls = urls
         self.paths = paths
         let perImage = extractor.backbone.levelDims.reduce(0, +) * MemoryLayout<Double>.size
-        keepsFeatures = urls.count <= cacheBytes / max(perImage, 1)
+        keepsFeatures = urls.count <= maxMemory / 4 / max(perImage, 1)
         self.progress = progress
     }
 

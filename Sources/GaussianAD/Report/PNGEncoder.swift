@@ -1,8 +1,9 @@
-// A minimal PNG writer (8-bit RGB, stored deflate blocks) for report thumbnails.
+// A minimal PNG writer (8-bit RGB, stored deflate blocks) for report thumbnails and generated test data.
 import CKernels
 import Foundation
 
-enum PNGEncoder {
+/// Writes 8-bit RGB PNG files (stored deflate blocks: large but simple and fast).
+public enum PNGEncoder {
     private static let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in
         var c = UInt32(n)
         for _ in 0..<8 { c = (c & 1) != 0 ? 0xedb8_8320 ^ (c >> 1) : c >> 1 }
@@ -23,7 +24,7 @@ enum PNGEncoder {
     }
 
     /// PNG bytes of an RGB image given as floats in [0, 1] (HWC).
-    static func encode(width: Int, height: Int, rgb: [Float]) -> [UInt8] {
+    public static func encode(width: Int, height: Int, rgb: [Float]) -> [UInt8] {
         var raw: [UInt8] = []
         raw.reserveCapacity(height * (width * 3 + 1))
         for y in 0..<height {
