@@ -7,18 +7,43 @@ enum InfoCommand {
     Usage: gaussian-ad info MODEL.gad [--json]
 
     Describes a model file: backbone and weights, preprocessing, levels, training count,
-    threshold and metadata. --json prints the same as one JSON object.
+    threshold and metadata. --json prints the same as one JSON object. For a sharded fit still
+    in progress (written by `merge`), it says which pass comes next ("nextPass" in JSON).
     """
+
+    /// What `info --json` prints of a fit in progress.
+    struct InProgress: Encodable {
+        var kind = "fit in progress"
+        var nextPass: FitPass
+        var nextStep: String
+        var plan: FitPlan
+        var metadata: [String: String]
+    }
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: [], flags: ["-h", "--help", "--json"])
         if o.has("-h") || o.has("--help") { print(help); return 0 }
         guard o.positionals.count == 1 else { throw UsageError(description: "give one model file\n\n" + help) }
         let url = URL(fileURLWithPath: o.positionals[0])
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        if FitState.isFitInProgress(at: url) {
+            let st = try FitState.load(from: url, limits: try o.limits())
+            let p = st.plan
+            if o.has("--json") {
+                let j = InProgress(nextPass: st.nextPass, nextStep: st.nextStep(modelPath: url.path), plan: p, metadata: st.metadata)
+                print(String(decoding: try enc.encode(j), as: UTF8.self))
+                return 0
+            }
+            print("fit          \(url.path)  (in progress: waiting for its \(st.nextPass.rawValue) pass)")
+            print("backbone     \(p.backbone.rawValue), weights sha256 \(p.weightsSHA256)")
+            print("images       \(p.imageCount) normal images of \(p.category), \(p.folds) folds, seed \(p.seed)")
+            print("levels       \(p.levels), reduction \(p.reduction)")
+            print("next         \(st.nextStep(modelPath: url.path))")
+            return 0
+        }
         let s = try ModelFile.load(from: url, limits: try o.limits()).summary
         if o.has("--json") {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try enc.encode(s), as: UTF8.self))
             return 0
         }

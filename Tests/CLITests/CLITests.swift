@@ -80,6 +80,41 @@ class CLITestCase: XCTestCase {
         return work.appendingPathComponent("mvtec")
     }
 
+    /// Means, Cholesky factors (hence covariances) and thresholds within 1e-9 relative; the same
+    /// `info --json` apart from metadata.
+    func assertSameModel(_ a: URL, _ b: URL, _ what: String) throws {
+        let x = try ModelFile.load(from: a), y = try ModelFile.load(from: b)
+        XCTAssertEqual(x.model.levels.map(\.level), y.model.levels.map(\.level), what)
+        for (p, q) in zip(x.model.levels, y.model.levels) {
+            XCTAssertEqual(p.dimension, q.dimension, what)
+            XCTAssertEqual(p.count, q.count, what)
+            let spread = q.sd.max() ?? 1
+            for (name, u, v) in [("mean", p.mean, q.mean), ("cholesky", p.cholesky, q.cholesky)] {
+                let scale = max(v.map(abs).max() ?? 1, name == "mean" ? spread : 0)
+                let worst = zip(u, v).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst / scale, 1e-9, "\(what) level \(p.level) \(name)")
+            }
+        }
+        let (wa, wb) = (try XCTUnwrap(x.workingPoint), try XCTUnwrap(y.workingPoint))
+        XCTAssertEqual(wa.threshold, wb.threshold, accuracy: 1e-9 * wb.threshold, what)
+        XCTAssertEqual(wa.calibrationCount, wb.calibrationCount, what)
+        XCTAssertEqual(wa.observedFPR, wb.observedFPR, what)
+        func info(_ u: URL) throws -> [String: Any] {
+            let r = try run(["info", u.path, "--json"])
+            XCTAssertEqual(r.code, 0, r.err)
+            var j = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+            j["metadata"] = nil
+            j["threshold"] = nil
+            j["levels"] = (j["levels"] as? [[String: Any]])?.map { l -> [String: Any] in
+                var l = l
+                l["shrinkage"] = (((l["shrinkage"] as? Double) ?? -1) * 1e8).rounded() / 1e8
+                return l
+            }
+            return j
+        }
+        XCTAssertEqual(NSDictionary(dictionary: try info(a)), NSDictionary(dictionary: try info(b)), what)
+    }
+
 }
 
 final class CLITests: CLITestCase {

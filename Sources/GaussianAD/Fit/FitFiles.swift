@@ -35,6 +35,14 @@ extension FitState {
         return try Container.encode(magic: Container.stateMagic, version: Self.version, header: h, arrays: arrays)
     }
 
+    /// Whether the file at `url` starts like a saved fit in progress (its magic; nothing else
+    /// is checked).
+    public static func isFitInProgress(at url: URL) -> Bool {
+        guard let h = FileHandle(forReadingAtPath: url.path) else { return false }
+        defer { try? h.close() }
+        return (try? h.read(upToCount: 8)).map { [UInt8]($0) == Container.stateMagic } ?? false
+    }
+
     /// Writes the state atomically.
     public func save(to url: URL) throws { try AtomicFile.write(Data(try encoded()), to: url) }
 
