@@ -40,6 +40,17 @@ enum ScoreCommand {
         }
         let fx = FeatureExtractor(backbone: net, batchSize: batch, limits: limits)
         let out = Output(json: o.has("--json"), model: file)
+        // A line cut short by a killed run is ended first, so that the lines appended after it
+        // (score ... --resume FILE >> FILE) start whole.
+        if let r = o.value("--resume"), let h = FileHandle(forReadingAtPath: r) {
+            defer { try? h.close() }
+            if let end = try? h.seekToEnd(), end > 0 {
+                try h.seek(toOffset: end - 1)
+                if let last = try h.read(upToCount: 1), last != Data([UInt8(ascii: "\n")]) {
+                    try FileHandle.standardOutput.write(contentsOf: Data("\n".utf8))
+                }
+            }
+        }
         var inputs = Inputs(o.positionals.dropFirst())
         var chunk: [String] = []
         var failed = 0, seen = 0

@@ -80,5 +80,14 @@ final class ScoreStreamCLITests: CLITestCase {
         let final = try lines(String(decoding: try Data(contentsOf: out), as: UTF8.self))
         XCTAssertEqual(final.count, paths.count)
         XCTAssertEqual(Set(final.map { $0["path"] as! String }), Set(paths))
+
+        // A kill in the middle of a line: the fragment is ended and ignored, its image scored again.
+        let cut = got + Data("{\"path\":\"\(paths[5])\",\"sco".utf8)
+        try cut.write(to: out)
+        let again = try run(["score", model.path, "-", "--json", "--resume", out.path], stdin: list)
+        XCTAssertTrue(again.out.hasPrefix("\n"), again.out)
+        let whole = String(decoding: cut + Data(again.out.utf8), as: UTF8.self).split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        XCTAssertEqual(whole.map { $0["path"] as! String }.sorted(), paths.sorted())
     }
 }
