@@ -117,6 +117,16 @@ struct Options {
         return n
     }
 
+    /// Help text for choosing a backbone.
+    static let backboneHelp = """
+      --backbone NAME       lite0 (default), lite1, lite2 (EfficientNet-Lite, fetched by set-up),
+                            b0 ... b7 (EfficientNet-B), resnet18, resnet34, resnet50
+      --weights FILE        the backbone's weights (.pth or .safetensors); default: the
+                            published file name in the cache folder (docs/METHOD.md lists them).
+                            A model file records the weights' SHA-256; score refuses others.
+
+    """
+
     /// Help text for the options every image-reading command accepts.
     static let limitsHelp = """
       --threads N           threads of the network and the statistics (default: every core)
@@ -159,7 +169,7 @@ struct Options {
     func backbone() throws -> BackboneKind {
         let name = value("--backbone") ?? "lite0"
         guard let k = BackboneKind(name: name) else {
-            throw UsageError(description: "unknown backbone '\(name)' (lite0, lite1, lite2)")
+            throw UsageError(description: "unknown backbone '\(name)' (\(BackboneKind.shortNames))")
         }
         return k
     }

@@ -4,11 +4,11 @@ import GaussianAD
 
 enum ClassifyCommand {
     static let help = """
-    Usage: gaussian-ad classify IMAGE... [--backbone lite0|lite1|lite2] [--weights FILE.pth]
+    Usage: gaussian-ad classify IMAGE... [--backbone NAME] [--weights FILE]
 
     Prints the five most probable ImageNet classes of each image with their probabilities.
 
-    """ + Options.limitsHelp
+    """ + Options.backboneHelp + Options.limitsHelp
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: ["--backbone", "--weights", "--max-image-pixels", "--threads"], flags: ["-h", "--help"])

@@ -4,7 +4,7 @@ import GaussianAD
 
 enum EvaluateCommand {
     static let help = """
-    Usage: gaussian-ad evaluate [DATA] [--backbone lite0|lite1|lite2] [--folds 5] [--seed 0]
+    Usage: gaussian-ad evaluate [DATA] [--backbone NAME] [--weights FILE] [--folds 5] [--seed 0]
                                 [--category NAME...] [--levels 0-8] [--pca T | --npca T]
                                 [--baselines] [--batch 16] [--json FILE] [--report FILE.html]
                                 [--max-memory 1G]
@@ -16,7 +16,7 @@ enum EvaluateCommand {
     Features are accumulated, not kept: a category whose features exceed a quarter of --max-memory
     is run through the network again for each pass (two, three with --pca/--npca).
 
-    """ + Options.limitsHelp
+    """ + Options.backboneHelp + Options.limitsHelp
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: ["--backbone", "--folds", "--seed", "--category", "--levels", "--pca", "--npca",

@@ -5,7 +5,7 @@ import GaussianAD
 
 enum FitCommand {
     static let help = """
-    Usage: gaussian-ad fit DATA -o MODEL.gad [--category NAME] [--backbone lite0|lite1|lite2]
+    Usage: gaussian-ad fit DATA -o MODEL.gad [--category NAME] [--backbone NAME] [--weights FILE]
                            [--levels 0-8] [--pca T | --npca T] [--fpr 0.01] [--folds 5] [--seed 0]
                            [--max-memory 1G]
            gaussian-ad fit DATA --shard I/N -o PART.gadpart [same options]
@@ -25,7 +25,7 @@ enum FitCommand {
                     `gaussian-ad merge PART... -o MODEL.gad` and the pass it names next
                     (see `gaussian-ad merge --help`)
 
-    """ + Options.limitsHelp
+    """ + Options.backboneHelp + Options.limitsHelp
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: ["-o", "--output", "--category", "--backbone", "--levels", "--pca", "--npca",

@@ -26,9 +26,13 @@ enum FuzzTarget: String, CaseIterable {
             return (try? Checkpoint.parse(bytes: bytes, name: "fuzz.safetensors", format: .safetensors,
                                           limits: Self.limits)) != nil
         case .modelfile:
-            // The input is a model file without its checksum: the checksum is appended here so
-            // that mutations reach the validation behind it.
-            return (try? ModelFile.decode(bytes + SHA256.digest(bytes), name: "fuzz.gad", limits: Self.limits)) != nil
+            // The input is a model file, a fit in progress or a fit part without its checksum:
+            // the checksum is appended here so that mutations reach the validation behind it.
+            let file = bytes + SHA256.digest(bytes)
+            let model = (try? ModelFile.decode(file, name: "fuzz.gad", limits: Self.limits)) != nil
+            let state = (try? FitState.decode(file, name: "fuzz.gad", limits: Self.limits)) != nil
+            let part = (try? FitPart.decode(file, name: "fuzz.gadpart", limits: Self.limits)) != nil
+            return model || state || part
         case .png, .jpeg:
             return (try? Image.decode(data: Data(bytes), name: "fuzz.\(rawValue)", limits: Self.limits)) != nil
         }

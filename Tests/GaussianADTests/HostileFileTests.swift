@@ -144,7 +144,7 @@ final class HostileFileTests: XCTestCase {
     func testLevelDimsFollowTheArchitecture() throws {
         let j = try Fixtures.json("lite/lite_backbones.json") as! [String: Any]
         let b = j["backbones"] as! [String: [String: Any]]
-        for k in BackboneKind.allCases {
+        for k in BackboneKind.allCases where k.family == .efficientNetLite {
             XCTAssertEqual(k.levelDims, b[k.rawValue]!["level_dims"] as! [Int], k.rawValue)
         }
     }

@@ -68,13 +68,7 @@ public final class Backbone: Sendable {
         let hash = BackgroundValue { SHA256.hex(bytes) }
         do {
             let ckpt = try Checkpoint.parse(bytes: bytes, name: url.path, limits: limits)
-            let graph: Graph
-            do { graph = try EfficientNetBuilder.graph(kind, checkpoint: ckpt, path: url.path) } catch GaussianADError.invalidArgument(let why) {
-                // Shapes that do not chain into a network: the weights file is at fault.
-                throw GaussianADError.badCheckpoint(path: url.path, reason: why)
-            }
-            let n = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
-            let engine = try Engine(plan: ExecutionPlan(graph), threads: n)
+            let engine = try compile(kind, checkpoint: ckpt, path: url.path, threads: threads)
             return Backbone(kind: kind, engine: engine, sha256: hash.value)
         } catch {
             // The hashing thread must be done before an error can end the process: exit()
@@ -82,6 +76,33 @@ public final class Backbone: Sendable {
             _ = hash.value
             throw error
         }
+    }
+
+    /// Builds `kind` from tensors already in memory (such as `FormulaWeights.checkpoint`);
+    /// `weightsSHA256` is what model files fitted on it record.
+    /// - Throws: `.weightsMismatch` naming the first tensor that does not fit.
+    public static func load(_ kind: BackboneKind, checkpoint: Checkpoint, weightsSHA256: String,
+                            threads: Int? = nil) throws -> Backbone {
+        Kernels.ensureInitialised()
+        return Backbone(kind: kind, engine: try compile(kind, checkpoint: checkpoint, path: "(in memory)", threads: threads),
+                        sha256: weightsSHA256)
+    }
+
+    /// Checks the checkpoint against the architecture, builds its graph and plans it.
+    private static func compile(_ kind: BackboneKind, checkpoint: Checkpoint, path: String, threads: Int?) throws -> Engine {
+        try StateDictCheck.verify(checkpoint, kind: kind, path: path)
+        let graph: Graph
+        do {
+            switch kind.family {
+            case .efficientNetLite, .efficientNetB: graph = try EfficientNetBuilder.graph(kind, checkpoint: checkpoint, path: path)
+            case .resnet: graph = try ResNetBuilder.graph(kind, checkpoint: checkpoint, path: path)
+            }
+        } catch GaussianADError.invalidArgument(let why) {
+            // Shapes that do not chain into a network: the weights file is at fault.
+            throw GaussianADError.badCheckpoint(path: path, reason: why)
+        }
+        let n = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        return try Engine(plan: ExecutionPlan(graph), threads: n)
     }
 
     private init(kind: BackboneKind, engine: Engine, sha256: String) {

@@ -88,4 +88,30 @@ struct WeightSource {
         }
         return FoldedConv(weights: out, bias: shift.map { Float($0) }, cin: channels, cout: channels, kernel: k)
     }
+
+    /// Squeeze-excitation from its two 1x1 convolutions with bias ([reduced, C, 1, 1] and
+    /// [C, reduced, 1, 1] in the file), repacked [C][reduced] and [reduced][C].
+    func squeezeExcitation(_ reduce: String, _ expand: String, channels c: Int, reduced r: Int,
+                           activation: Activation) throws -> SqueezeExcitation {
+        let rw = try tensor(reduce + ".weight", shape: [r, c, 1, 1]).floats()
+        let ew = try tensor(expand + ".weight", shape: [c, r, 1, 1]).floats()
+        var reduceW = [Float](repeating: 0, count: c * r), expandW = reduceW
+        for o in 0..<r { for i in 0..<c { reduceW[i * r + o] = rw[o * c + i] } }
+        for o in 0..<c { for i in 0..<r { expandW[i * c + o] = ew[o * r + i] } }
+        return SqueezeExcitation(channels: c, reduced: r, reduceWeights: reduceW, reduceBias: try tensor(reduce + ".bias", shape: [r]).floats(),
+                                 expandWeights: expandW, expandBias: try tensor(expand + ".bias", shape: [c]).floats(),
+                                 activation: activation)
+    }
+
+    /// A linear classifier `prefix`.weight [classes, features], repacked [features][classes].
+    func classifier(_ prefix: String, features: Int) throws -> [Float] {
+        let w = try tensor(prefix + ".weight")
+        guard w.shape.count == 2, w.shape[1] == features, w.shape[0] > 0 else {
+            throw GaussianADError.weightsMismatch(path: path, tensor: prefix + ".weight", reason: "shape \(w.shape), expected [classes, \(features)]")
+        }
+        let nc = w.shape[0], v = w.floats()
+        var t = [Float](repeating: 0, count: nc * features)
+        for o in 0..<nc { for i in 0..<features { t[i * nc + o] = v[o * features + i] } }
+        return t
+    }
 }

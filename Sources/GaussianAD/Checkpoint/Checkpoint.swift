@@ -18,6 +18,18 @@ public struct Checkpoint: Sendable {
     /// The tensor called `name`, if present.
     public subscript(name: String) -> Tensor? { tensors[name] }
 
+    /// A checkpoint of the given tensors, in that order (a later repeat of a name wins).
+    public init(entries: [(String, Tensor)]) {
+        var seen = Set<String>()
+        names = entries.map(\.0).filter { seen.insert($0).inserted }
+        tensors = Dictionary(entries, uniquingKeysWith: { _, b in b })
+    }
+
+    init(names: [String], tensors: [String: Tensor]) {
+        self.names = names
+        self.tensors = tensors
+    }
+
     /// Reads a weights file; sizes in it are bounded by `limits`.
     /// - Throws: `GaussianADError.unreadableFile` / `.badCheckpoint` naming the file.
     public static func load(contentsOf url: URL, limits: InputLimits = .default) throws -> Checkpoint {

@@ -42,6 +42,22 @@ public struct Tensor: Sendable {
     /// Number of elements.
     public var count: Int { shape.reduce(1, *) }
 
+    init(dtype: TensorDType, shape: [Int], bytes: [UInt8]) {
+        self.dtype = dtype
+        self.shape = shape
+        self.bytes = bytes
+    }
+
+    /// A float32 tensor of `values` (row-major) shaped `shape`.
+    public init(float32 values: [Float], shape: [Int]) {
+        dtype = .float32
+        self.shape = shape
+        var b = [UInt8]()
+        b.reserveCapacity(values.count * 4)
+        for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { b += $0 } }
+        bytes = b
+    }
+
     /// The values converted to Float (float16/64 and integers converted; exact for float32).
     public func floats() -> [Float] {
         guard dtype == .float32 else { return doubles().map { Float($0) } }

@@ -34,7 +34,10 @@ public enum GaussianADError: Error, CustomStringConvertible, Equatable {
         case .invalidArgument(let m): return m
         case .numerical(let m): return m
         case .missingWeights(let b, let e):
-            return "weights for \(b) not found at \(e); run scripts/setup (or set GAUSSIAN_AD_HOME)"
+            if b.hasPrefix("efficientnet-lite") {
+                return "weights for \(b) not found at \(e); run scripts/setup (or set GAUSSIAN_AD_HOME)"
+            }
+            return "weights for \(b) not found at \(e); download them (docs/METHOD.md lists the sources) and put them there, or give --weights FILE"
         }
     }
 }

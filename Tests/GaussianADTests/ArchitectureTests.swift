@@ -1,0 +1,74 @@
+// The paper's backbones on the layer graph, verified with formula weights (architectures.json):
+// the state dict each builder reads, and the pooled levels and logits of the formula input.
+import Foundation
+import XCTest
+@testable import GaussianAD
+
+final class ArchitectureTests: XCTestCase {
+    func fixture() throws -> [String: [String: Any]] {
+        try XCTUnwrap((try Fixtures.json("architectures.json") as? [String: Any])?["architectures"] as? [String: [String: Any]])
+    }
+
+    func testStateDictsMatchTheFixtureForEveryArchitecture() throws {
+        let archs = try fixture()
+        XCTAssertEqual(archs.count, 11)
+        for (name, a) in archs {
+            let kind = try XCTUnwrap(BackboneKind(name: name), name)
+            let want = try XCTUnwrap(a["state_dict"] as? [[Any]], name)
+            let got = kind.stateDict
+            XCTAssertEqual(got.count, want.count, name)
+            for (g, w) in zip(got, want) {
+                XCTAssertEqual(g.name, w[0] as? String, name)
+                XCTAssertEqual(g.shape, w[1] as? [Int], "\(name) \(g.name)")
+            }
+            XCTAssertEqual(kind.inputSize, a["input_size"] as? Int, name)
+            if let levels = a["formula_levels"] as? [[[Double]]] {
+                XCTAssertEqual(kind.levelDims, levels[0].map(\.count), name)
+            }
+        }
+    }
+
+    /// Levels and logits of the formula input under formula weights, within 1e-4 of the
+    /// fixture relative to each vector's largest magnitude.
+    func check(_ kind: BackboneKind) throws {
+        let a = try XCTUnwrap(try fixture()[kind.rawValue])
+        let levels = try XCTUnwrap(a["formula_levels"] as? [[[Double]]])
+        let logits = try XCTUnwrap(a["formula_logits"] as? [[Double]])
+        let net = try Backbone.load(kind, checkpoint: FormulaWeights.checkpoint(kind), weightsSHA256: "formula", threads: 2)
+        XCTAssertEqual(net.levelDims, kind.levelDims)
+        let n = levels.count
+        let (feats, lg) = try net.run(inputs: FormulaWeights.input(kind, count: n), count: n, logits: true)
+        let out = try XCTUnwrap(lg)
+        func close(_ got: [Float], _ want: [Double], _ what: String) {
+            XCTAssertEqual(got.count, want.count, what)
+            let scale = max(want.map(abs).max() ?? 0, 1e-30)
+            let worst = zip(got, want).map { abs(Double($0) - $1) }.max() ?? 0
+            XCTAssertLessThanOrEqual(worst / scale, 1e-4, what)
+        }
+        for i in 0..<n {
+            for l in 0..<kind.levelCount { close(Array(feats.level(l, of: i)), levels[i][l], "\(kind.rawValue) image \(i) level \(l)") }
+            close(Array(out[(i * net.classCount)..<((i + 1) * net.classCount)]), logits[i], "\(kind.rawValue) image \(i) logits")
+        }
+    }
+
+    func testEfficientNetB0() throws { try check(.efficientNetB0) }
+    func testEfficientNetB4() throws { try check(.efficientNetB4) }
+    func testResNet18() throws { try check(.resnet18) }
+    func testResNet50() throws { try check(.resnet50) }
+
+    /// A weight file of another architecture is refused naming the first tensor that differs.
+    func testMismatchedWeightsAreNamed() throws {
+        let b0 = FormulaWeights.checkpoint(.efficientNetB0)
+        for (kind, tensor) in [(BackboneKind.efficientNetB4, "_conv_stem.weight"), (.efficientNetLite0, "_blocks.0._se_reduce.weight"),
+                               (.resnet18, "conv1.weight")] {
+            XCTAssertThrowsError(try Backbone.load(kind, checkpoint: b0, weightsSHA256: "x")) { e in
+                guard case GaussianADError.weightsMismatch(_, let t, let why) = e else { return XCTFail("\(e)") }
+                XCTAssertEqual(t, tensor, "\(kind) \(why)")
+            }
+        }
+        // A deeper variant's file for a shallower one: named by its first extra block.
+        XCTAssertThrowsError(try Backbone.load(.resnet18, checkpoint: FormulaWeights.checkpoint(.resnet34), weightsSHA256: "x")) { e in
+            XCTAssertTrue("\(e)".contains("layer1.2.conv1.weight") && "\(e)".contains("deeper"), "\(e)")
+        }
+    }
+}
