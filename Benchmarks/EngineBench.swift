@@ -56,14 +56,20 @@ enum EngineBench {
 
     /// `engine`: median images/s over rounds after a warm-up; with --peer, pairs alternating.
     static func engine() throws {
-        let kind = BackboneKind(name: arg("--backbone", "lite0")) ?? .efficientNetLite0
+        guard let kind = BackboneKind(name: arg("--backbone", "lite0")) else {
+            throw GaussianADError.invalidArgument("unknown --backbone (\(BackboneKind.shortNames))")
+        }
+        let formula = CommandLine.arguments.contains("--formula-weights")
         let batch = Int(arg("--batch", "16")) ?? 16
         let threads = Int(arg("--threads", "2")) ?? 2
         let rounds = Int(arg("--rounds", "9")) ?? 9
         let pairs = Int(arg("--pairs", "3")) ?? 3
         let withPeer = arg("--peer", "") == "onnxruntime"
         let peak = sgemmPeak(threads: threads)
-        let net = try Backbone.load(kind, threads: threads)
+        // Formula weights (docs/METHOD.md 2.4) stand in for published weights that are not at
+        // hand; the peer then runs the same architecture with the same formula weights.
+        let net = formula ? try Backbone.load(kind, checkpoint: FormulaWeights.checkpoint(kind), weightsSHA256: "formula", threads: threads)
+                          : try Backbone.load(kind, threads: threads)
         let S = kind.inputSize
         var rng = UInt64(1)
         let input = (0..<(batch * S * S * 3)).map { _ -> Float in
@@ -85,14 +91,18 @@ enum EngineBench {
             let a = try measure()
             ours.append(a)
             if withPeer {
-                let b = try peer(["--batch", "\(batch)", "--threads", "\(threads)", "--rounds", "\(rounds)"])
+                let arch = kind.family == .efficientNetLite ? [] : ["--arch", kind.rawValue]
+                guard formula || arch.isEmpty else {
+                    throw GaussianADError.invalidArgument("the onnxruntime peer of \(kind.rawValue) runs formula weights: add --formula-weights")
+                }
+                let b = try peer(["--batch", "\(batch)", "--threads", "\(threads)", "--rounds", "\(rounds)"] + arch)
                 theirs.append(b)
                 ratios.append(a / b)
             }
         }
         let ips = median(ours), gflops = ips * Double(net.flopsPerImage) / 1e9
-        print(String(format: "gaussian-ad %@  kernels %@  batch %d  threads %d  %.1f images/s (median of %d rounds%@)  %.1f GFLOP/s = %.0f%% of SGEMM peak %.1f",
-                     kind.rawValue, Kernels.activeLevel, batch, threads, ips, rounds, withPeer ? ", \(pairs) pairs" : "", gflops, 100 * gflops / peak, peak))
+        print(String(format: "gaussian-ad %@%@  kernels %@  batch %d  threads %d  %.1f images/s (median of %d rounds%@)  %.1f GFLOP/s = %.0f%% of SGEMM peak %.1f",
+                     kind.rawValue, formula ? " (formula weights)" : "", Kernels.activeLevel, batch, threads, ips, rounds, withPeer ? ", \(pairs) pairs" : "", gflops, 100 * gflops / peak, peak))
         var json: [String: Any] = ["sgemm_peak_gflops": peak, "peak_rss_mib": peakRSSMiB(), "kernels": Kernels.activeLevel,
                                    "results": [["backbone": kind.rawValue, "batch": batch, "threads": threads,
                                                 "images_per_second": ips, "gflops": gflops, "rounds": ours]],

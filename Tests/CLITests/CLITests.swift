@@ -117,7 +117,61 @@ class CLITestCase: XCTestCase {
 
 }
 
+/// Writes `checkpoint` as a .safetensors file (float32 tensors), as a user's weight file.
+func writeSafetensors(_ checkpoint: Checkpoint, to url: URL) throws {
+    var header: [String: Any] = [:], data = [UInt8]()
+    for name in checkpoint.names {
+        let t = checkpoint[name]!
+        header[name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [data.count, data.count + t.bytes.count]]
+        data += t.bytes
+    }
+    var json = [UInt8](try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]))
+    while json.count % 8 != 0 { json.append(0x20) }
+    var out = [UInt8]()
+    for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: UInt64(json.count) >> (8 * UInt64(i)))) }
+    try Data(out + json + data).write(to: url)
+}
+
 final class CLITests: CLITestCase {
+    /// The paper's B4 through every command, with a formula-weight file (published weights are
+    /// not at hand); a file of another architecture, or other weights at scoring, are refused.
+    func testEfficientNetB4FormulaWeightsEndToEnd() throws {
+        let data = work.appendingPathComponent("parts")
+        try crops(of: "elpv_cell0004_normal.png", count: 12, into: data.appendingPathComponent("good"), seed: 0)
+        try crops(of: "elpv_cell0001_defect.png", count: 4, into: data.appendingPathComponent("crack"), seed: 1)
+        let weights = work.appendingPathComponent("b4-formula.safetensors")
+        try writeSafetensors(FormulaWeights.checkpoint(.efficientNetB4), to: weights)
+        let common = ["--backbone", "b4", "--weights", weights.path, "--levels", "0-5"]
+        let json = work.appendingPathComponent("r.json")
+        let ev = try run(["evaluate", data.path, "--folds", "2", "--json", json.path] + common)
+        XCTAssertEqual(ev.code, 0, ev.err)
+        let j = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as! [String: Any]
+        XCTAssertEqual(j["backbone"] as? String, "efficientnet-b4")
+        let model = work.appendingPathComponent("b4.gad")
+        let fit = try run(["fit", data.path, "-o", model.path, "--folds", "3"] + common)
+        XCTAssertEqual(fit.code, 0, fit.err)
+        let info = try JSONSerialization.jsonObject(with: Data(try run(["info", model.path, "--json"]).out.utf8)) as! [String: Any]
+        XCTAssertEqual(info["backbone"] as? String, "efficientnet-b4")
+        XCTAssertEqual(info["inputSize"] as? Int, 380)
+        XCTAssertEqual((info["levels"] as? [[String: Any]])?.map { $0["dimension"] as? Int }, [48, 24, 32, 56, 112, 160])
+        let sc = try run(["score", model.path, data.appendingPathComponent("crack").path, "--json", "--weights", weights.path])
+        XCTAssertEqual(sc.code, 0, sc.err)
+        XCTAssertEqual(sc.out.split(separator: "\n").count, 4)
+        // A B4 file read as B0 is refused naming its first tensor; other B4 weights at scoring too.
+        let wrong = try run(["fit", data.path, "-o", work.appendingPathComponent("x.gad").path, "--backbone", "b0", "--weights", weights.path])
+        XCTAssertEqual(wrong.code, 1)
+        XCTAssertTrue(wrong.err.contains("b4-formula.safetensors") && wrong.err.contains("_conv_stem.weight")
+                      && wrong.err.contains("[32, 3, 3, 3]"), wrong.err)
+        var other = FormulaWeights.checkpoint(.efficientNetB4).tensors
+        let fc = other["_fc.bias"]!
+        other["_fc.bias"] = Tensor(float32: fc.floats().map { $0 + 1 }, shape: fc.shape)
+        let otherURL = work.appendingPathComponent("b4-other.safetensors")
+        try writeSafetensors(Checkpoint(entries: FormulaWeights.checkpoint(.efficientNetB4).names.map { ($0, other[$0]!) }), to: otherURL)
+        let refused = try run(["score", model.path, data.appendingPathComponent("crack").path, "--weights", otherURL.path])
+        XCTAssertEqual(refused.code, 1)
+        XCTAssertTrue(refused.err.contains("b4.gad") && refused.err.contains("weights"), refused.err)
+    }
+
     func testMVTecEvaluateFitScoreInfo() throws {
         let root = try makeMVTec()
         let json = work.appendingPathComponent("r.json"), report = work.appendingPathComponent("r.html")
