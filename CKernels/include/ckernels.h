@@ -172,6 +172,32 @@ void ck_f32_im2col_rows_nhwc(const ck_conv2d_geom *g, const float *in, float *co
                              size_t oy1);
 
 /**
+ * Winograd F(2x2, 3x3) for a 3x3 stride-1 convolution (any padding): output tiles of 2 x 2
+ * pixels, tile (ty, tx) covering output rows 2ty, 2ty+1 and columns 2tx, 2tx+1; there are
+ * ck_winograd23_tiles_h x ck_winograd23_tiles_w tiles. A band of tile rows [ty0, ty1) is
+ * computed as: ck_f32_winograd23_input (16 matrices V[i] of T x Cin, T = tiles in the band),
+ * 16 GEMMs M[i] = V[i] * U[i] (T x Cout; U from ck_f32_winograd23_weights, no bias), then
+ * ck_f32_winograd23_output. The i-th matrix of V (and M) starts i * T * C floats in.
+ */
+size_t ck_winograd23_tiles_w(const ck_conv2d_geom *g);
+size_t ck_winograd23_tiles_h(const ck_conv2d_geom *g);
+
+/** Weight transform U[i] = G g G^T (i = 4 row + column of the 4x4 result): u holds 16 Cin x
+ *  Cout matrices, from w stored [(ky, kx, ci)][co] as the GEMM path stores them. */
+void ck_f32_winograd23_weights(size_t cin, size_t cout, const float *w, float *u);
+
+/** Input transform of tile rows [ty0, ty1) of one NHWC image (g: kernel 3, stride 1); v holds
+ *  16 x T x C floats; positions in the padding read 0. */
+void ck_f32_winograd23_input(const ck_conv2d_geom *g, const float *in, size_t ty0, size_t ty1, float *v);
+
+/** Output transform of tile rows [ty0, ty1): out[oy][ox][co] = act(Y + bias[co] + residual),
+ *  for the output pixels inside the image (out and residual: the whole NHWC output, out_h x
+ *  out_w x cout); m holds the 16 GEMM results, 16 x T x cout floats. bias and residual may be
+ *  NULL; residual must not alias out. */
+void ck_f32_winograd23_output(const ck_conv2d_geom *g, size_t cout, const float *m, size_t ty0, size_t ty1,
+                              const float *bias, const float *residual, float *out, ck_act act);
+
+/**
  * Depthwise convolution of one NHWC image, fused bias and activation, output rows
  * [oy0, oy1) only (threads share an image by rows, fused blocks go a band at a time):
  *   out[oy][ox][c] = act(bias[c] + sum_{ky,kx} in[iy][ix][c] * w[(ky * k + kx) * C + c])

@@ -143,12 +143,21 @@ final class GraphTests: XCTestCase {
         let p3 = conv(1, 1, Padding(), 24, 24)
         let x19 = try g.conv(p3, try g.depthwise(d3, x17, activation: .relu), residual: x17, activation: .none)
         g.tap(x19)
+        // 3x3 stride-1 convolutions wide enough for Winograd F(2x2, 3x3) on an odd-sized map: with
+        // ReLU6, with the residual and ReLU, with asymmetric padding.
+        let w1 = conv(3, 1, Padding(top: 1, left: 1, bottom: 1, right: 1), 17, 20)
+        let w2 = conv(3, 1, Padding(top: 1, left: 1, bottom: 1, right: 1), 20, 20)
+        let w3 = conv(3, 1, Padding(top: 0, left: 1, bottom: 2, right: 1), 20, 16)
+        let x20 = try g.conv(w1, x5, activation: .relu6)
+        let x22 = try g.conv(w3, try g.conv(w2, x20, residual: x20, activation: .relu), activation: .none)
+        g.tap(x22)
 
-        // Unfused, and with every inverted-residual block fused over row bands.
-        for fuse in [ExecutionPlan.fuseMinBytes, 0] {
-        let plan = ExecutionPlan(g, fuseMinBytes: fuse)
-        XCTAssertEqual(plan.levelDims, [17, 17, 17, 24])
+        // Unfused, with every inverted-residual block fused over row bands, and without Winograd.
+        for (fuse, winograd) in [(ExecutionPlan.fuseMinBytes, true), (0, true), (ExecutionPlan.fuseMinBytes, false)] {
+        let plan = ExecutionPlan(g, fuseMinBytes: fuse, winograd: winograd)
+        XCTAssertEqual(plan.levelDims, [17, 17, 17, 24, 16])
         XCTAssertEqual(plan.steps.contains { if case .fused = $0 { return true } else { return false } }, fuse == 0)
+        XCTAssertEqual(plan.steps.filter { if case .winograd = $0 { return true } else { return false } }.count, winograd ? 3 : 0)
         let n = 4
         let inputs = rands(n * S * S * 3)
         // The reference, per image.
@@ -167,7 +176,9 @@ final class GraphTests: XCTestCase {
             let r14 = refConv(refDepthwise(refConv(r11, e1, residual: nil, .relu6), d1, .relu6), p1, residual: r11, .none)
             let r17 = refConv(refDepthwise(refConv(r14, e2, residual: nil, .swish), d2, .swish), p2, residual: nil, .none)
             let r19 = refConv(refDepthwise(r17, d3, .relu), p3, residual: r17, .none)
-            refLevels.append(refMean(r1) + refMean(r5) + pooled + refMean(r19))
+            let r20 = refConv(r5, w1, residual: nil, .relu6)
+            let r22 = refConv(refConv(r20, w2, residual: r20, .relu), w3, residual: nil, .none)
+            refLevels.append(refMean(r1) + refMean(r5) + pooled + refMean(r19) + refMean(r22))
             refSpatial.append(r5.v)
             refLogits.append((0..<10).map { o in Double(fcB[o]) + (0..<17).reduce(0.0) { $0 + pooled[$1] * Double(fcW[$1 * 10 + o]) } })
         }

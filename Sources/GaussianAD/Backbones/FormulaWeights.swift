@@ -9,23 +9,23 @@ import Foundation
 ///                                 weightsSHA256: "formula")
 ///     let (levels, _) = try net.run(inputs: FormulaWeights.input(.efficientNetB4, count: 2), count: 2)
 public enum FormulaWeights {
-    /// Entry k (state-dict order) with n elements: element i, computed in float64 and rounded
-    /// to float32, by the entry's name and rank.
-    static func value(name: String, shape: [Int], k: Int, i: Int) -> Double {
-        let x = Double(i), kk = Double(k)
-        if name.hasSuffix("running_var") { let s = sin(0.7 * x + kk); return 1 + 0.5 * s * s }
-        if name.hasSuffix("running_mean") { return 0.1 * sin(0.5 * x + kk) }
-        if name.hasSuffix("bias") { return 0.1 * cos(1.3 * x + kk) }
-        if shape.count == 1 { return 1 + 0.1 * sin(x + kk) }
-        let n = shape.reduce(1, *), fanIn = Double(n / max(shape[0], 1))
-        return sin(1.7 * x + 0.3 * kk) * (3 / fanIn).squareRoot()
+    /// The formula of entry k (state-dict order): element i -> value, computed in float64 (and
+    /// rounded to float32 by the caller), chosen by the entry's name and rank.
+    static func formula(name: String, shape: [Int], k: Int) -> (Int) -> Double {
+        let kk = Double(k)
+        if name.hasSuffix("running_var") { return { let s = sin(0.7 * Double($0) + kk); return 1 + 0.5 * s * s } }
+        if name.hasSuffix("running_mean") { return { 0.1 * sin(0.5 * Double($0) + kk) } }
+        if name.hasSuffix("bias") { return { 0.1 * cos(1.3 * Double($0) + kk) } }
+        if shape.count == 1 { return { 1 + 0.1 * sin(Double($0) + kk) } }
+        let n = shape.reduce(1, *), scale = (3 / Double(n / max(shape[0], 1))).squareRoot()
+        return { sin(1.7 * Double($0) + 0.3 * kk) * scale }
     }
 
     /// The state dict of `kind` (`BackboneKind.stateDict`) with formula values.
     public static func checkpoint(_ kind: BackboneKind) -> Checkpoint {
         let entries = kind.stateDict.enumerated().map { k, e -> (String, Tensor) in
-            let n = e.shape.reduce(1, *)
-            let values = (0..<n).map { Float(value(name: e.name, shape: e.shape, k: k, i: $0)) }
+            let f = formula(name: e.name, shape: e.shape, k: k)
+            let values = (0..<e.shape.reduce(1, *)).map { Float(f($0)) }
             return (e.name, Tensor(float32: values, shape: e.shape))
         }
         return Checkpoint(entries: entries)

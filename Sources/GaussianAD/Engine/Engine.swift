@@ -101,6 +101,24 @@ final class Engine: @unchecked Sendable {
                           c: t(o) + y * rowFloats, act: act, ith: 0, nth: 1)
                     y = y2
                 }
+            case .winograd(let wc):
+                var geom = wc.geometry
+                let (t0, t1) = rows(ck_winograd23_tiles_h(&geom))
+                let tilesW = ck_winograd23_tiles_w(&geom), cin = geom.channels
+                var ty = t0
+                while ty < t1 {
+                    let ty2 = min(t1, ty + wc.bandRows)
+                    let T = (ty2 - ty) * tilesW
+                    let products = scratch + 16 * T * cin
+                    ck_f32_winograd23_input(&geom, t(wc.input), ty, ty2, scratch)
+                    for i in 0..<16 {
+                        wc.gemms[i].run(m: T, a: scratch + i * T * cin, residual: nil, c: products + i * T * wc.cout,
+                                        act: CK_ACT_NONE, ith: 0, nth: 1)
+                    }
+                    ck_f32_winograd23_output(&geom, wc.cout, products, ty, ty2, wc.bias.pointer,
+                                             wc.residual.map { UnsafePointer(t($0)) }, t(wc.output), wc.act)
+                    ty = ty2
+                }
             case .depthwise(var geom, let w, let b, let act, let x, let o):
                 let (y0, y1) = rows(geom.out_h)
                 if y0 < y1 { ck_f32_dwconv_nhwc(&geom, t(x), 0, w.pointer, b.pointer, act, t(o), 0, y0, y1) }

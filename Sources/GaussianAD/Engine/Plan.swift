@@ -74,6 +74,52 @@ enum Step: Sendable {
     case classifier(PackedGemm, input: Int, pixels: Int, temp: Int)
     /// An inverted-residual block fused over bands of output rows (see `FusedBlock`).
     case fused(FusedBlock)
+    /// A 3x3 stride-1 convolution by Winograd F(2x2, 3x3) (see `WinogradConv`).
+    case winograd(WinogradConv)
+}
+
+/// A 3x3 stride-1 convolution as Winograd F(2x2, 3x3), a band of `bandRows` tile rows at a
+/// time: the input transform (16 matrices of tiles x cin) and the 16 GEMM results (tiles x cout)
+/// live in scratch; the output transform adds bias, residual and activation.
+struct WinogradConv: Sendable {
+    /// The 16 transformed weight matrices (cin x cout, no bias), packed.
+    let gemms: [PackedGemm]
+    let bias: FloatStorage
+    let geometry: ck_conv2d_geom
+    let cout: Int
+    let act: ck_act
+    let input: Int, residual: Int?, output: Int
+    let bandRows: Int
+
+    /// Whether a convolution is done this way: 3x3, stride 1, wide enough that the GEMMs
+    /// dominate the transforms.
+    static func applies(_ w: ConvWeights) -> Bool {
+        w.kernel == 3 && w.stride == 1 && w.cin >= 16 && w.cout >= 16
+    }
+
+    init(_ w: ConvWeights, geometry g: ck_conv2d_geom, input: Int, residual: Int?, act: ck_act, output: Int) {
+        var g = g
+        let tilesW = ck_winograd23_tiles_w(&g)
+        let perTileRow = 16 * tilesW * (w.cin + w.cout)
+        bandRows = max(1, min(ck_winograd23_tiles_h(&g), ExecutionPlan.winogradBandBytes / 4 / max(perTileRow, 1)))
+        var u = [Float](repeating: 0, count: 16 * w.cin * w.cout)
+        w.weights.withUnsafeBufferPointer { wp in u.withUnsafeMutableBufferPointer { ck_f32_winograd23_weights(w.cin, w.cout, wp.baseAddress, $0.baseAddress) } }
+        let m = bandRows * tilesW, each = w.cin * w.cout
+        gemms = (0..<16).map { PackedGemm(m: m, k: w.cin, n: w.cout, weights: Array(u[($0 * each)..<(($0 + 1) * each)]), bias: nil) }
+        bias = FloatStorage(w.bias)
+        geometry = g
+        cout = w.cout
+        self.act = act
+        self.input = input
+        self.residual = residual
+        self.output = output
+    }
+
+    /// Scratch floats: one band's transformed input and GEMM results.
+    var scratchFloats: Int {
+        var g = geometry
+        return 16 * bandRows * ck_winograd23_tiles_w(&g) * (geometry.channels + cout)
+    }
 }
 
 /// 1x1 expand (optional) -> depthwise -> 1x1 project (+ residual), computed a band of output
@@ -120,6 +166,8 @@ final class ExecutionPlan: Sendable {
 
     /// Rows of im2col computed at once per thread (keeps the columns in L1/L2).
     static let im2colChunkBytes = 96 << 10
+    /// Scratch of one Winograd band per thread (transformed input and the GEMM results).
+    static let winogradBandBytes = 512 << 10
     /// Blocks whose expanded tensor is at least this large (about a core's L2) are fused;
     /// smaller ones stay in cache anyway, and their short bands would waste GEMM tiles
     /// (measured on Lite0: 256 KiB 104, 1 MiB 109, 2 MiB 103 images/s on one thread).
@@ -153,7 +201,9 @@ final class ExecutionPlan: Sendable {
 
     /// Compiles `graph`; inverted-residual blocks whose expanded tensor has at least
     /// `fuseMinBytes` bytes are fused (tests pass 0 to fuse every one).
-    init(_ graph: Graph, fuseMinBytes: Int = ExecutionPlan.fuseMinBytes) {
+    /// Compiles `graph`; `fuseMinBytes` sets which inverted-residual blocks are fused and
+    /// `winograd` whether 3x3 stride-1 convolutions use Winograd F(2x2, 3x3) (tests run both).
+    init(_ graph: Graph, fuseMinBytes: Int = ExecutionPlan.fuseMinBytes, winograd: Bool = true) {
         shapes = graph.shapes
         levelDims = graph.levelDims
         levelOffsets = startOffsets(graph.levelDims)
@@ -200,6 +250,11 @@ final class ExecutionPlan: Sendable {
                 let packed = PackedGemm(m: shapes[o].h * shapes[o].w, k: w.kernel * w.kernel * w.cin, n: w.cout, weights: w.weights, bias: w.bias)
                 if w.kernel == 1 && w.stride == 1 && w.padding == Padding() {
                     steps.append(.pointwise(packed, pixels: shapes[o].count / w.cout, input: x, residual: r, act: act.kernel, output: o))
+                } else if winograd && WinogradConv.applies(w) {
+                    let wc = WinogradConv(w, geometry: geometry(shapes[x], shapes[o], kernel: 3, stride: 1, padding: w.padding),
+                                          input: x, residual: r, act: act.kernel, output: o)
+                    scratch = max(scratch, wc.scratchFloats)
+                    steps.append(.winograd(wc))
                 } else {
                     let g = geometry(shapes[x], shapes[o], kernel: w.kernel, stride: w.stride, padding: w.padding)
                     let rowFloats = shapes[o].w * packed.k
