@@ -125,7 +125,8 @@ final class HostileFileTests: XCTestCase {
         try (out + h + data).write(to: url)
     }
 
-    /// Real Lite0 weights whose stem kernel is 0 x 0: the graph refuses them, naming the file.
+    /// Real Lite0 weights whose stem kernel is 0 x 0: refused before any graph is built, naming
+    /// the file, the tensor and the shape expected.
     func testZeroSizedWeightsAreRefusedByName() throws {
         let src = BackboneKind.efficientNetLite0.cachedWeightsURL
         guard FileManager.default.fileExists(atPath: src.path) else { throw XCTSkip("SKIPPED: Lite0 weights not at \(src.path); run scripts/setup") }
@@ -137,7 +138,8 @@ final class HostileFileTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: url) }
         try Self.safetensors(tensors, to: url)
         XCTAssertThrowsError(try Backbone.load(.efficientNetLite0, weights: url)) { err in
-            XCTAssertTrue("\(err)".contains(url.path) && "\(err)".contains("zero kernel"), "\(err)")
+            XCTAssertTrue("\(err)".contains(url.path) && "\(err)".contains("_conv_stem.weight")
+                          && "\(err)".contains("expects [32, 3, 3, 3]"), "\(err)")
         }
     }
 

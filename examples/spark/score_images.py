@@ -8,7 +8,8 @@ in no particular order, to OUT (atomically); the exit status is 1 if any image f
     spark-submit score_images.py --model model.gad --images paths.txt --out scores.jsonl
 
 MODEL, the image files and the tool must be readable at the same paths on every executor
-(shared storage, or the same image on every node); see docs/SCALE.md.
+(shared storage, or the same image on every node); the driver's GAUSSIAN_AD_* variables, HOME
+and PATH are passed to the score processes. See docs/SCALE.md.
 """
 import argparse
 import json
@@ -41,9 +42,12 @@ def main(argv=None):
         command = shlex.join([os.path.abspath(a.tool) if os.path.exists(a.tool) else a.tool, "score",
                               os.path.abspath(a.model), "-", "--json", "--threads", str(a.threads),
                               "--batch", str(a.batch)])
+        # RDD.pipe starts the command with only the variables it is given: pass the driver's
+        # gaussian-ad settings (GAUSSIAN_AD_HOME, GAUSSIAN_AD_KERNELS, limits...), HOME and PATH.
+        env = {k: v for k, v in os.environ.items() if k.startswith("GAUSSIAN_AD_") or k in ("HOME", "PATH")}
         # The tool exits 1 when an image could not be read; its error line says which, so the
         # exit code is not checked here (checkCode=False) but counted below.
-        lines = paths.filter(lambda p: p.strip() != "").pipe(command, checkCode=False)
+        lines = paths.filter(lambda p: p.strip() != "").pipe(command, env=env, checkCode=False)
         tmp = a.out + ".tmp-%d" % os.getpid()
         scored = failed = 0
         with open(tmp, "w") as f:
