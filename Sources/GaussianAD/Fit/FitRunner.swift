@@ -69,7 +69,12 @@ public final class ImageFeatures {
         self.progress = progress
     }
 
-    /// The images as feature batches, in order.
+    /// Rows handed on at once: the network's small batches are gathered first, because each
+    /// hand-on costs the statistics a pass over every level's d x d sums (memory-bound for the
+    /// wide levels), whatever the number of rows.
+    public static let chunkRows = 256
+
+    /// The images as feature batches of about `chunkRows` rows, in order.
     public func batches(_ body: (FeatureMatrix, [String]) throws -> Void) throws {
         if !cache.isEmpty {
             for (f, p) in cache { try body(f, p) }
@@ -79,13 +84,26 @@ public final class ImageFeatures {
         var kept: [(FeatureMatrix, [String])] = []
         var inBody: UInt64 = 0
         let t0 = DispatchTime.now().uptimeNanoseconds
-        try extractor.forEachBatch(urls, progress: progress) { feats, range in
-            let p = Array(paths[range])
-            if keepsFeatures { kept.append((feats, p)) }
+        let dims = extractor.backbone.levelDims
+        var values: [Double] = [], rows = 0, chunkPaths: [String] = []
+        func handOn() throws {
+            guard rows > 0 else { return }
+            let feats = try FeatureMatrix(rows: rows, levelDims: dims, values: values)
+            if keepsFeatures { kept.append((feats, chunkPaths)) }
             let b0 = DispatchTime.now().uptimeNanoseconds
             defer { inBody += DispatchTime.now().uptimeNanoseconds - b0 }
-            try body(feats, p)
+            try body(feats, chunkPaths)
+            values.removeAll(keepingCapacity: true)
+            chunkPaths.removeAll(keepingCapacity: true)
+            rows = 0
         }
+        try extractor.forEachBatch(urls, progress: progress) { feats, range in
+            values += feats.values
+            chunkPaths += paths[range]
+            rows += feats.rows
+            if rows >= Self.chunkRows { try handOn() }
+        }
+        try handOn()
         extractionSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0 - inBody) / 1e9
         extractedImages += urls.count
         cache = kept
