@@ -6,8 +6,8 @@
 #endif
 
 ck_dispatch_table ck_table = {
-    CK_ISA_PORTABLE, ck_f32_dwconv_nhwc__portable,
-    ck_f32_mean_pool_nhwc__portable,
+    CK_ISA_PORTABLE, ck_f32_dwconv_nhwc__portable, ck_f32_mean_pool_nhwc__portable,
+    ck_f32_scale_channels__portable, ck_f32_winograd23_input__portable, ck_f32_winograd23_output__portable,
 };
 
 #if CK_X86
@@ -39,16 +39,23 @@ ck_isa ck_cpu_isa(void) {
 ck_isa ck_dispatch_init(ck_isa max_isa) {
     ck_isa isa = ck_cpu_isa();
     if (isa > max_isa) isa = max_isa;
-    ck_dispatch_table t = {CK_ISA_PORTABLE, ck_f32_dwconv_nhwc__portable,
-                           ck_f32_mean_pool_nhwc__portable};
+    ck_dispatch_table t = {CK_ISA_PORTABLE, ck_f32_dwconv_nhwc__portable, ck_f32_mean_pool_nhwc__portable,
+                           ck_f32_scale_channels__portable, ck_f32_winograd23_input__portable,
+                           ck_f32_winograd23_output__portable};
 #if CK_X86
     if (isa >= CK_ISA_AVX2) {
         t.isa = CK_ISA_AVX2;
         t.mean_pool = ck_f32_mean_pool_nhwc__avx2;
+        t.scale_channels = ck_f32_scale_channels__avx2;
+        t.winograd_input = ck_f32_winograd23_input__avx2;
+        t.winograd_output = ck_f32_winograd23_output__avx2;
     }
     if (isa >= CK_ISA_AVX512) {
         t.isa = CK_ISA_AVX512;
         t.mean_pool = ck_f32_mean_pool_nhwc__avx512f;
+        t.scale_channels = ck_f32_scale_channels__avx512f;
+        t.winograd_input = ck_f32_winograd23_input__avx512f;
+        t.winograd_output = ck_f32_winograd23_output__avx512f;
     }
 #endif
     t.dwconv = ck_dwconv_best(t.isa);
@@ -75,4 +82,17 @@ void ck_f32_dwconv_nhwc(const ck_conv2d_geom *g, const float *in, size_t in_ring
 
 void ck_f32_mean_pool_nhwc(size_t hw, size_t channels, const float *in, float *out) {
     ck_table.mean_pool(hw, channels, in, out);
+}
+
+void ck_f32_scale_channels(size_t rows, size_t channels, const float *in, const float *scale, float *out) {
+    ck_table.scale_channels(rows, channels, in, scale, out);
+}
+
+void ck_f32_winograd23_input(const ck_conv2d_geom *g, const float *in, size_t ty0, size_t ty1, float *v) {
+    ck_table.winograd_input(g, in, ty0, ty1, v);
+}
+
+void ck_f32_winograd23_output(const ck_conv2d_geom *g, size_t cout, const float *m, size_t ty0, size_t ty1,
+                              const float *bias, const float *residual, float *out, ck_act act) {
+    ck_table.winograd_output(g, cout, m, ty0, ty1, bias, residual, out, act);
 }

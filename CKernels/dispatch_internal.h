@@ -4,12 +4,29 @@
 #include "ckernels.h"
 
 typedef void (*ck_mean_pool_fn)(size_t, size_t, const float *, float *);
+typedef void (*ck_scale_channels_fn)(size_t, size_t, const float *, const float *, float *);
+typedef void (*ck_winograd_input_fn)(const ck_conv2d_geom *, const float *, size_t, size_t, float *);
+typedef void (*ck_winograd_output_fn)(const ck_conv2d_geom *, size_t, const float *, size_t, size_t, const float *,
+                                      const float *, float *, ck_act);
 
 typedef struct ck_dispatch_table {
     ck_isa isa;
     ck_dwconv_fn dwconv;
     ck_mean_pool_fn mean_pool;
+    ck_scale_channels_fn scale_channels;
+    ck_winograd_input_fn winograd_input;
+    ck_winograd_output_fn winograd_output;
 } ck_dispatch_table;
+
+/* One variant per ISA of each simple kernel (pool.c, winograd.c). */
+#define CK_DECLARE_SIMPLE_VARIANTS(SUFFIX)                                                             \
+    void ck_f32_scale_channels__##SUFFIX(size_t, size_t, const float *, const float *, float *);      \
+    void ck_f32_winograd23_input__##SUFFIX(const ck_conv2d_geom *, const float *, size_t, size_t, float *); \
+    void ck_f32_winograd23_output__##SUFFIX(const ck_conv2d_geom *, size_t, const float *, size_t, size_t, \
+                                            const float *, const float *, float *, ck_act);
+CK_DECLARE_SIMPLE_VARIANTS(portable)
+CK_DECLARE_SIMPLE_VARIANTS(avx2)
+CK_DECLARE_SIMPLE_VARIANTS(avx512f)
 
 /* The best registered depthwise kernel up to isa (dwconv.c). */
 ck_dwconv_fn ck_dwconv_best(ck_isa isa);

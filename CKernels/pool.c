@@ -80,11 +80,26 @@ void ck_f32_pool2d_nhwc(const ck_conv2d_geom *g, int max, const float *in, float
         }
 }
 
-void ck_f32_scale_channels(size_t rows, size_t channels, const float *in, const float *scale,
-                           float *out) {
+/* Squeeze-excitation's gate: one body compiled per ISA (the loop vectorises to each). */
+static inline __attribute__((always_inline)) void scale_channels(size_t rows, size_t channels, const float *in,
+                                                                 const float *scale, float *out) {
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < channels; c++) out[r * channels + c] = in[r * channels + c] * scale[c];
 }
+
+void ck_f32_scale_channels__portable(size_t rows, size_t channels, const float *in, const float *scale, float *out) {
+    scale_channels(rows, channels, in, scale, out);
+}
+#if CK_X86
+CK_TARGET_AVX2 void ck_f32_scale_channels__avx2(size_t rows, size_t channels, const float *in, const float *scale,
+                                                float *out) {
+    scale_channels(rows, channels, in, scale, out);
+}
+CK_TARGET_AVX512 void ck_f32_scale_channels__avx512f(size_t rows, size_t channels, const float *in, const float *scale,
+                                                     float *out) {
+    scale_channels(rows, channels, in, scale, out);
+}
+#endif
 
 void ck_f32_add_act(size_t count, const float *a, const float *b, float *out, ck_act act) {
     for (size_t i = 0; i < count; i++) out[i] = ck_act_scalar(a[i] + b[i], act);

@@ -31,7 +31,11 @@ void ck_f32_winograd23_weights(size_t cin, size_t cout, const float *w, float *u
 size_t ck_winograd23_tiles_w(const ck_conv2d_geom *g) { return (g->out_w + 1) / 2; }
 size_t ck_winograd23_tiles_h(const ck_conv2d_geom *g) { return (g->out_h + 1) / 2; }
 
-void ck_f32_winograd23_input(const ck_conv2d_geom *g, const float *in, size_t ty0, size_t ty1, float *v) {
+/* The transforms are written once as always-inline bodies and compiled three times, for the
+ * baseline ISA, AVX2 and AVX-512 (ck_dispatch_init picks one): the channel loops vectorise to
+ * the widest registers of each. */
+static inline __attribute__((always_inline)) void winograd23_input(const ck_conv2d_geom *g, const float *in, size_t ty0,
+                                                                   size_t ty1, float *v) {
     const size_t C = g->channels, W = g->in_w, H = g->in_h, tw = ck_winograd23_tiles_w(g);
     const size_t stride = (ty1 - ty0) * tw * C; /* floats between two of the 16 matrices */
     float d[16][CB];
@@ -72,8 +76,27 @@ void ck_f32_winograd23_input(const ck_conv2d_geom *g, const float *in, size_t ty
     }
 }
 
-void ck_f32_winograd23_output(const ck_conv2d_geom *g, size_t cout, const float *m, size_t ty0, size_t ty1,
-                              const float *bias, const float *residual, float *out, ck_act act) {
+/* out = act(y + residual) over n channels, the activation chosen outside the loops. */
+static inline __attribute__((always_inline)) void winograd23_store(const float *y, const float *r, float *o, size_t n,
+                                                                   ck_act act) {
+    switch (act) {
+    case CK_ACT_NONE:
+        for (size_t c = 0; c < n; c++) o[c] = y[c] + (r ? r[c] : 0.f);
+        break;
+    case CK_ACT_RELU:
+        for (size_t c = 0; c < n; c++) { const float v = y[c] + (r ? r[c] : 0.f); o[c] = v < 0.f ? 0.f : v; }
+        break;
+    case CK_ACT_RELU6:
+        for (size_t c = 0; c < n; c++) { const float v = y[c] + (r ? r[c] : 0.f); o[c] = v < 0.f ? 0.f : (v > 6.f ? 6.f : v); }
+        break;
+    default:
+        for (size_t c = 0; c < n; c++) o[c] = ck_act_scalar(y[c] + (r ? r[c] : 0.f), act);
+    }
+}
+
+static inline __attribute__((always_inline)) void winograd23_output(const ck_conv2d_geom *g, size_t cout, const float *m,
+                                                                    size_t ty0, size_t ty1, const float *bias,
+                                                                    const float *residual, float *out, ck_act act) {
     const size_t tw = ck_winograd23_tiles_w(g), OW = g->out_w, OH = g->out_h;
     const size_t stride = (ty1 - ty0) * tw * cout;
     float y[4][CB];
@@ -101,13 +124,26 @@ void ck_f32_winograd23_output(const ck_conv2d_geom *g, size_t cout, const float 
                     const size_t oy = 2 * ty + p / 2, ox = 2 * tx + p % 2;
                     if (oy >= OH || ox >= OW) continue;
                     const size_t at = (oy * OW + ox) * cout + c0;
-                    if (residual) {
-                        for (size_t c = 0; c < n; c++) out[at + c] = ck_act_scalar(y[p][c] + residual[at + c], act);
-                    } else {
-                        for (size_t c = 0; c < n; c++) out[at + c] = ck_act_scalar(y[p][c], act);
-                    }
+                    winograd23_store(y[p], residual ? residual + at : NULL, out + at, n, act);
                 }
             }
         }
     }
 }
+
+#define CK_WINOGRAD_VARIANT(SUFFIX, TARGET)                                                            \
+    TARGET void ck_f32_winograd23_input__##SUFFIX(const ck_conv2d_geom *g, const float *in, size_t ty0, \
+                                                  size_t ty1, float *v) {                              \
+        winograd23_input(g, in, ty0, ty1, v);                                                         \
+    }                                                                                                 \
+    TARGET void ck_f32_winograd23_output__##SUFFIX(const ck_conv2d_geom *g, size_t cout, const float *m, \
+                                                   size_t ty0, size_t ty1, const float *bias,          \
+                                                   const float *residual, float *out, ck_act act) {    \
+        winograd23_output(g, cout, m, ty0, ty1, bias, residual, out, act);                            \
+    }
+
+CK_WINOGRAD_VARIANT(portable, )
+#if CK_X86
+CK_WINOGRAD_VARIANT(avx2, CK_TARGET_AVX2)
+CK_WINOGRAD_VARIANT(avx512f, CK_TARGET_AVX512)
+#endif
