@@ -148,8 +148,10 @@ final class Engine: @unchecked Sendable {
             case .fused(let f):
                 var geom = f.geometry
                 let (y0, y1) = rows(geom.out_h)
-                let W = geom.in_w, C = geom.channels, OW = geom.out_w, cout = f.project.n
-                let ring = scratch, band = scratch + (f.expand == nil ? 0 : f.ringRows * W * C)
+                let W = geom.in_w, C = geom.channels, OW = geom.out_w
+                let ring = scratch
+                // Without a projection the depthwise rows go straight to the output tensor.
+                let band = f.project == nil ? t(f.output) : scratch + (f.expand == nil ? 0 : f.ringRows * W * C)
                 let s = geom.stride, k = geom.kernel, pt = geom.pad_top
                 var have = 0
                 var b = y0
@@ -165,12 +167,14 @@ final class Engine: @unchecked Sendable {
                             r += n
                         }
                         have = hi
-                        ck_f32_dwconv_nhwc(&geom, ring, f.ringRows, f.dwWeights.pointer, f.dwBias.pointer, f.dwAct, band, b, b, b1)
-                    } else {
-                        ck_f32_dwconv_nhwc(&geom, t(f.input), 0, f.dwWeights.pointer, f.dwBias.pointer, f.dwAct, band, b, b, b1)
                     }
-                    f.project.run(m: (b1 - b) * OW, a: band, residual: f.residual.map { UnsafePointer(t($0) + b * OW * cout) },
-                                  c: t(f.output) + b * OW * cout, act: f.projectAct, ith: 0, nth: 1)
+                    let source = f.expand == nil ? t(f.input) : ring, sourceRing = f.expand == nil ? 0 : f.ringRows
+                    let row0 = f.project == nil ? 0 : b
+                    ck_f32_dwconv_nhwc(&geom, source, sourceRing, f.dwWeights.pointer, f.dwBias.pointer, f.dwAct, band, row0, b, b1)
+                    if let p = f.project {
+                        p.run(m: (b1 - b) * OW, a: band, residual: f.residual.map { UnsafePointer(t($0) + b * OW * p.n) },
+                              c: t(f.output) + b * OW * p.n, act: f.projectAct, ith: 0, nth: 1)
+                    }
                     b = b1
                 }
             case .classifier(let g, let x, let pixels, let tmp):

@@ -124,14 +124,16 @@ struct WinogradConv: Sendable {
 
 /// 1x1 expand (optional) -> depthwise -> 1x1 project (+ residual), computed a band of output
 /// rows at a time: the expanded rows live in a ring of `ringRows` rows and the depthwise band in
-/// `bandRows` rows of scratch, so the expanded tensor never leaves the core's cache.
+/// `bandRows` rows of scratch, so the expanded tensor never leaves the core's cache. Without a
+/// projection (a squeeze-excitation follows the depthwise, which needs all of its output), the
+/// depthwise writes its rows straight into `output`: only the expansion stays in cache.
 struct FusedBlock: Sendable {
     let expand: PackedGemm?
     let expandAct: ck_act
     let geometry: ck_conv2d_geom
     let dwWeights: FloatStorage, dwBias: FloatStorage
     let dwAct: ck_act
-    let project: PackedGemm
+    let project: PackedGemm?
     let projectAct: ck_act
     let input: Int, residual: Int?, output: Int
     let bandRows: Int, ringRows: Int
@@ -139,7 +141,7 @@ struct FusedBlock: Sendable {
     /// Scratch floats: the ring and the depthwise band.
     var scratchFloats: Int {
         let c = geometry.channels
-        return (expand == nil ? 0 : ringRows * geometry.in_w * c) + bandRows * geometry.out_w * c
+        return (expand == nil ? 0 : ringRows * geometry.in_w * c) + (project == nil ? 0 : bandRows * geometry.out_w * c)
     }
 }
 
@@ -175,8 +177,10 @@ final class ExecutionPlan: Sendable {
     /// Scratch a fused block may use per thread for its ring and band.
     static let fuseScratchBytes = 384 << 10
 
-    /// Fusable inverted-residual blocks: op index of the first op -> (expand?, depthwise, project).
-    static func fusable(_ graph: Graph, minBytes: Int) -> [Int: (expand: Int?, dw: Int, project: Int)] {
+    /// Fusable inverted-residual blocks: op index of the first op -> (expand?, depthwise,
+    /// project?). Without a projection (the depthwise feeds a squeeze-excitation) only an
+    /// expansion is worth fusing.
+    static func fusable(_ graph: Graph, minBytes: Int) -> [Int: (expand: Int?, dw: Int, project: Int?)] {
         var consumers = [Int](repeating: 0, count: graph.shapes.count)
         for op in graph.ops { for t in op.inputs { consumers[t] += 1 } }
         func pointwise(_ i: Int) -> (ConvWeights, input: Int, residual: Int?, output: Int)? {
@@ -184,16 +188,23 @@ final class ExecutionPlan: Sendable {
                   w.kernel == 1, w.stride == 1, w.padding == Padding() else { return nil }
             return (w, x, r, o)
         }
-        var out: [Int: (Int?, Int, Int)] = [:]
+        var out: [Int: (Int?, Int, Int?)] = [:]
         for (i, op) in graph.ops.enumerated() {
-            guard case .depthwise(_, let x, _, let d) = op, consumers[d] == 1,
-                  let proj = pointwise(i + 1), proj.input == d else { continue }
+            guard case .depthwise(_, let x, _, let d) = op, consumers[d] == 1 else { continue }
+            let project: Int?
+            if let proj = pointwise(i + 1), proj.input == d {
+                project = i + 1
+            } else if i + 1 < graph.ops.count, case .squeezeExcite(_, let seIn, _) = graph.ops[i + 1], seIn == d {
+                project = nil
+            } else {
+                continue
+            }
             let expanded = graph.shapes[x].count * 4
             guard expanded >= minBytes else { continue }
             if let e = pointwise(i - 1), e.output == x, e.residual == nil, consumers[x] == 1, out[i - 2] == nil {
-                out[i - 1] = (i - 1, i, i + 1)
-            } else {
-                out[i] = (nil, i, i + 1)
+                out[i - 1] = (i - 1, i, project)
+            } else if project != nil {
+                out[i] = (nil, i, project)
             }
         }
         return out
@@ -230,12 +241,13 @@ final class ExecutionPlan: Sendable {
                 scratch = max(scratch, block.scratchFloats)
                 offsets[block.output] = allocator.allocate(shapes[block.output].count)
                 steps.append(.fused(block))
-                for j in i...f.project {
+                let last = f.project ?? f.dw
+                for j in i...last {
                     for t in graph.ops[j].inputs where t != 0 && lastUse[t] == j && offsets[t] >= 0 {
                         allocator.free(offsets[t], shapes[t].count)
                     }
                 }
-                skipUntil = f.project
+                skipUntil = last
                 continue
             }
             var temps: [(offset: Int, size: Int)] = []
@@ -300,10 +312,16 @@ final class ExecutionPlan: Sendable {
 
 extension ExecutionPlan {
     /// The fused step of an inverted-residual block, with the largest band that fits the budget.
-    static func fuse(_ graph: Graph, _ f: (expand: Int?, dw: Int, project: Int)) -> FusedBlock {
-        guard case .depthwise(let dw, let dIn, let dwAct, _) = graph.ops[f.dw],
-              case .conv(let pw, _, let residual, let pAct, let out) = graph.ops[f.project] else {
-            preconditionFailure("fusable() matched only depthwise -> pointwise")
+    static func fuse(_ graph: Graph, _ f: (expand: Int?, dw: Int, project: Int?)) -> FusedBlock {
+        guard case .depthwise(let dw, let dIn, let dwAct, let dOut) = graph.ops[f.dw] else {
+            preconditionFailure("fusable() matched only a depthwise")
+        }
+        var project: ConvWeights? = nil, residual: Int? = nil, projectAct = CK_ACT_NONE, out = dOut
+        if let p = f.project, case .conv(let pw, _, let r, let pa, let o) = graph.ops[p] {
+            project = pw
+            residual = r
+            projectAct = pa.kernel
+            out = o
         }
         var expand: PackedGemm? = nil
         var expandAct = CK_ACT_NONE
@@ -313,18 +331,18 @@ extension ExecutionPlan {
             expandAct = ea.kernel
             input = x
         }
-        let si = graph.shapes[dIn], so = graph.shapes[out]
+        let si = graph.shapes[dIn], so = graph.shapes[dOut]
         let geom = ck_conv2d_geom(in_h: si.h, in_w: si.w, channels: si.c, kernel: dw.kernel, stride: dw.stride,
                                   pad_top: dw.padding.top, pad_left: dw.padding.left, out_h: so.h, out_w: so.w)
         var band = 1
         func floats(_ b: Int) -> Int {
-            (expand == nil ? 0 : ((b - 1) * dw.stride + dw.kernel) * si.w * si.c) + b * so.w * si.c
+            (expand == nil ? 0 : ((b - 1) * dw.stride + dw.kernel) * si.w * si.c) + (project == nil ? 0 : b * so.w * si.c)
         }
         while band < so.h && floats(band + 1) * 4 <= fuseScratchBytes { band += 1 }
         return FusedBlock(expand: expand, expandAct: expandAct, geometry: geom, dwWeights: FloatStorage(dw.weights),
                           dwBias: FloatStorage(dw.bias), dwAct: dwAct.kernel,
-                          project: PackedGemm(m: band * so.w, k: pw.cin, n: pw.cout, weights: pw.weights, bias: pw.bias),
-                          projectAct: pAct.kernel, input: input, residual: residual, output: out,
+                          project: project.map { PackedGemm(m: band * so.w, k: $0.cin, n: $0.cout, weights: $0.weights, bias: $0.bias) },
+                          projectAct: projectAct, input: input, residual: residual, output: out,
                           bandRows: band, ringRows: min(si.h, (band - 1) * dw.stride + dw.kernel))
     }
 }
