@@ -109,7 +109,7 @@ enum EfficientNetConfig {
     /// The state dict lukemelas' model has (its order), classifier of 1000 classes included.
     static func stateDict(_ kind: BackboneKind) -> [(name: String, shape: [Int])] {
         var sd: [(name: String, shape: [Int])] = []
-        func bn(_ p: String, _ c: Int) { for s in ["weight", "bias", "running_mean", "running_var"] { sd.append(("\(p).\(s)", [c])) } }
+        func bn(_ p: String, _ c: Int) { sd += StateDictCheck.batchNorm(p, channels: c) }
         let sh = stemHead(kind)
         sd.append(("_conv_stem.weight", [sh.stem, 3, 3, 3]))
         bn("_bn0", sh.stem)

@@ -48,7 +48,7 @@ enum ResNetConfig {
     /// torchvision's state dict (its order), classifier of 1000 classes included.
     static func stateDict(_ kind: BackboneKind) -> [(name: String, shape: [Int])] {
         var sd: [(name: String, shape: [Int])] = []
-        func bn(_ p: String, _ c: Int) { for s in ["weight", "bias", "running_mean", "running_var"] { sd.append(("\(p).\(s)", [c])) } }
+        func bn(_ p: String, _ c: Int) { sd += StateDictCheck.batchNorm(p, channels: c) }
         sd.append(("conv1.weight", [64, 3, 7, 7]))
         bn("bn1", 64)
         for b in blocks(kind) {

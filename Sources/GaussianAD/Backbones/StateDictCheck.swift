@@ -3,6 +3,11 @@
 import Foundation
 
 enum StateDictCheck {
+    /// The four entries of a BatchNorm called `prefix` over `channels`, in PyTorch's order.
+    static func batchNorm(_ prefix: String, channels: Int) -> [(name: String, shape: [Int])] {
+        ["weight", "bias", "running_mean", "running_var"].map { ("\(prefix).\($0)", [channels]) }
+    }
+
     /// Throws `.weightsMismatch` for the first entry of `kind.stateDict` that `checkpoint`
     /// lacks or holds in another shape (the classifier may have any number of classes), for a
     /// block beyond the architecture's last (a deeper variant's file), and for the first tensor

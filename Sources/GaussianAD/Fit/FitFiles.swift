@@ -55,11 +55,8 @@ extension FitState {
     /// Parses a saved state, validated as data like a model file.
     public static func decode(_ b: [UInt8], name: String, limits: InputLimits = .default) throws -> FitState {
         func fail(_ why: String) -> GaussianADError { .badModelFile(path: name, reason: why) }
-        let (json, arrays) = try Container.decode(b, magic: Container.stateMagic, version: version, what: "fit in progress",
-                                                  limits: limits, fail: fail)
-        var reader = arrays
-        let h: Header
-        do { h = try JSONDecoder().decode(Header.self, from: json) } catch { throw fail("unreadable header: \(error)") }
+        var (h, reader) = try Container.decode(b, magic: Container.stateMagic, version: version, what: "fit in progress",
+                                               limits: limits, header: Header.self, fail: fail)
         let plan = try validated(h.plan, fail: fail)
         guard h.arrayCount == reader.remaining else { throw fail("array section size does not match the header") }
         let stage: Stage
@@ -147,11 +144,8 @@ extension FitPart {
     /// Parses a part, validated as data.
     public static func decode(_ b: [UInt8], name: String, limits: InputLimits = .default) throws -> FitPart {
         func fail(_ why: String) -> GaussianADError { .badModelFile(path: name, reason: why) }
-        let (json, arrays) = try Container.decode(b, magic: Container.partMagic, version: version, what: "fit part",
-                                                  limits: limits, fail: fail)
-        var reader = arrays
-        let h: Header
-        do { h = try JSONDecoder().decode(Header.self, from: json) } catch { throw fail("unreadable header: \(error)") }
+        var (h, reader) = try Container.decode(b, magic: Container.partMagic, version: version, what: "fit part",
+                                               limits: limits, header: Header.self, fail: fail)
         let plan = try FitState.validated(h.plan, fail: fail)
         guard h.shardCount >= 1, !h.shards.isEmpty, h.shards.allSatisfy({ $0 >= 0 && $0 < h.shardCount }),
               Set(h.shards).count == h.shards.count else {

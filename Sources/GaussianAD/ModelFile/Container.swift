@@ -60,6 +60,15 @@ enum Container {
         return (Data(b[20..<hEnd]), ArrayReader(bytes: b, start: hEnd, count: (body - hEnd) / 8, fail: fail))
     }
 
+    /// `decode`, then the JSON header as `H`.
+    static func decode<H: Decodable>(_ b: [UInt8], magic: [UInt8], version: UInt32, what: String, limits: InputLimits,
+                                     header: H.Type, fail: @escaping (String) -> GaussianADError) throws -> (H, ArrayReader) {
+        let (json, arrays) = try decode(b, magic: magic, version: version, what: what, limits: limits, fail: fail)
+        do { return (try JSONDecoder().decode(H.self, from: json), arrays) } catch {
+            throw fail("unreadable header: \(error)")
+        }
+    }
+
     /// Reads a whole file after bounding its size by what a valid file can hold.
     static func read(_ url: URL, limits: InputLimits, fail: (String) -> GaussianADError) throws -> [UInt8] {
         let maxFile = 20 + 2 * min(limits.maxModelSectionBytes, Int.max / 4) + 32

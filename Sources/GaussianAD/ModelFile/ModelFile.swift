@@ -86,13 +86,8 @@ public struct ModelFile: Sendable, Equatable {
     /// diagonal positive, and the working point finite.
     public static func decode(_ b: [UInt8], name: String, limits: InputLimits = .default) throws -> ModelFile {
         func fail(_ why: String) -> GaussianADError { .badModelFile(path: name, reason: why) }
-        let (json, arrays) = try Container.decode(b, magic: Container.modelMagic, version: Self.version, what: "model",
-                                                  limits: limits, fail: fail)
-        var reader = arrays
-        let header: Header
-        do { header = try JSONDecoder().decode(Header.self, from: json) } catch {
-            throw fail("unreadable header: \(error)")
-        }
+        var (header, reader) = try Container.decode(b, magic: Container.modelMagic, version: Self.version, what: "model",
+                                                    limits: limits, header: Header.self, fail: fail)
         guard let kind = BackboneKind(rawValue: header.backbone) else { throw fail("unknown backbone '\(header.backbone)'") }
         guard header.levelDims == kind.levelDims else {
             throw fail("level dimensions \(header.levelDims) are not those of \(kind.rawValue) (\(kind.levelDims))")
