@@ -49,6 +49,12 @@ enum EngineBench {
         return ips
     }
 
+    /// `--weights FILE`, if given (otherwise the published file name in the cache folder).
+    static func weightsArgument() -> URL? {
+        let w = arg("--weights", "")
+        return w.isEmpty ? nil : URL(fileURLWithPath: w)
+    }
+
     static func median(_ xs: [Double]) -> Double {
         let s = xs.sorted()
         return s.isEmpty ? 0 : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
@@ -69,7 +75,7 @@ enum EngineBench {
         // Formula weights (docs/METHOD.md 2.4) stand in for published weights that are not at
         // hand; the peer then runs the same architecture with the same formula weights.
         let net = formula ? try Backbone.load(kind, checkpoint: FormulaWeights.checkpoint(kind), weightsSHA256: "formula", threads: threads)
-                          : try Backbone.load(kind, threads: threads)
+                          : try Backbone.load(kind, weights: weightsArgument(), threads: threads)
         let S = kind.inputSize
         var rng = UInt64(1)
         let input = (0..<(batch * S * S * 3)).map { _ -> Float in
@@ -119,11 +125,13 @@ enum EngineBench {
 
     /// `e2e`: evaluate's pipeline (decode, resize, network, statistics) on a dataset, default ELPV.
     static func e2e() throws {
-        let kind = BackboneKind(name: arg("--backbone", "lite0")) ?? .efficientNetLite0
+        guard let kind = BackboneKind(name: arg("--backbone", "lite0")) else {
+            throw GaussianADError.invalidArgument("unknown --backbone (\(BackboneKind.shortNames))")
+        }
         let threads = Int(arg("--threads", "2")) ?? 2
         let batch = Int(arg("--batch", "16")) ?? 16
         let data = arg("--data", ELPVDataset.defaultURL.path)
-        let net = try Backbone.load(kind, threads: threads)
+        let net = try Backbone.load(kind, weights: weightsArgument(), threads: threads)
         let fx = FeatureExtractor(backbone: net, batchSize: batch)
         var opts = EvaluationOptions()
         opts.threads = threads

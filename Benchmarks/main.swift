@@ -1,8 +1,9 @@
 // gaussian-ad-bench: throughput of the feature engine, its kernels and the Gaussian model.
 //
-//   gaussian-ad-bench engine [--backbone lite0|b0-b7|resnet18/34/50] [--formula-weights] [--batch 16] [--threads 2] [--rounds 9]
+//   gaussian-ad-bench engine [--backbone lite0|b0-b7|resnet18/34/50] [--weights FILE | --formula-weights]
+//                            [--batch 16] [--threads 2] [--rounds 9]
 //                            [--peer onnxruntime [--pairs 3] [--peer-script PATH]] [--json FILE]
-//   gaussian-ad-bench e2e [--data DIR] [--threads 2] [--batch 16] [--peer onnxruntime] [--json FILE]
+//   gaussian-ad-bench e2e [--backbone NAME] [--weights FILE] [--data DIR] [--threads 2] [--batch 16] [--peer onnxruntime] [--json FILE]
 //   gaussian-ad-bench kernels
 //   gaussian-ad-bench gaussian [--images 10000] [--threads 2]
 //   gaussian-ad-bench scale [--images 100000] [--size 64] [--dir DIR] [--threads 2] [--max-memory 1G]
