@@ -170,6 +170,14 @@ final class CLITests: CLITestCase {
         let refused = try run(["score", model.path, data.appendingPathComponent("crack").path, "--weights", otherURL.path])
         XCTAssertEqual(refused.code, 1)
         XCTAssertTrue(refused.err.contains("b4.gad") && refused.err.contains("weights"), refused.err)
+        // A weights file that is not there, and published weights not yet downloaded.
+        let image = data.appendingPathComponent("good/000.png").path
+        let none = try run(["classify", image, "--backbone", "resnet50", "--weights", work.appendingPathComponent("none.pth").path])
+        XCTAssertEqual(none.code, 1)
+        XCTAssertTrue(none.err.contains("none.pth") && none.err.contains("no such weights file"), none.err)
+        let absent = try run(["classify", image, "--backbone", "resnet50"], environment: ["GAUSSIAN_AD_HOME": work.path])
+        XCTAssertEqual(absent.code, 1)
+        XCTAssertTrue(absent.err.contains("resnet50-0676ba61.pth") && absent.err.contains("docs/METHOD.md"), absent.err)
     }
 
     func testMVTecEvaluateFitScoreInfo() throws {

@@ -55,12 +55,15 @@ public final class Backbone: Sendable {
     /// Loads `kind` from `weights`, or from the cache folder filled by scripts/setup; the
     /// checkpoint's sizes are bounded by `limits`. The network runs on `threads` threads
     /// (default: every core).
-    /// - Throws: `.missingWeights`, `.badCheckpoint`, `.weightsMismatch` naming file and tensor.
+    /// - Throws: `.missingWeights` (nothing in the cache folder), `.unreadableFile` (a missing
+    ///   `weights` file), `.badCheckpoint`, `.weightsMismatch` naming file and tensor.
     public static func load(_ kind: BackboneKind, weights: URL? = nil, threads: Int? = nil,
                             limits: InputLimits = .default) throws -> Backbone {
         Kernels.ensureInitialised()
         let url = weights ?? kind.cachedWeightsURL
         guard FileManager.default.fileExists(atPath: url.path) else {
+            // A file the user named is simply missing; the cache folder's says where to get it.
+            if weights != nil { throw GaussianADError.unreadableFile(path: url.path, reason: "no such weights file") }
             throw GaussianADError.missingWeights(backbone: kind.rawValue, expected: url.path)
         }
         let bytes = try FileBytes.read(url)

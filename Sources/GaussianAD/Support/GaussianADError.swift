@@ -37,7 +37,7 @@ public enum GaussianADError: Error, CustomStringConvertible, Equatable {
             if b.hasPrefix("efficientnet-lite") {
                 return "weights for \(b) not found at \(e); run scripts/setup (or set GAUSSIAN_AD_HOME)"
             }
-            return "weights for \(b) not found at \(e); download them (docs/METHOD.md lists the sources) and put them there, or give --weights FILE"
+            return "weights for \(b) not found at \(e); download the published file (docs/METHOD.md lists the sources) and put it there, or give --weights FILE"
         }
     }
 }
