@@ -195,6 +195,12 @@ final class CLITests: CLITestCase {
         // A different solar cell is an obvious anomaly: every crop of it must outscore the normals.
         XCTAssertEqual(cats[0]["auroc_mean"] as! Double, 1.0, accuracy: 1e-9)
         XCTAssertGreaterThan(j["images_per_second"] as! Double, 0)
+        // The paper's MVTec setting: one model on all of train/good, tested on test/.
+        let one = work.appendingPathComponent("one.json")
+        let ev1 = try run(["evaluate", root.path, "--folds", "1", "--json", one.path])
+        XCTAssertEqual(ev1.code, 0, ev1.err)
+        let c1 = (try JSONSerialization.jsonObject(with: Data(contentsOf: one)) as! [String: Any])["categories"] as! [[String: Any]]
+        XCTAssertEqual((c1[0]["auroc_folds"] as! [Double]), [1.0])
         let html = try String(contentsOf: report, encoding: .utf8)
         XCTAssertTrue(html.contains("<svg") && html.contains("data:image/png;base64,") && !html.contains("http://cdn"))
 
