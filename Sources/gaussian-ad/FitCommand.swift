@@ -64,7 +64,7 @@ enum FitCommand {
         let fx = FeatureExtractor(backbone: net, batchSize: try o.batch(), limits: limits)
         let bar = ProgressBar()
         if let shard {
-            let part = try PassCommand.runPass(FitState(plan: plan, metadata: meta), shard: shard, items: normals,
+            let part = try PassCommand.runPass(FitState(plan: plan), shard: shard, items: normals,
                                                extractor: fx, threads: threads, bar: bar, label: cat.name)
             try part.save(to: URL(fileURLWithPath: out))
             print("moments pass of shard \(shard): \(part.count) of the \(normals.count) normal images of \(cat.name)")
