@@ -28,11 +28,24 @@ enum EngineBench {
         return Double(u.ru_maxrss) / 1024
     }
 
-    /// Runs the peer script with `args` and returns its images/s (from its --json output).
-    static func peer(_ args: [String]) throws -> Double {
-        let script = arg("--peer-script", "../shared/peers/ort_bench.py")
+    /// The peers `--peer` names: onnxruntime, openvino, or all (both).
+    static func peers() throws -> [String] {
+        switch arg("--peer", "") {
+        case "": return []
+        case "onnxruntime": return ["onnxruntime"]
+        case "openvino": return ["openvino"]
+        case "all": return ["onnxruntime", "openvino"]
+        case let other: throw GaussianADError.invalidArgument("unknown --peer '\(other)' (onnxruntime, openvino or all)")
+        }
+    }
+
+    /// Runs peer `name`'s benchmark script (in --peer-dir, default ../shared/peers) with `args`
+    /// and returns its images/s (from its --json output).
+    static func peer(_ name: String, _ args: [String]) throws -> Double {
+        let dir = arg("--peer-dir", "../shared/peers")
+        let script = URL(fileURLWithPath: dir).appendingPathComponent(name == "openvino" ? "ov_bench.py" : "ort_bench.py").path
         guard FileManager.default.fileExists(atPath: script) else {
-            throw GaussianADError.invalidArgument("peer script \(script) not found (give --peer-script PATH)")
+            throw GaussianADError.invalidArgument("peer script \(script) not found (give --peer-dir DIR)")
         }
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("gad-peer-\(UUID()).json")
         defer { try? FileManager.default.removeItem(at: out) }
@@ -44,9 +57,26 @@ enum EngineBench {
         p.waitUntilExit()
         guard p.terminationStatus == 0, let d = try? Data(contentsOf: out),
               let j = try JSONSerialization.jsonObject(with: d) as? [String: Any], let ips = j["images_per_second"] as? Double else {
-            throw GaussianADError.invalidArgument("the peer benchmark failed (exit \(p.terminationStatus)); is onnxruntime installed for GAUSSIAN_AD_PEER_PYTHON?")
+            throw GaussianADError.invalidArgument("the \(name) benchmark failed (exit \(p.terminationStatus)); is \(name) installed for GAUSSIAN_AD_PEER_PYTHON?")
         }
         return ips
+    }
+
+    /// The machine's facts as benchmark JSON carries them.
+    static func machineJSON() -> [String: Any] {
+        let m = MachineFacts.current
+        return ["model": m.model, "isa": m.isa, "kernels": m.kernels, "l1d_bytes": m.l1dBytes, "l2_bytes": m.l2Bytes,
+                "l3_bytes": m.l3Bytes, "cores": m.cores, "summary": m.summary,
+                "onednn_max_cpu_isa": ProcessInfo.processInfo.environment["ONEDNN_MAX_CPU_ISA"] ?? NSNull()]
+    }
+
+    /// `machine`: the facts the planner derives its sizes from, and the heuristic plan.
+    static func machine() {
+        let m = MachineFacts.current
+        print(m.summary)
+        let o = PlanOptions.heuristic(for: m)
+        print("heuristic plan: fuse blocks from \(MachineFacts.size(o.fuseMinBytes)), fused scratch \(MachineFacts.size(o.fuseScratchBytes)), im2col chunk \(MachineFacts.size(o.im2colChunkBytes)), Winograd band \(MachineFacts.size(o.winogradBandBytes)), GEMM panel budget \(MachineFacts.size(o.gemmPanelBudget))")
+        writeJSON(["machine": machineJSON()])
     }
 
     /// `--weights FILE`, if given (otherwise the published file name in the cache folder).
@@ -70,12 +100,15 @@ enum EngineBench {
         let threads = Int(arg("--threads", "2")) ?? 2
         let rounds = Int(arg("--rounds", "9")) ?? 9
         let pairs = Int(arg("--pairs", "3")) ?? 3
-        let withPeer = arg("--peer", "") == "onnxruntime"
+        let peerNames = try peers()
         let peak = sgemmPeak(threads: threads)
         // Formula weights (docs/METHOD.md 2.4) stand in for published weights that are not at
         // hand; the peer then runs the same architecture with the same formula weights.
-        let net = formula ? try Backbone.load(kind, checkpoint: FormulaWeights.checkpoint(kind), weightsSHA256: "formula", threads: threads)
-                          : try Backbone.load(kind, weights: weightsArgument(), threads: threads)
+        let (plan, warning) = TuningFile.options(for: kind, batch: batch, threads: threads)
+        if let warning { FileHandle.standardError.write((warning + "\n").data(using: .utf8)!) }
+        let options = CommandLine.arguments.contains("--untuned") ? nil : plan
+        let net = formula ? try Backbone.load(kind, checkpoint: FormulaWeights.checkpoint(kind), weightsSHA256: "formula", threads: threads, plan: options)
+                          : try Backbone.load(kind, weights: weightsArgument(), threads: threads, plan: options)
         let S = kind.inputSize
         var rng = UInt64(1)
         let input = (0..<(batch * S * S * 3)).map { _ -> Float in
@@ -92,33 +125,39 @@ enum EngineBench {
             }
             return median(rates)
         }
-        var ours: [Double] = [], theirs: [Double] = [], ratios: [Double] = []
-        for _ in 0..<(withPeer ? pairs : 1) {
+        let arch = kind.family == .efficientNetLite ? [] : ["--arch", kind.rawValue]
+        if !peerNames.isEmpty && !(formula || arch.isEmpty) {
+            throw GaussianADError.invalidArgument("the peers of \(kind.rawValue) run formula weights: add --formula-weights")
+        }
+        var ours: [Double] = [], theirs: [String: [Double]] = [:], ratios: [String: [Double]] = [:]
+        for _ in 0..<(peerNames.isEmpty ? 1 : pairs) {
             let a = try measure()
             ours.append(a)
-            if withPeer {
-                let arch = kind.family == .efficientNetLite ? [] : ["--arch", kind.rawValue]
-                guard formula || arch.isEmpty else {
-                    throw GaussianADError.invalidArgument("the onnxruntime peer of \(kind.rawValue) runs formula weights: add --formula-weights")
-                }
-                let b = try peer(["--batch", "\(batch)", "--threads", "\(threads)", "--rounds", "\(rounds)"] + arch)
-                theirs.append(b)
-                ratios.append(a / b)
+            for name in peerNames {
+                let b = try peer(name, ["--batch", "\(batch)", "--threads", "\(threads)", "--rounds", "\(rounds)"] + arch)
+                theirs[name, default: []].append(b)
+                ratios[name, default: []].append(a / b)
             }
         }
         let ips = median(ours), gflops = ips * Double(net.flopsPerImage) / 1e9
-        print(String(format: "gaussian-ad %@%@  kernels %@  batch %d  threads %d  %.1f images/s (median of %d rounds%@)  %.1f GFLOP/s = %.0f%% of SGEMM peak %.1f",
-                     kind.rawValue, formula ? " (formula weights)" : "", Kernels.activeLevel, batch, threads, ips, rounds, withPeer ? ", \(pairs) pairs" : "", gflops, 100 * gflops / peak, peak))
+        print("machine: \(MachineFacts.current.summary)")
+        print(String(format: "gaussian-ad %@%@  kernels %@  plan %@  batch %d  threads %d  %.1f images/s (median of %d rounds%@)  %.1f GFLOP/s = %.0f%% of SGEMM peak %.1f",
+                     kind.rawValue, formula ? " (formula weights)" : "", Kernels.activeLevel, options == nil ? "heuristic" : "tuned",
+                     batch, threads, ips, rounds, peerNames.isEmpty ? "" : ", \(pairs) pairs", gflops, 100 * gflops / peak, peak))
         var json: [String: Any] = ["sgemm_peak_gflops": peak, "peak_rss_mib": peakRSSMiB(), "kernels": Kernels.activeLevel,
+                                   "machine": machineJSON(), "plan": options == nil ? "heuristic" : "tuned",
                                    "results": [["backbone": kind.rawValue, "batch": batch, "threads": threads,
                                                 "images_per_second": ips, "gflops": gflops, "rounds": ours]],
                                    "end_to_end_images_per_second": NSNull()]
-        if withPeer {
-            let p = median(theirs), r = median(ratios)
-            print(String(format: "onnxruntime  %.1f images/s (median)   ratio %.2fx (median of pairs: %@)", p, r,
-                         ratios.map { String(format: "%.2f", $0) }.joined(separator: " ")))
-            json["peer"] = ["name": "onnxruntime", "images_per_second": p, "ratio": r, "pairs": zip(ours, theirs).map { [$0, $1] }]
+        var peerJSON: [[String: Any]] = []
+        for name in peerNames {
+            let p = median(theirs[name] ?? []), r = median(ratios[name] ?? [])
+            print(String(format: "%@  %.1f images/s (median)   ratio %.2fx (median of per-pair ratios: %@)", name, p, r,
+                         (ratios[name] ?? []).map { String(format: "%.2f", $0) }.joined(separator: " ")))
+            peerJSON.append(["name": name, "images_per_second": p, "ratio": r,
+                             "pairs": zip(ours, theirs[name] ?? []).map { [$0, $1] }])
         }
+        if !peerJSON.isEmpty { json["peers"] = peerJSON }
         print(String(format: "peak RSS %.0f MiB", peakRSSMiB()))
         writeJSON(json)
     }
@@ -131,7 +170,10 @@ enum EngineBench {
         let threads = Int(arg("--threads", "2")) ?? 2
         let batch = Int(arg("--batch", "16")) ?? 16
         let data = arg("--data", ELPVDataset.defaultURL.path)
-        let net = try Backbone.load(kind, weights: weightsArgument(), threads: threads)
+        let (plan, warning) = TuningFile.options(for: kind, batch: batch, threads: threads)
+        if let warning { FileHandle.standardError.write((warning + "\n").data(using: .utf8)!) }
+        let net = try Backbone.load(kind, weights: weightsArgument(), threads: threads,
+                                    plan: CommandLine.arguments.contains("--untuned") ? nil : plan)
         let fx = FeatureExtractor(backbone: net, batchSize: batch)
         var opts = EvaluationOptions()
         opts.threads = threads
@@ -140,14 +182,16 @@ enum EngineBench {
         let rss = peakRSSMiB()
         print(String(format: "end to end %@ on %@: %.1f images/s (decode + resize + network), %.1f s in all, peak RSS %.0f MiB, mean AUROC %.4f",
                      kind.rawValue, data, r.imagesPerSecond, r.seconds, rss, r.aurocMean))
-        var json: [String: Any] = ["end_to_end_images_per_second": r.imagesPerSecond, "peak_rss_mib": rss,
+        var json: [String: Any] = ["end_to_end_images_per_second": r.imagesPerSecond, "peak_rss_mib": rss, "machine": machineJSON(),
                                    "results": [] as [Any], "threads": threads, "batch": batch]
-        if arg("--peer", "") == "onnxruntime" {
+        var peerJSON: [[String: Any]] = []
+        for name in try peers() {
             let images = arg("--images", URL(fileURLWithPath: data).appendingPathComponent("images").path)
-            let p = try peer(["--images", images, "--threads", "\(threads)", "--batch", "\(batch)"])
-            print(String(format: "onnxruntime (PIL + onnxruntime, --images) %.1f images/s   ratio %.2fx", p, r.imagesPerSecond / p))
-            json["peer"] = ["name": "onnxruntime", "images_per_second": p, "ratio": r.imagesPerSecond / p]
+            let p = try peer(name, ["--images", images, "--threads", "\(threads)", "--batch", "\(batch)"])
+            print(String(format: "%@ (PIL + the peer, --images) %.1f images/s   ratio %.2fx", name, p, r.imagesPerSecond / p))
+            peerJSON.append(["name": name, "images_per_second": p, "ratio": r.imagesPerSecond / p])
         }
+        if !peerJSON.isEmpty { json["peers"] = peerJSON }
         writeJSON(json)
     }
 }

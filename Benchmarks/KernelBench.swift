@@ -1,5 +1,6 @@
 // GFLOP/s of every registered GEMM and depthwise micro-kernel on the shapes Lite0 runs.
 import CKernels
+import CSystemBLAS
 import Foundation
 import GaussianAD
 
@@ -24,7 +25,10 @@ enum KernelBench {
     static func run() {
         Kernels.ensureInitialised()
         let cpu = ck_cpu_isa()
-        print("GEMM micro-kernels (GFLOP/s, one thread)")
+        let machine = MachineFacts.current
+        let budget = PlanOptions.heuristic(for: machine).gemmPanelBudget
+        print("machine: \(machine.summary)")
+        print("GEMM micro-kernels (GFLOP/s, one thread), OpenBLAS SGEMM on the same shapes last")
         for i in 0..<ck_gemm_ukernel_count() {
             guard let uk = ck_gemm_ukernel_at(i), uk.pointee.isa.rawValue <= cpu.rawValue else { continue }
             var line = String(cString: uk.pointee.name).padding(toLength: 40, withPad: " ", startingAt: 0)
@@ -33,11 +37,22 @@ enum KernelBench {
                 var packed = [Float](repeating: 0, count: ck_f32_gemm_packed_size(uk.pointee.nr, k, n))
                 ck_f32_gemm_pack(uk.pointee.nr, k, n, b, n, bias, &packed)
                 var c = [Float](repeating: 0, count: m * n)
-                let t = time { ck_f32_gemm_run(uk, m, n, k, a, k, packed, nil, 0, &c, n, CK_ACT_RELU6, 0, 1) }
+                let t = time { ck_f32_gemm_run(uk, m, n, k, a, k, packed, nil, 0, &c, n, CK_ACT_RELU6, 0, 1, budget) }
                 line += String(format: " %6.1f", 2 * Double(m * n * k) / t / 1e9)
             }
             print(line)
         }
+        openblas_set_num_threads(1)
+        var blas = "OpenBLAS cblas_sgemm (no epilogue)".padding(toLength: 40, withPad: " ", startingAt: 0)
+        for (m, k, n) in gemmShapes {
+            let a = fill(m * k), b = fill(k * n)
+            var c = [Float](repeating: 0, count: m * n)
+            let t = time {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, &c, Int32(n))
+            }
+            blas += String(format: " %6.1f", 2 * Double(m * n * k) / t / 1e9)
+        }
+        print(blas)
         print("  shapes (m,k,n): " + gemmShapes.map { "\($0.0)x\($0.1)x\($0.2)" }.joined(separator: " "))
         print("depthwise kernels (GFLOP/s, one thread)")
         for i in 0..<ck_dwconv_ukernel_count() {

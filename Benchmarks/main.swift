@@ -1,15 +1,20 @@
 // gaussian-ad-bench: throughput of the feature engine, its kernels and the Gaussian model.
 //
+//   gaussian-ad-bench machine [--json FILE]
 //   gaussian-ad-bench engine [--backbone lite0|b0-b7|resnet18/34/50] [--weights FILE | --formula-weights]
-//                            [--batch 16] [--threads 2] [--rounds 9]
-//                            [--peer onnxruntime [--pairs 3] [--peer-script PATH]] [--json FILE]
-//   gaussian-ad-bench e2e [--backbone NAME] [--weights FILE] [--data DIR] [--threads 2] [--batch 16] [--peer onnxruntime] [--json FILE]
+//                            [--batch 16] [--threads 2] [--rounds 9] [--untuned]
+//                            [--peer onnxruntime|openvino|all [--pairs 3] [--peer-dir DIR]] [--json FILE]
+//   gaussian-ad-bench e2e [--backbone NAME] [--weights FILE] [--data DIR] [--threads 2] [--batch 16]
+//                         [--untuned] [--peer onnxruntime|openvino|all] [--json FILE]
 //   gaussian-ad-bench kernels
 //   gaussian-ad-bench gaussian [--images 10000] [--threads 2]
 //   gaussian-ad-bench scale [--images 100000] [--size 64] [--dir DIR] [--threads 2] [--max-memory 1G]
 //
-// Prints medians over rounds after one warm-up; --json FILE writes them too. The peer runs
-// with GAUSSIAN_AD_PEER_PYTHON (default python3), which needs onnxruntime, numpy and pillow.
+// Prints medians over rounds after one warm-up; --json FILE writes them too, with the machine's
+// facts. engine and e2e use the tuning file's plan for the batch and threads when there is one
+// (--untuned: the heuristic plan). The peers' scripts (ort_bench.py, ov_bench.py in --peer-dir,
+// default ../shared/peers) run with GAUSSIAN_AD_PEER_PYTHON (default python3), which needs
+// onnxruntime or openvino, numpy and pillow; pairs alternate ours and each peer.
 import CKernels
 import Dispatch
 import Foundation
@@ -37,13 +42,14 @@ func writeJSON(_ obj: [String: Any]) {
 do {
     Kernels.ensureInitialised()
     switch CommandLine.arguments.dropFirst().first ?? "engine" {
+    case "machine": EngineBench.machine()
     case "engine": try EngineBench.engine()
     case "e2e": try EngineBench.e2e()
     case "gaussian": try GaussianBench.run()
     case "kernels": KernelBench.run()
     case "scale": try ScaleBench.run()
     default:
-        print("usage: gaussian-ad-bench engine|e2e|kernels|gaussian|scale [options]")
+        print("usage: gaussian-ad-bench machine|engine|e2e|kernels|gaussian|scale [options]")
         exit(2)
     }
 } catch {

@@ -1,5 +1,7 @@
-/* dispatch.c — picks the kernel variants once, from CPUID, into the dispatch table. */
+/* dispatch.c — picks the kernel variants once, from CPUID, into the dispatch table; reads the
+ * CPU's cache sizes and model name for the planner. */
 #include "dispatch_internal.h"
+#include <string.h>
 
 #if CK_X86
 #include <cpuid.h>
@@ -33,6 +35,58 @@ ck_isa ck_cpu_isa(void) {
     return CK_ISA_AVX2;
 #else
     return CK_ISA_PORTABLE;
+#endif
+}
+
+#if CK_X86
+/* The deterministic cache parameters of leaf 4 (Intel) or 0x8000001D (AMD): subleaf after
+ * subleaf until type 0; size = ways * partitions * line size * sets. */
+static void ck_read_cache_leaf(unsigned int leaf, ck_cpu_info *info) {
+    for (unsigned int i = 0; i < 16; i++) {
+        unsigned int a, b, c, d;
+        __cpuid_count(leaf, i, a, b, c, d);
+        unsigned int type = a & 0x1f, level = (a >> 5) & 0x7;
+        if (type == 0) break;
+        if (type == 2) continue; /* instruction cache */
+        size_t ways = ((b >> 22) & 0x3ff) + 1, parts = ((b >> 12) & 0x3ff) + 1, line = (b & 0xfff) + 1;
+        size_t bytes = ways * parts * line * ((size_t)c + 1), sharing = ((a >> 14) & 0xfff) + 1;
+        if (level == 1 && type == 1) info->l1d_bytes = bytes;
+        else if (level == 2) { info->l2_bytes = bytes; info->l2_sharing = sharing; }
+        else if (level == 3) { info->l3_bytes = bytes; info->l3_sharing = sharing; }
+    }
+}
+#endif
+
+void ck_cpu_info_read(ck_cpu_info *info) {
+    memset(info, 0, sizeof *info);
+    info->isa = ck_cpu_isa();
+#if CK_X86
+    unsigned int a, b, c, d;
+    char vendor[13] = {0};
+    __cpuid(0, a, b, c, d);
+    unsigned int max_leaf = a;
+    memcpy(vendor, &b, 4); memcpy(vendor + 4, &d, 4); memcpy(vendor + 8, &c, 4);
+    __cpuid(0x80000000, a, b, c, d);
+    unsigned int max_ext = a;
+    if (strcmp(vendor, "AuthenticAMD") == 0 || strcmp(vendor, "HygonGenuine") == 0) {
+        if (max_ext >= 0x8000001D) {
+            __cpuid(0x80000001, a, b, c, d);
+            if ((c >> 22) & 1) ck_read_cache_leaf(0x8000001D, info); /* TopologyExtensions */
+        }
+    } else if (max_leaf >= 4) {
+        ck_read_cache_leaf(4, info);
+    }
+    if (max_ext >= 0x80000004) {
+        unsigned int r[12];
+        for (unsigned int i = 0; i < 3; i++) __cpuid(0x80000002 + i, r[4 * i], r[4 * i + 1], r[4 * i + 2], r[4 * i + 3]);
+        memcpy(info->model, r, 48);
+        info->model[48] = 0;
+        /* The brand string is padded with leading spaces on some parts. */
+        size_t lead = 0;
+        while (info->model[lead] == ' ') lead++;
+        memmove(info->model, info->model + lead, 49 - lead);
+        for (size_t n = strlen(info->model); n > 0 && info->model[n - 1] == ' '; n--) info->model[n - 1] = 0;
+    }
 #endif
 }
 

@@ -28,6 +28,7 @@ struct ck_pool {
     _Atomic size_t arrived;    /* threads at the current barrier */
     _Atomic size_t barrier_phase;
     _Atomic int stop;
+    _Atomic size_t claimed;    /* next index ck_pool_claim hands out in the current task */
     ck_pool_task task;
     void *ctx;
 };
@@ -97,10 +98,16 @@ void ck_pool_destroy(ck_pool *pool) {
 
 size_t ck_pool_threads(const ck_pool *pool) { return pool->nth; }
 
+size_t ck_pool_claim(ck_pool *pool) {
+    return atomic_fetch_add_explicit(&pool->claimed, 1, memory_order_relaxed);
+}
+
 void ck_pool_run(ck_pool *pool, ck_pool_task task, void *ctx) {
+    atomic_store(&pool->claimed, 0);
     if (pool->nth == 1) { task(ctx, 0, 1); return; }
     pool->task = task;
     pool->ctx = ctx;
+    atomic_store(&pool->claimed, 0);
     atomic_store(&pool->finished, 0);
     pthread_mutex_lock(&pool->lock);
     atomic_fetch_add_explicit(&pool->generation, 1, memory_order_acq_rel);

@@ -51,6 +51,21 @@ ck_isa ck_active_isa(void);
 /** Short name of a level: "portable", "avx2", "avx512f". */
 const char *ck_isa_name(ck_isa isa);
 
+/** What CPUID says of this CPU: the facts a planner derives its sizes from. */
+typedef struct ck_cpu_info {
+    ck_isa isa;                            /**< ck_cpu_isa() */
+    size_t l1d_bytes, l2_bytes, l3_bytes;  /**< one cache of each level; 0 where CPUID does not say */
+    size_t l2_sharing, l3_sharing;         /**< logical processors sharing one such cache (0: unknown) */
+    char model[49];                        /**< brand string, NUL-terminated ("" when unknown) */
+} ck_cpu_info;
+
+/**
+ * Reads the cache hierarchy (CPUID leaf 4 on Intel, 0x8000001D on AMD) and the brand string
+ * (0x80000002-4) into info. Pure register reads: no file is opened (sysfs is the caller's
+ * fallback where a size is 0). Non-x86 builds fill the ISA and leave the rest zero.
+ */
+void ck_cpu_info_read(ck_cpu_info *info);
+
 /* ------------------------------------------------------------- thread pool */
 
 /** A pool of threads owned by one engine (no process-wide pool). */
@@ -73,6 +88,13 @@ size_t ck_pool_threads(const ck_pool *pool);
 
 /** Runs task(ctx, ith, nth) on every thread and returns when all have returned. */
 void ck_pool_run(ck_pool *pool, ck_pool_task task, void *ctx);
+
+/**
+ * Within a task: the next of the indices 0, 1, 2, ... handed out across the pool's threads
+ * during this ck_pool_run (each index once), so that threads share work dynamically: a thread
+ * on a busier core simply claims fewer items.
+ */
+size_t ck_pool_claim(ck_pool *pool);
 
 /** Within a task: waits until every thread of the pool has reached this barrier. */
 void ck_pool_barrier(ck_pool *pool);
@@ -114,10 +136,11 @@ size_t ck_gemm_ukernel_count(void);
 /** Micro-kernel i of the list, or NULL past its end. */
 const ck_gemm_ukernel *ck_gemm_ukernel_at(size_t i);
 /**
- * The micro-kernel the dispatch table's ISA runs for an m x n product (m rows, say the pixels
- * of one image; n output channels): the fewest padded rows x columns, then the largest tile.
+ * The micro-kernel of level isa (capped at the dispatch table's) for an m x n product (m rows,
+ * say the pixels of one image; n output channels): the fewest padded rows x columns, then the
+ * largest tile. The planner's heuristic; a tuned plan may choose any kernel of the list.
  */
-const ck_gemm_ukernel *ck_gemm_ukernel_for(size_t m, size_t n);
+const ck_gemm_ukernel *ck_gemm_ukernel_for(ck_isa isa, size_t m, size_t n);
 
 /** Floats of a packed weight matrix for panels of nr columns: ceil(n / nr) * (k + 1) * nr. */
 size_t ck_f32_gemm_packed_size(size_t nr, size_t k, size_t n);
@@ -134,10 +157,13 @@ void ck_f32_gemm_pack(size_t nr, size_t k, size_t n, const float *b, size_t ldb,
  * packed by ck_f32_gemm_pack(uk->nr, ...). Thread ith of nth computes its share (a range of
  * row tiles, or of column panels when there are few rows) and returns; the caller runs every
  * ith in parallel. No allocation; residual may be NULL and must not alias c.
+ * panel_budget: bytes of packed weights a thread keeps in cache (the planner derives it from
+ * the L2 size); when its share of panels is larger, panels loop outside the row tiles so that
+ * each weight is streamed once, else row tiles loop outside so that a rows' tile stays in L1.
  */
 void ck_f32_gemm_run(const ck_gemm_ukernel *uk, size_t m, size_t n, size_t k, const float *a,
                      size_t lda, const float *packed, const float *residual, size_t ldr, float *c,
-                     size_t ldc, ck_act act, size_t ith, size_t nth);
+                     size_t ldc, ck_act act, size_t ith, size_t nth, size_t panel_budget);
 
 /** The reference twin: the same product in float64 accumulation, b unpacked (k x n, ldb). */
 void ck_f32_gemm_ref(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,

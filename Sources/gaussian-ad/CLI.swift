@@ -26,6 +26,7 @@ enum CLI {
       info MODEL            describe a model file
       merge PART... -o OUT  merge the parts of a sharded fit's pass
       project, calibrate    the later passes of a sharded fit (see merge --help)
+      tune                  measure the fastest plan of a backbone on this machine
 
     Run 'gaussian-ad <command> --help' for a command's options.
     """
@@ -44,6 +45,7 @@ enum CLI {
             case "merge": return try MergeCommand.run(rest)
             case "calibrate": return try PassCommand.run(rest, pass: .calibration)
             case "project": return try PassCommand.run(rest, pass: .projection)
+            case "tune": return try TuneCommand.run(rest)
             default:
                 printError("gaussian-ad: unknown command '\(cmd)'\n\n" + overview)
                 return 2
@@ -164,6 +166,17 @@ struct Options {
             throw UsageError(description: "\(dataURL.path) has categories \(ds.categories.map(\.name).joined(separator: ", ")): choose one with --category")
         }
         return cat
+    }
+
+    /// Loads a backbone with `--weights` and `--threads`, planned for batches of `batch` by the
+    /// tuning file's entry for this machine when there is one (a warning where the file cannot
+    /// be used), else by the heuristic plan.
+    func loadBackbone(_ kind: BackboneKind, batch: Int = FeatureExtractor.defaultBatchSize, limits: InputLimits) throws -> Backbone {
+        let threads = try self.threads() ?? ProcessInfo.processInfo.activeProcessorCount
+        let (plan, warning) = TuningFile.options(for: kind, batch: batch, threads: threads)
+        if let warning { printError(warning) }
+        return try Backbone.load(kind, weights: value("--weights").map { URL(fileURLWithPath: $0) }, threads: threads,
+                                 limits: limits, plan: plan)
     }
 
     func backbone() throws -> BackboneKind {

@@ -15,7 +15,7 @@ enum ClassifyCommand {
         if o.has("-h") || o.has("--help") { print(help); return 0 }
         guard !o.positionals.isEmpty else { throw UsageError(description: "no image given\n\n" + help) }
         let limits = try o.limits()
-        let net = try Backbone.load(try o.backbone(), weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, threads: try o.threads(), limits: limits)
+        let net = try o.loadBackbone(try o.backbone(), batch: 1, limits: limits)
         for path in o.positionals {
             let img = try Image.decode(contentsOf: URL(fileURLWithPath: path), limits: limits)
             let preds = try net.classify([img])[0]

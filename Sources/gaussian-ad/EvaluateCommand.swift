@@ -39,7 +39,7 @@ enum EvaluateCommand {
         let dataset = try Dataset.open(dataURL).selecting(o.values["--category"] ?? [])
         let limits = try o.limits()
         opts.threads = try o.threads()
-        let net = try Backbone.load(kind, weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, threads: opts.threads, limits: limits)
+        let net = try o.loadBackbone(kind, batch: try o.batch(), limits: limits)
         if let l = opts.levels, let bad = l.first(where: { $0 >= net.levelDims.count }) {
             throw UsageError(description: "level \(bad) does not exist (\(kind.rawValue) has levels 0-\(net.levelDims.count - 1))")
         }

@@ -50,7 +50,7 @@ enum FitCommand {
         let kind = try o.backbone()
         let limits = try o.limits()
         let threads = try o.threads()
-        let net = try Backbone.load(kind, weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, threads: threads, limits: limits)
+        let net = try o.loadBackbone(kind, batch: try o.batch(), limits: limits)
         let levels = try o.value("--levels").map(EvaluateCommand.parseLevels)
         if let l = levels, let bad = l.first(where: { $0 >= net.levelDims.count }) {
             throw UsageError(description: "level \(bad) does not exist (levels 0-\(net.levelDims.count - 1))")

@@ -36,7 +36,7 @@ enum PassCommand {
         }
         let plan = state.plan
         let cat = try o.category(of: URL(fileURLWithPath: o.positionals[1]), named: plan.category)
-        let net = try Backbone.load(plan.backbone, weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, threads: threads, limits: limits)
+        let net = try o.loadBackbone(plan.backbone, batch: try o.batch(), limits: limits)
         guard net.weightsSHA256 == plan.weightsSHA256 else {
             throw GaussianADError.badModelFile(path: stateURL.path, reason: "fitted with \(plan.backbone.rawValue) weights \(plan.weightsSHA256.prefix(12))…, but the loaded weights are \(net.weightsSHA256.prefix(12))…")
         }

@@ -34,7 +34,7 @@ enum ScoreCommand {
         let limits = try o.limits()
         let file = try ModelFile.load(from: modelURL, limits: limits)
         let threads = try o.threads()
-        let net = try Backbone.load(file.backbone, weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, threads: threads, limits: limits)
+        let net = try o.loadBackbone(file.backbone, batch: batch, limits: limits)
         guard net.weightsSHA256 == file.weightsSHA256 else {
             throw GaussianADError.badModelFile(path: modelURL.path, reason: "fitted with \(file.backbone.rawValue) weights \(file.weightsSHA256.prefix(12))…, but the loaded weights are \(net.weightsSHA256.prefix(12))…")
         }

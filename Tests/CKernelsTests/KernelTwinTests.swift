@@ -97,8 +97,10 @@ final class KernelTwinTests: XCTestCase {
                                 ck_f32_gemm_pack(uk.pointee.nr, k, n, b, n, bias, &packed)
                                 for nth in 1...3 {
                                     var out = [Float](repeating: .nan, count: m * n)
+                                    // Two threads loop panels outside (no panel budget), the others row tiles.
+                                    let budget = nth == 2 ? 0 : 1 << 30
                                     for ith in 0..<nth {
-                                        ck_f32_gemm_run(uk, m, n, k, a, k, packed, useRes ? res : nil, n, &out, n, act, ith, nth)
+                                        ck_f32_gemm_run(uk, m, n, k, a, k, packed, useRes ? res : nil, n, &out, n, act, ith, nth, budget)
                                     }
                                     for i in 0..<out.count where !(abs(out[i] - ref[i]) <= 2e-5 * max(1, abs(ref[i]))) {
                                         XCTFail("\(String(cString: uk.pointee.name)) m\(m) n\(n) k\(k) act \(act) res \(useRes) nth \(nth): [\(i)] \(out[i]) vs \(ref[i])")
@@ -117,7 +119,7 @@ final class KernelTwinTests: XCTestCase {
     func testGemmKernelChoiceFollowsDispatch() {
         for m in [1, 49, 196, 12544] {
             for n in [1, 16, 24, 40, 1000] {
-                let uk = ck_gemm_ukernel_for(m, n)!.pointee
+                let uk = ck_gemm_ukernel_for(CK_ISA_AVX512, m, n)!.pointee
                 XCTAssertEqual(uk.isa, ck_active_isa(), "m \(m) n \(n): \(String(cString: uk.name))")
                 // No registered kernel of that ISA pads the product less.
                 func padded(_ u: ck_gemm_ukernel) -> Int { (m + u.mr - 1) / u.mr * u.mr * ((n + u.nr - 1) / u.nr * u.nr) }
@@ -212,11 +214,11 @@ final class KernelTwinTests: XCTestCase {
         let perRow = ow * k * k * cin
         rows.withUnsafeMutableBufferPointer { ck_f32_im2col_rows_nhwc(&g, inp, $0.baseAddress! + perRow, 1, oh) }
         XCTAssertEqual(rows, col)
-        let uk = ck_gemm_ukernel_for(oh * ow, cout)!
+        let uk = ck_gemm_ukernel_for(CK_ISA_AVX512, oh * ow, cout)!
         var packed = [Float](repeating: 0, count: ck_f32_gemm_packed_size(uk.pointee.nr, k * k * cin, cout))
         ck_f32_gemm_pack(uk.pointee.nr, k * k * cin, cout, wt, cout, b, &packed)
         var out = [Float](repeating: 0, count: oh * ow * cout)
-        ck_f32_gemm_run(uk, oh * ow, cout, k * k * cin, col, k * k * cin, packed, nil, 0, &out, cout, CK_ACT_NONE, 0, 1)
+        ck_f32_gemm_run(uk, oh * ow, cout, k * k * cin, col, k * k * cin, packed, nil, 0, &out, cout, CK_ACT_NONE, 0, 1, 1 << 20)
         for oy in 0..<oh { for ox in 0..<ow { for o in 0..<cout {
             var acc = Double(b[o])
             for ky in 0..<k { for kx in 0..<k {

@@ -30,12 +30,13 @@ final class ArchitectureTests: XCTestCase {
 
     /// Levels and logits of the formula input under formula weights, within 1e-4 of the
     /// fixture relative to each vector's largest magnitude.
-    func check(_ kind: BackboneKind) throws {
+    func check(_ kind: BackboneKind, plan: PlanOptions? = nil) throws {
         let a = try XCTUnwrap(try fixture()[kind.rawValue])
         let levels = try XCTUnwrap(a["formula_levels"] as? [[[Double]]])
         let logits = try XCTUnwrap(a["formula_logits"] as? [[Double]])
-        let net = try Backbone.load(kind, checkpoint: FormulaWeights.checkpoint(kind), weightsSHA256: "formula", threads: 2)
+        let net = try Backbone.load(kind, checkpoint: FormulaWeights.checkpoint(kind), weightsSHA256: "formula", threads: 2, plan: plan)
         XCTAssertEqual(net.levelDims, kind.levelDims)
+        if let plan { XCTAssertEqual(net.planOptions, plan) }
         let n = levels.count
         let (feats, lg) = try net.run(inputs: FormulaWeights.input(kind, count: n), count: n, logits: true)
         let out = try XCTUnwrap(lg)
@@ -55,6 +56,22 @@ final class ArchitectureTests: XCTestCase {
     func testEfficientNetB4() throws { try check(.efficientNetB4) }
     func testResNet18() throws { try check(.resnet18) }
     func testResNet50() throws { try check(.resnet50) }
+
+    /// The plans the tuner chooses among give the fixture's features too: every block fused
+    /// with small bands and every op split over the threads (B0), none fused and the smallest
+    /// GEMM panel budget (B0), im2col instead of Winograd and split ops (ResNet-18).
+    func testOtherPlansGiveTheSameFeatures() throws {
+        let base = PlanOptions.heuristic(for: .current)
+        var fusedSplit = base
+        fusedSplit.fuseMinBytes = 0; fusedSplit.fuseScratchBytes = 64 << 10; fusedSplit.spreadImages = false
+        try check(.efficientNetB0, plan: fusedSplit)
+        var unfused = base
+        unfused.fuseMinBytes = PlanOptions.never; unfused.gemmPanelBudget = 4 << 10; unfused.im2colChunkBytes = 4 << 10
+        try check(.efficientNetB0, plan: unfused)
+        var im2col = base
+        im2col.winograd = false; im2col.spreadImages = false
+        try check(.resnet18, plan: im2col)
+    }
 
     /// A weight file of another architecture is refused naming the first tensor that differs.
     func testMismatchedWeightsAreNamed() throws {

@@ -152,12 +152,24 @@ final class GraphTests: XCTestCase {
         let x22 = try g.conv(w3, try g.conv(w2, x20, residual: x20, activation: .relu), activation: .none)
         g.tap(x22)
 
-        // Unfused, with every inverted-residual block fused over row bands, and without Winograd.
-        for (fuse, winograd) in [(ExecutionPlan.fuseMinBytes, true), (0, true), (ExecutionPlan.fuseMinBytes, false)] {
-        let plan = ExecutionPlan(g, fuseMinBytes: fuse, winograd: winograd)
+        // The heuristic plan (nothing this small is fused), every inverted-residual block fused
+        // over row bands (one-row bands too), without Winograd, every op split over the
+        // threads, and the smallest chunks, bands and GEMM panel budgets: the candidates the
+        // tuner chooses among must all compute the same features.
+        let base = PlanOptions.heuristic(for: .current)
+        var variants: [PlanOptions] = [base]
+        var fuseAll = base; fuseAll.fuseMinBytes = 0; variants.append(fuseAll)
+        var oneRowBands = fuseAll; oneRowBands.fuseScratchBytes = 4 << 10; variants.append(oneRowBands)
+        var noWinograd = base; noWinograd.winograd = false; variants.append(noWinograd)
+        var split = fuseAll; split.spreadImages = false; variants.append(split)
+        var small = base
+        small.im2colChunkBytes = 1 << 10; small.winogradBandBytes = 4 << 10; small.gemmPanelBudget = 1 << 10
+        variants.append(small)
+        for options in variants {
+        let plan = ExecutionPlan(g, options: options)
         XCTAssertEqual(plan.levelDims, [17, 17, 17, 24, 16])
-        XCTAssertEqual(plan.steps.contains { if case .fused = $0 { return true } else { return false } }, fuse == 0)
-        XCTAssertEqual(plan.steps.filter { if case .winograd = $0 { return true } else { return false } }.count, winograd ? 3 : 0)
+        XCTAssertEqual(plan.steps.contains { if case .fused = $0 { return true } else { return false } }, options.fuseMinBytes == 0)
+        XCTAssertEqual(plan.steps.filter { if case .winograd = $0 { return true } else { return false } }.count, options.winograd ? 3 : 0)
         let n = 4
         let inputs = rands(n * S * S * 3)
         // The reference, per image.

@@ -54,11 +54,12 @@ public final class Backbone: Sendable {
 
     /// Loads `kind` from `weights`, or from the cache folder filled by scripts/setup; the
     /// checkpoint's sizes are bounded by `limits`. The network runs on `threads` threads
-    /// (default: every core).
+    /// (default: every core), planned with `plan` (default: the heuristic plan of this
+    /// machine; `TuningFile.options` gives a measured one).
     /// - Throws: `.missingWeights` (nothing in the cache folder), `.unreadableFile` (a missing
     ///   `weights` file), `.badCheckpoint`, `.weightsMismatch` naming file and tensor.
     public static func load(_ kind: BackboneKind, weights: URL? = nil, threads: Int? = nil,
-                            limits: InputLimits = .default) throws -> Backbone {
+                            limits: InputLimits = .default, plan: PlanOptions? = nil) throws -> Backbone {
         Kernels.ensureInitialised()
         let url = weights ?? kind.cachedWeightsURL
         guard FileManager.default.fileExists(atPath: url.path) else {
@@ -71,7 +72,7 @@ public final class Backbone: Sendable {
         let hash = BackgroundValue { SHA256.hex(bytes) }
         do {
             let ckpt = try Checkpoint.parse(bytes: bytes, name: url.path, limits: limits)
-            let engine = try compile(kind, checkpoint: ckpt, path: url.path, threads: threads)
+            let engine = try compile(kind, checkpoint: ckpt, path: url.path, threads: threads, plan: plan)
             return Backbone(kind: kind, engine: engine, sha256: hash.value)
         } catch {
             // The hashing thread must be done before an error can end the process: exit()
@@ -85,14 +86,22 @@ public final class Backbone: Sendable {
     /// `weightsSHA256` is what model files fitted on it record.
     /// - Throws: `.weightsMismatch` naming the first tensor that does not fit.
     public static func load(_ kind: BackboneKind, checkpoint: Checkpoint, weightsSHA256: String,
-                            threads: Int? = nil) throws -> Backbone {
+                            threads: Int? = nil, plan: PlanOptions? = nil) throws -> Backbone {
         Kernels.ensureInitialised()
-        return Backbone(kind: kind, engine: try compile(kind, checkpoint: checkpoint, path: "(in memory)", threads: threads),
+        return Backbone(kind: kind, engine: try compile(kind, checkpoint: checkpoint, path: "(in memory)", threads: threads, plan: plan),
                         sha256: weightsSHA256)
     }
 
     /// Checks the checkpoint against the architecture, builds its graph and plans it.
-    private static func compile(_ kind: BackboneKind, checkpoint: Checkpoint, path: String, threads: Int?) throws -> Engine {
+    private static func compile(_ kind: BackboneKind, checkpoint: Checkpoint, path: String, threads: Int?,
+                                plan: PlanOptions?) throws -> Engine {
+        let graph = try self.graph(kind, checkpoint: checkpoint, path: path)
+        let n = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        return try Engine(plan: ExecutionPlan(graph, options: plan ?? .heuristic(for: .current)), threads: n)
+    }
+
+    /// The layer graph of `kind` over the checkpoint's weights (checked against the state dict).
+    static func graph(_ kind: BackboneKind, checkpoint: Checkpoint, path: String) throws -> Graph {
         try StateDictCheck.verify(checkpoint, kind: kind, path: path)
         let graph: Graph
         do {
@@ -104,9 +113,11 @@ public final class Backbone: Sendable {
             // Shapes that do not chain into a network: the weights file is at fault.
             throw GaussianADError.badCheckpoint(path: path, reason: why)
         }
-        let n = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        return try Engine(plan: ExecutionPlan(graph), threads: n)
+        return graph
     }
+
+    /// The options the network was planned with.
+    public var planOptions: PlanOptions { engine.plan.options }
 
     private init(kind: BackboneKind, engine: Engine, sha256: String) {
         self.kind = kind

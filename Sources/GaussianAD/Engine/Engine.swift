@@ -1,4 +1,4 @@
-// The executor: runs a plan on batches with its own thread pool. Images are spread one per
+// The executor: runs a plan on batches with its own thread pool. Images are claimed one per
 // thread while there are enough of them (each image's activations stay in its core's cache);
 // the rest run one at a time with every op split over all threads by rows (ith / nth).
 import CKernels
@@ -58,16 +58,17 @@ final class Engine: @unchecked Sendable {
         job = nil
     }
 
-    /// Thread ith's part of the current job.
+    /// Thread ith's part of the current job: whole images claimed one at a time while every
+    /// thread can still get one (a thread on a busier core claims fewer), then the remainder
+    /// with every op split over the threads. Without `spreadImages`, every image is split.
     private func work(ith: Int, nth: Int) {
         guard let job else { return }
-        let perThread = job.count / nth
-        let spread = perThread * nth
+        let spread = plan.options.spreadImages ? job.count / nth * nth : 0
         let mine = workspace.pointer + ith * slotFloats
-        var i = ith
-        while i < spread {
+        while spread > 0 {
+            let i = ck_pool_claim(pool)
+            guard i < spread else { break }
             runImage(i, job: job, arena: mine, scratch: mine + plan.arenaFloats, ith: 0, nth: 1)
-            i += nth
         }
         guard spread < job.count else { return }
         ck_pool_barrier(pool)

@@ -33,13 +33,16 @@ struct PackedGemm: @unchecked Sendable {
     let kernel: UnsafePointer<ck_gemm_ukernel>
     let weights: FloatStorage
     let k: Int, n: Int
+    /// Bytes of packed weights a thread keeps in cache (PlanOptions.gemmPanelBudget).
+    let panelBudget: Int
 
     /// Packs `weights` ([k][n]) and `bias` (n) for the best micro-kernel for products of
     /// about `m` rows (the layer's pixels) and n columns.
-    init(m: Int, k: Int, n: Int, weights w: [Float], bias: [Float]?) {
-        kernel = ck_gemm_ukernel_for(m, n)
+    init(m: Int, k: Int, n: Int, weights w: [Float], bias: [Float]?, panelBudget: Int) {
+        kernel = ck_gemm_ukernel_for(CK_ISA_AVX512, m, n)
         self.k = k
         self.n = n
+        self.panelBudget = panelBudget
         weights = FloatStorage(count: ck_f32_gemm_packed_size(kernel.pointee.nr, k, n))
         w.withUnsafeBufferPointer { wp in
             if let b = bias {
@@ -54,7 +57,7 @@ struct PackedGemm: @unchecked Sendable {
     @inline(__always)
     func run(m: Int, a: UnsafePointer<Float>, residual: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>,
              act: ck_act, ith: Int, nth: Int) {
-        ck_f32_gemm_run(kernel, m, n, k, a, k, weights.pointer, residual, n, c, n, act, ith, nth)
+        ck_f32_gemm_run(kernel, m, n, k, a, k, weights.pointer, residual, n, c, n, act, ith, nth, panelBudget)
     }
 }
 
@@ -97,15 +100,19 @@ struct WinogradConv: Sendable {
         w.kernel == 3 && w.stride == 1 && w.cin >= 16 && w.cout >= 16
     }
 
-    init(_ w: ConvWeights, geometry g: ck_conv2d_geom, input: Int, residual: Int?, act: ck_act, output: Int) {
+    init(_ w: ConvWeights, geometry g: ck_conv2d_geom, input: Int, residual: Int?, act: ck_act, output: Int,
+         options: PlanOptions) {
         var g = g
         let tilesW = ck_winograd23_tiles_w(&g)
         let perTileRow = 16 * tilesW * (w.cin + w.cout)
-        bandRows = max(1, min(ck_winograd23_tiles_h(&g), ExecutionPlan.winogradBandBytes / 4 / max(perTileRow, 1)))
+        bandRows = max(1, min(ck_winograd23_tiles_h(&g), options.winogradBandBytes / 4 / max(perTileRow, 1)))
         var u = [Float](repeating: 0, count: 16 * w.cin * w.cout)
         w.weights.withUnsafeBufferPointer { wp in u.withUnsafeMutableBufferPointer { ck_f32_winograd23_weights(w.cin, w.cout, wp.baseAddress, $0.baseAddress) } }
         let m = bandRows * tilesW, each = w.cin * w.cout
-        gemms = (0..<16).map { PackedGemm(m: m, k: w.cin, n: w.cout, weights: Array(u[($0 * each)..<(($0 + 1) * each)]), bias: nil) }
+        gemms = (0..<16).map {
+            PackedGemm(m: m, k: w.cin, n: w.cout, weights: Array(u[($0 * each)..<(($0 + 1) * each)]), bias: nil,
+                       panelBudget: options.gemmPanelBudget)
+        }
         bias = FloatStorage(w.bias)
         geometry = g
         cout = w.cout
@@ -163,19 +170,11 @@ final class ExecutionPlan: Sendable {
     /// Floating-point operations per image.
     let flops: Int
 
+    /// The choices it was compiled with.
+    let options: PlanOptions
+
     var featureDim: Int { levelDims.reduce(0, +) }
     var inputShape: TensorShape { shapes[0] }
-
-    /// Rows of im2col computed at once per thread (keeps the columns in L1/L2).
-    static let im2colChunkBytes = 96 << 10
-    /// Scratch of one Winograd band per thread (transformed input and the GEMM results).
-    static let winogradBandBytes = 512 << 10
-    /// Blocks whose expanded tensor is at least this large (about a core's L2) are fused;
-    /// smaller ones stay in cache anyway, and their short bands would waste GEMM tiles
-    /// (measured on Lite0: 256 KiB 104, 1 MiB 109, 2 MiB 103 images/s on one thread).
-    static let fuseMinBytes = 1 << 20
-    /// Scratch a fused block may use per thread for its ring and band.
-    static let fuseScratchBytes = 384 << 10
 
     /// Fusable inverted-residual blocks: op index of the first op -> (expand?, depthwise,
     /// project?). Without a projection (the depthwise feeds a squeeze-excitation) only an
@@ -210,11 +209,11 @@ final class ExecutionPlan: Sendable {
         return out
     }
 
-    /// Compiles `graph`; inverted-residual blocks whose expanded tensor has at least
-    /// `fuseMinBytes` bytes are fused (tests pass 0 to fuse every one).
-    /// Compiles `graph`; `fuseMinBytes` sets which inverted-residual blocks are fused and
-    /// `winograd` whether 3x3 stride-1 convolutions use Winograd F(2x2, 3x3) (tests run both).
-    init(_ graph: Graph, fuseMinBytes: Int = ExecutionPlan.fuseMinBytes, winograd: Bool = true) {
+    /// Compiles `graph` with `options` (which blocks are fused, band and chunk sizes, Winograd
+    /// or im2col for 3x3 stride-1 convolutions); tests run several.
+    init(_ graph: Graph, options: PlanOptions = .heuristic(for: .current)) {
+        self.options = options
+        let budget = options.gemmPanelBudget
         shapes = graph.shapes
         levelDims = graph.levelDims
         levelOffsets = startOffsets(graph.levelDims)
@@ -228,7 +227,7 @@ final class ExecutionPlan: Sendable {
         var steps: [Step] = []
         var scratch = 0
         var spatial = 0
-        let fused = Self.fusable(graph, minBytes: fuseMinBytes)
+        let fused = Self.fusable(graph, minBytes: options.fuseMinBytes)
         var skipUntil = -1
         func geometry(_ s: TensorShape, _ o: TensorShape, kernel: Int, stride: Int, padding: Padding) -> ck_conv2d_geom {
             ck_conv2d_geom(in_h: s.h, in_w: s.w, channels: s.c, kernel: kernel, stride: stride,
@@ -237,7 +236,7 @@ final class ExecutionPlan: Sendable {
         for (i, op) in graph.ops.enumerated() {
             if i <= skipUntil { continue }
             if let f = fused[i] {
-                let block = Self.fuse(graph, f)
+                let block = Self.fuse(graph, f, options: options)
                 scratch = max(scratch, block.scratchFloats)
                 offsets[block.output] = allocator.allocate(shapes[block.output].count)
                 steps.append(.fused(block))
@@ -259,18 +258,19 @@ final class ExecutionPlan: Sendable {
             if let o = op.output { offsets[o] = allocator.allocate(shapes[o].count) }
             switch op {
             case .conv(let w, let x, let r, let act, let o):
-                let packed = PackedGemm(m: shapes[o].h * shapes[o].w, k: w.kernel * w.kernel * w.cin, n: w.cout, weights: w.weights, bias: w.bias)
+                let packed = PackedGemm(m: shapes[o].h * shapes[o].w, k: w.kernel * w.kernel * w.cin, n: w.cout,
+                                        weights: w.weights, bias: w.bias, panelBudget: budget)
                 if w.kernel == 1 && w.stride == 1 && w.padding == Padding() {
                     steps.append(.pointwise(packed, pixels: shapes[o].count / w.cout, input: x, residual: r, act: act.kernel, output: o))
-                } else if winograd && WinogradConv.applies(w) {
+                } else if options.winograd && WinogradConv.applies(w) {
                     let wc = WinogradConv(w, geometry: geometry(shapes[x], shapes[o], kernel: 3, stride: 1, padding: w.padding),
-                                          input: x, residual: r, act: act.kernel, output: o)
+                                          input: x, residual: r, act: act.kernel, output: o, options: options)
                     scratch = max(scratch, wc.scratchFloats)
                     steps.append(.winograd(wc))
                 } else {
                     let g = geometry(shapes[x], shapes[o], kernel: w.kernel, stride: w.stride, padding: w.padding)
                     let rowFloats = shapes[o].w * packed.k
-                    let rows = max(1, min(shapes[o].h, Self.im2colChunkBytes / 4 / max(rowFloats, 1)))
+                    let rows = max(1, min(shapes[o].h, options.im2colChunkBytes / 4 / max(rowFloats, 1)))
                     scratch = max(scratch, rows * rowFloats)
                     steps.append(.conv(packed, geometry: g, chunkRows: rows, input: x, residual: r, act: act.kernel, output: o))
                 }
@@ -279,8 +279,10 @@ final class ExecutionPlan: Sendable {
                 steps.append(.depthwise(geometry: g, weights: FloatStorage(w.weights), bias: FloatStorage(w.bias),
                                         act: act.kernel, input: x, output: o))
             case .squeezeExcite(let se, let x, let o):
-                let reduce = PackedGemm(m: 1, k: se.channels, n: se.reduced, weights: se.reduceWeights, bias: se.reduceBias)
-                let expand = PackedGemm(m: 1, k: se.reduced, n: se.channels, weights: se.expandWeights, bias: se.expandBias)
+                let reduce = PackedGemm(m: 1, k: se.channels, n: se.reduced, weights: se.reduceWeights, bias: se.reduceBias,
+                                        panelBudget: budget)
+                let expand = PackedGemm(m: 1, k: se.reduced, n: se.channels, weights: se.expandWeights, bias: se.expandBias,
+                                        panelBudget: budget)
                 steps.append(.squeezeExcite(reduce: reduce, expand: expand, act: se.activation.kernel,
                                             pixels: shapes[x].h * shapes[x].w, input: x, output: o,
                                             temp: temp(2 * se.channels + se.reduced)))
@@ -295,7 +297,7 @@ final class ExecutionPlan: Sendable {
                 steps.append(.tap(input: x, pixels: shapes[x].h * shapes[x].w, channels: shapes[x].c,
                                   levelOffset: levelOffsets[level], spatial: at))
             case .classifier(let x, let w, let b, let classes):
-                let packed = PackedGemm(m: 1, k: shapes[x].c, n: classes, weights: w, bias: b)
+                let packed = PackedGemm(m: 1, k: shapes[x].c, n: classes, weights: w, bias: b, panelBudget: budget)
                 steps.append(.classifier(packed, input: x, pixels: shapes[x].h * shapes[x].w, temp: temp(shapes[x].c)))
             }
             for t in op.inputs where t != 0 && lastUse[t] == i { allocator.free(offsets[t], shapes[t].count) }
@@ -312,7 +314,7 @@ final class ExecutionPlan: Sendable {
 
 extension ExecutionPlan {
     /// The fused step of an inverted-residual block, with the largest band that fits the budget.
-    static func fuse(_ graph: Graph, _ f: (expand: Int?, dw: Int, project: Int?)) -> FusedBlock {
+    static func fuse(_ graph: Graph, _ f: (expand: Int?, dw: Int, project: Int?), options: PlanOptions) -> FusedBlock {
         guard case .depthwise(let dw, let dIn, let dwAct, let dOut) = graph.ops[f.dw] else {
             preconditionFailure("fusable() matched only a depthwise")
         }
@@ -327,7 +329,8 @@ extension ExecutionPlan {
         var expandAct = CK_ACT_NONE
         var input = dIn
         if let e = f.expand, case .conv(let ew, let x, _, let ea, _) = graph.ops[e] {
-            expand = PackedGemm(m: graph.shapes[x].h * graph.shapes[x].w, k: ew.cin, n: ew.cout, weights: ew.weights, bias: ew.bias)
+            expand = PackedGemm(m: graph.shapes[x].h * graph.shapes[x].w, k: ew.cin, n: ew.cout, weights: ew.weights,
+                                bias: ew.bias, panelBudget: options.gemmPanelBudget)
             expandAct = ea.kernel
             input = x
         }
@@ -338,10 +341,13 @@ extension ExecutionPlan {
         func floats(_ b: Int) -> Int {
             (expand == nil ? 0 : ((b - 1) * dw.stride + dw.kernel) * si.w * si.c) + (project == nil ? 0 : b * so.w * si.c)
         }
-        while band < so.h && floats(band + 1) * 4 <= fuseScratchBytes { band += 1 }
+        while band < so.h && floats(band + 1) * 4 <= options.fuseScratchBytes { band += 1 }
         return FusedBlock(expand: expand, expandAct: expandAct, geometry: geom, dwWeights: FloatStorage(dw.weights),
                           dwBias: FloatStorage(dw.bias), dwAct: dwAct.kernel,
-                          project: project.map { PackedGemm(m: band * so.w, k: $0.cin, n: $0.cout, weights: $0.weights, bias: $0.bias) },
+                          project: project.map {
+                              PackedGemm(m: band * so.w, k: $0.cin, n: $0.cout, weights: $0.weights, bias: $0.bias,
+                                         panelBudget: options.gemmPanelBudget)
+                          },
                           projectAct: projectAct, input: input, residual: residual, output: out,
                           bandRows: band, ringRows: min(si.h, (band - 1) * dw.stride + dw.kernel))
     }

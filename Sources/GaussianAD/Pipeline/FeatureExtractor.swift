@@ -12,11 +12,13 @@ public final class FeatureExtractor: Sendable {
     public let backbone: Backbone
     /// Images per network call.
     public let batchSize: Int
+    /// The batch size the commands run the network at (and `gaussian-ad tune` tunes by default).
+    public static let defaultBatchSize = 16
     /// Bounds applied to every image decoded.
     public let limits: InputLimits
 
     /// An extractor over `backbone` with batches of `batchSize` images.
-    public init(backbone: Backbone, batchSize: Int = 16, limits: InputLimits = .default) {
+    public init(backbone: Backbone, batchSize: Int = FeatureExtractor.defaultBatchSize, limits: InputLimits = .default) {
         self.backbone = backbone
         self.batchSize = max(1, batchSize)
         self.limits = limits

@@ -2,9 +2,9 @@
 import Foundation
 
 enum FileBytes {
-    /// The bytes of the file at `url`.
+    /// The bytes of the file at `url`, refused unread when it is larger than `maxBytes`.
     /// - Throws: `.unreadableFile` naming the file.
-    static func read(_ url: URL) throws -> [UInt8] {
+    static func read(_ url: URL, maxBytes: Int = .max) throws -> [UInt8] {
         let fd = open(url.path, O_RDONLY)
         guard fd >= 0 else {
             throw GaussianADError.unreadableFile(path: url.path, reason: String(cString: strerror(errno)))
@@ -15,6 +15,9 @@ enum FileBytes {
             throw GaussianADError.unreadableFile(path: url.path, reason: "not a regular file")
         }
         let size = Int(st.st_size)
+        guard size <= maxBytes else {
+            throw GaussianADError.unreadableFile(path: url.path, reason: "\(size) bytes, more than the \(maxBytes) allowed")
+        }
         var failure: Int32 = 0
         let bytes = [UInt8](unsafeUninitializedCapacity: size) { buf, initialized in
             var got = 0

@@ -1,0 +1,60 @@
+// The choices a plan is compiled with: every size threshold, derived from the machine's facts
+// (the heuristic plan) or measured on it (`Tuner`, kept in a tuning file).
+import Foundation
+
+/// How a network is planned and run. `heuristic(for:)` derives every value from the machine's
+/// cache sizes; `Tuner` measures candidates on the real network and keeps the fastest.
+///
+///     let options = PlanOptions.heuristic(for: .current)
+///     let net = try Backbone.load(.efficientNetLite0, threads: 2, plan: options)
+///
+/// Every choice changes only speed: the features are the same within float rounding.
+public struct PlanOptions: Sendable, Codable, Equatable {
+    /// A size no tensor reaches: as `fuseMinBytes`, fuse no block.
+    public static let never = 1 << 40
+
+    /// Inverted-residual blocks whose expanded tensor has at least this many bytes are fused
+    /// over row bands (0 fuses every block; `never` none).
+    public var fuseMinBytes: Int
+    /// Scratch bytes per thread for a fused block's ring of expanded rows and depthwise band.
+    public var fuseScratchBytes: Int
+    /// Bytes of im2col rows computed at once per thread.
+    public var im2colChunkBytes: Int
+    /// Scratch bytes per thread of one Winograd band (transformed input and products).
+    public var winogradBandBytes: Int
+    /// Bytes of packed weights a thread keeps in cache inside one GEMM (see ck_f32_gemm_run).
+    public var gemmPanelBudget: Int
+    /// Whether 3x3 stride-1 convolutions use Winograd F(2x2, 3x3).
+    public var winograd: Bool
+    /// Whether a batch's images are spread one per thread while there are enough of them
+    /// (each image's activations stay in one core's cache), or every op is split over all
+    /// threads for every image.
+    public var spreadImages: Bool
+
+    /// Creates options from explicit values.
+    public init(fuseMinBytes: Int, fuseScratchBytes: Int, im2colChunkBytes: Int, winogradBandBytes: Int,
+                gemmPanelBudget: Int, winograd: Bool, spreadImages: Bool) {
+        self.fuseMinBytes = fuseMinBytes
+        self.fuseScratchBytes = fuseScratchBytes
+        self.im2colChunkBytes = im2colChunkBytes
+        self.winogradBandBytes = winogradBandBytes
+        self.gemmPanelBudget = gemmPanelBudget
+        self.winograd = winograd
+        self.spreadImages = spreadImages
+    }
+
+    /// The plan derived from a core's L2 size (docs/PERFORMANCE.md, "the heuristic plan"):
+    /// fuse blocks whose expanded tensor does not fit in L2, give a fused block 3/8 of L2 for
+    /// its ring and band, im2col 3/32 of it, a Winograd band and a GEMM's weights half of it.
+    public static func heuristic(for machine: MachineFacts) -> PlanOptions {
+        let l2 = machine.planningL2Bytes
+        return PlanOptions(fuseMinBytes: l2, fuseScratchBytes: l2 / 8 * 3, im2colChunkBytes: max(l2 / 32 * 3, 16 << 10),
+                           winogradBandBytes: l2 / 2, gemmPanelBudget: l2 / 2, winograd: true, spreadImages: true)
+    }
+
+    /// Whether every value is in the range a plan can use (a tuning file is untrusted input).
+    public var isValid: Bool {
+        let sizes = [fuseScratchBytes, im2colChunkBytes, winogradBandBytes, gemmPanelBudget]
+        return fuseMinBytes >= 0 && fuseMinBytes <= Self.never && sizes.allSatisfy { $0 >= 4 << 10 && $0 <= 1 << 30 }
+    }
+}
