@@ -70,6 +70,26 @@ enum EngineBench {
                 "onednn_max_cpu_isa": ProcessInfo.processInfo.environment["ONEDNN_MAX_CPU_ISA"] ?? NSNull()]
     }
 
+    /// `layers`: one image on one thread, step by step: seconds, share and GFLOP/s.
+    static func layers() throws {
+        guard let kind = BackboneKind(name: arg("--backbone", "lite0")) else {
+            throw GaussianADError.invalidArgument("unknown --backbone (\(BackboneKind.shortNames))")
+        }
+        let formula = CommandLine.arguments.contains("--formula-weights") || kind.family != .efficientNetLite
+        let (plan, _) = TuningFile.options(for: kind, batch: Int(arg("--batch", "16")) ?? 16, threads: Int(arg("--threads", "2")) ?? 2)
+        let options = CommandLine.arguments.contains("--untuned") ? nil : plan
+        let net = formula ? try Backbone.load(kind, checkpoint: FormulaWeights.checkpoint(kind), weightsSHA256: "formula", threads: 1, plan: options)
+                          : try Backbone.load(kind, weights: weightsArgument(), threads: 1, plan: options)
+        let steps = net.profileSteps(rounds: Int(arg("--rounds", "7")) ?? 7)
+        let total = steps.reduce(0) { $0 + $1.seconds }
+        print("machine: \(MachineFacts.current.summary); kernels \(Kernels.activeLevel); plan \(options == nil ? "heuristic" : "tuned")")
+        print(String(format: "%@: %.2f ms per image on one thread (%.1f images/s)", kind.rawValue, total * 1e3, 1 / total))
+        for (i, s) in steps.enumerated() where s.seconds > total * 0.005 {
+            print(String(format: "%3d %6.3f ms %5.1f%% %7.1f GFLOP/s  %@", i, s.seconds * 1e3, 100 * s.seconds / total,
+                         s.flops > 0 ? Double(s.flops) / s.seconds / 1e9 : 0, s.label))
+        }
+    }
+
     /// `machine`: the facts the planner derives its sizes from, and the heuristic plan.
     static func machine() {
         let m = MachineFacts.current

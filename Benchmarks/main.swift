@@ -1,6 +1,7 @@
 // gaussian-ad-bench: throughput of the feature engine, its kernels and the Gaussian model.
 //
 //   gaussian-ad-bench machine [--json FILE]
+//   gaussian-ad-bench layers [--backbone NAME] [--untuned]   # one image, one thread, step by step
 //   gaussian-ad-bench engine [--backbone lite0|b0-b7|resnet18/34/50] [--weights FILE | --formula-weights]
 //                            [--batch 16] [--threads 2] [--rounds 9] [--untuned]
 //                            [--peer onnxruntime|openvino|all [--pairs 3] [--peer-dir DIR]] [--json FILE]
@@ -43,13 +44,14 @@ do {
     Kernels.ensureInitialised()
     switch CommandLine.arguments.dropFirst().first ?? "engine" {
     case "machine": EngineBench.machine()
+    case "layers": try EngineBench.layers()
     case "engine": try EngineBench.engine()
     case "e2e": try EngineBench.e2e()
     case "gaussian": try GaussianBench.run()
     case "kernels": KernelBench.run()
     case "scale": try ScaleBench.run()
     default:
-        print("usage: gaussian-ad-bench machine|engine|e2e|kernels|gaussian|scale [options]")
+        print("usage: gaussian-ad-bench machine|layers|engine|e2e|kernels|gaussian|scale [options]")
         exit(2)
     }
 } catch {

@@ -53,7 +53,36 @@ void ck_f32_dwconv_nhwc__portable(const ck_conv2d_geom *g, const float *in, size
         _Pragma("unroll") for (int p = 0; p < P; p++) MSTORE(o + p * C, mk, ACT(acc[p], act));  \
     }
 
-/* Per output row: the columns whose taps all lie inside the image are computed four pixels at
+/* The same tile for the border and the last columns of a row: input columns outside the image
+ * read as zero (checked per column, so nothing outside the row is read), and only the first np
+ * of the P pixels are stored. */
+#define CK_DW_TILE_EDGE(NAME, TARGET, VEC, MLOAD, MSTORE, MASKT, FMA, ACT, ZERO, K, S, P)           \
+    TARGET static inline void NAME(const float *in, size_t in_ring, size_t W, size_t C,          \
+                                   long iy0, size_t ky0, size_t ky1, long ix0, const float *w,    \
+                                   MASKT mk, int full, VEC bv, ck_act act, float *o, size_t np) { \
+        (void)full;                                                                             \
+        VEC acc[P];                                                                             \
+        _Pragma("unroll") for (int p = 0; p < P; p++) acc[p] = bv;                              \
+        for (size_t ky = ky0; ky < ky1; ky++) {                                                 \
+            const size_t iy = (size_t)(iy0 + (long)ky);                                         \
+            const float *row = in + (in_ring ? iy % in_ring : iy) * W * C;                      \
+            VEC x[(P - 1) * S + K];                                                             \
+            _Pragma("unroll") for (int j = 0; j < (P - 1) * S + K; j++) {                       \
+                const long ix = ix0 + j;                                                        \
+                x[j] = ix >= 0 && ix < (long)W ? MLOAD(mk, row + (size_t)ix * C) : ZERO;         \
+            }                                                                                   \
+            _Pragma("unroll") for (int kx = 0; kx < K; kx++) {                                  \
+                const VEC wv = MLOAD(mk, w + (ky * K + kx) * C);                                \
+                _Pragma("unroll") for (int p = 0; p < P; p++) acc[p] = FMA(x[p * S + kx], wv, acc[p]); \
+            }                                                                                   \
+        }                                                                                       \
+        _Pragma("unroll") for (int p = 0; p < P; p++)                                           \
+            if ((size_t)p < np) MSTORE(o + p * C, mk, ACT(acc[p], act));                        \
+    }
+
+/* Per output row: with register tiles for the kernel and stride (k 3 / 5, s 1 / 2), the whole
+ * row goes P pixels at a time, interior tiles unchecked and the border and last ones by the edge
+ * tile. Otherwise the columns whose taps all lie inside the image are computed four pixels at
  * a time (each weight vector loaded once for the four); border columns one at a time with the
  * taps clipped. Channels go in vectors of WIDTH, the tail with a mask (MASKLOAD / MASKSTORE). */
 #define CK_DW_BODY(VEC, WIDTH, LOADU, STOREU, MLOAD, MSTORE, MASKT, MKMASK, SET1, FMA, ACT, TILES) \
@@ -74,11 +103,10 @@ void ck_f32_dwconv_nhwc__portable(const ck_conv2d_geom *g, const float *in, size
             (void)full;                                                                         \
             const VEC bv = bias ? MLOAD(mk, bias + c) : SET1(0.f);                              \
             size_t ox = 0;                                                                      \
+            TILES                                                                               \
             for (int pass = 0; pass < 3; pass++) {                                              \
                 const size_t end = pass == 0 ? x_lo : pass == 1 ? x_hi : g->out_w;              \
                 if (pass == 1) {                                                                \
-                    const long ixb = -(long)g->pad_left;                                        \
-                    TILES                                                                       \
                     for (; ox + 4 <= end; ox += 4) {                                            \
                         VEC a0 = bv, a1 = bv, a2 = bv, a3 = bv;                                 \
                         const long ix0 = (long)(ox * s) - (long)g->pad_left;                    \
@@ -131,27 +159,45 @@ CK_TARGET_AVX2 static inline __m256i ck_mask8(size_t left) {
         else _mm256_maskstore_ps((p), (m), (v));                                               \
     } while (0)
 
-#define CK_DW_TILES_AVX2(K, S) \
-    CK_DW_TILE(ck_dw_tile_avx2_k##K##s##S, CK_TARGET_AVX2, __m256, CK_AVX2_MLOAD, CK_AVX2_MSTORE_FN, __m256i, \
-               _mm256_fmadd_ps, ck_act8v, K, S, 4)
+#define CK_DW_TILES_AVX2(K, S, P)                                                                          \
+    CK_DW_TILE(ck_dw_tile_avx2_k##K##s##S##_p##P, CK_TARGET_AVX2, __m256, CK_AVX2_MLOAD, CK_AVX2_MSTORE_FN,  \
+               __m256i, _mm256_fmadd_ps, ck_act8v, K, S, P)                                              \
+    CK_DW_TILE_EDGE(ck_dw_edge_avx2_k##K##s##S##_p##P, CK_TARGET_AVX2, __m256, CK_AVX2_MLOAD, CK_AVX2_MSTORE_FN, \
+                    __m256i, _mm256_fmadd_ps, ck_act8v, _mm256_setzero_ps(), K, S, P)
 #define CK_AVX2_MSTORE_FN(p, m, v) CK_AVX2_MSTORE(p, m, v)
-CK_DW_TILES_AVX2(3, 1)
-CK_DW_TILES_AVX2(3, 2)
-CK_DW_TILES_AVX2(5, 1)
-CK_DW_TILES_AVX2(5, 2)
-#define CK_DW_RUN_TILES(PFX, P)                                                                \
-    {                                                                                          \
-        void (*tile)(const float *, size_t, size_t, size_t, long, size_t, size_t, long,        \
-                     const float *, MASKT_T, int, VEC_T, ck_act, float *) = NULL;              \
-        if (k == 3 && s == 1) tile = PFX##_k3s1;                                               \
-        else if (k == 3 && s == 2) tile = PFX##_k3s2;                                          \
-        else if (k == 5 && s == 1) tile = PFX##_k5s1;                                          \
-        else if (k == 5 && s == 2) tile = PFX##_k5s2;                                          \
-        if (tile)                                                                              \
-            for (; ox + P <= end; ox += P)                                                     \
-                tile(in + c, in_ring, W, C, iy0, ky0, ky1, ixb + (long)(ox * s), w + c, mk, full, \
-                     bv, act, orow + ox * C + c);                                              \
+/* Pixels per tile within AVX2's 16 registers (P accumulators, (P - 1) * S + K inputs; the
+ * weight can be the FMA's memory operand), two widths where rows of 7 or 14 pixels need them. */
+CK_DW_TILES_AVX2(3, 1, 4)
+CK_DW_TILES_AVX2(3, 1, 7)
+CK_DW_TILES_AVX2(3, 2, 4)
+CK_DW_TILES_AVX2(5, 1, 4)
+CK_DW_TILES_AVX2(5, 2, 4)
+/* A whole row by tiles of P pixels: unchecked where every tap is inside (x_lo <= ox,
+ * ox + P <= x_hi), the edge tile elsewhere. */
+#define CK_DW_ROW_TILES(PFX, EPFX, P)                                                          \
+    for (; ox < g->out_w; ox += P) {                                                           \
+        const long ix0 = (long)(ox * s) - (long)g->pad_left;                                   \
+        const size_t np = g->out_w - ox < P ? g->out_w - ox : P;                               \
+        if (np == P && ox >= x_lo && ox + P <= x_hi)                                           \
+            PFX(in + c, in_ring, W, C, iy0, ky0, ky1, ix0, w + c, mk, full, bv, act, orow + ox * C + c); \
+        else                                                                                   \
+            EPFX(in + c, in_ring, W, C, iy0, ky0, ky1, ix0, w + c, mk, full, bv, act, orow + ox * C + c, np); \
+    }                                                                                          \
+    ox = g->out_w;
+/* Of two tile widths, the one that computes fewer padded pixels for the row (ties: PB). */
+#define CK_DW_ROW_TILES2(ISA, KK, SS, PA, PB)                                                  \
+    if (k == KK && s == SS) {                                                                  \
+        const size_t wa = (g->out_w + PA - 1) / PA * PA, wb = (g->out_w + PB - 1) / PB * PB;   \
+        if (wa < wb) { CK_DW_ROW_TILES(ck_dw_tile_##ISA##_k##KK##s##SS##_p##PA, ck_dw_edge_##ISA##_k##KK##s##SS##_p##PA, PA) } \
+        else { CK_DW_ROW_TILES(ck_dw_tile_##ISA##_k##KK##s##SS##_p##PB, ck_dw_edge_##ISA##_k##KK##s##SS##_p##PB, PB) } \
     }
+#define CK_DW_ROW_TILES1(ISA, KK, SS, P)                                                       \
+    if (k == KK && s == SS) { CK_DW_ROW_TILES(ck_dw_tile_##ISA##_k##KK##s##SS##_p##P, ck_dw_edge_##ISA##_k##KK##s##SS##_p##P, P) }
+#define CK_DW_RUN_TILES_AVX2                                                                   \
+    CK_DW_ROW_TILES2(avx2, 3, 1, 4, 7)                                                         \
+    else CK_DW_ROW_TILES1(avx2, 3, 2, 4)                                                       \
+    else CK_DW_ROW_TILES1(avx2, 5, 1, 4)                                                       \
+    else CK_DW_ROW_TILES1(avx2, 5, 2, 4)
 
 CK_TARGET_AVX2 void ck_f32_dwconv_nhwc__avx2(const ck_conv2d_geom *g, const float *in,
                                              size_t in_ring, const float *w, const float *bias,
@@ -160,7 +206,7 @@ CK_TARGET_AVX2 void ck_f32_dwconv_nhwc__avx2(const ck_conv2d_geom *g, const floa
 #define MASKT_T __m256i
 #define VEC_T __m256
     CK_DW_BODY(__m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, CK_AVX2_MLOAD, CK_AVX2_MSTORE,
-               __m256i, ck_mask8, _mm256_set1_ps, _mm256_fmadd_ps, ck_act8v, CK_DW_RUN_TILES(ck_dw_tile_avx2, 4))
+               __m256i, ck_mask8, _mm256_set1_ps, _mm256_fmadd_ps, ck_act8v, CK_DW_RUN_TILES_AVX2)
 #undef MASKT_T
 #undef VEC_T
 }
@@ -171,21 +217,25 @@ CK_TARGET_AVX512 static inline __mmask16 ck_mask16(size_t left) {
 #define CK_AVX512_MLOAD(m, p) _mm512_maskz_loadu_ps((m), (p))
 #define CK_AVX512_MSTORE(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
 
-#define CK_DW_TILES_AVX512(K, S) \
-    CK_DW_TILE(ck_dw_tile_avx512_k##K##s##S, CK_TARGET_AVX512, __m512, CK_AVX512_MLOAD, CK_AVX512_MSTORE, __mmask16, \
-               _mm512_fmadd_ps, ck_act16v, K, S, 8)
-CK_DW_TILES_AVX512(3, 1)
-CK_DW_TILES_AVX512(3, 2)
-CK_DW_TILES_AVX512(5, 1)
-CK_DW_TILES_AVX512(5, 2)
-/* Four-pixel tiles for what the eight-pixel ones leave of narrow rows (14 and 7 columns). */
-#define CK_DW_TILES_AVX512_P4(K, S) \
-    CK_DW_TILE(ck_dw_tile_avx512_p4_k##K##s##S, CK_TARGET_AVX512, __m512, CK_AVX512_MLOAD, CK_AVX512_MSTORE, __mmask16, \
-               _mm512_fmadd_ps, ck_act16v, K, S, 4)
-CK_DW_TILES_AVX512_P4(3, 1)
-CK_DW_TILES_AVX512_P4(3, 2)
-CK_DW_TILES_AVX512_P4(5, 1)
-CK_DW_TILES_AVX512_P4(5, 2)
+#define CK_DW_TILES_AVX512(K, S, P)                                                                           \
+    CK_DW_TILE(ck_dw_tile_avx512_k##K##s##S##_p##P, CK_TARGET_AVX512, __m512, CK_AVX512_MLOAD, CK_AVX512_MSTORE, \
+               __mmask16, _mm512_fmadd_ps, ck_act16v, K, S, P)                                              \
+    CK_DW_TILE_EDGE(ck_dw_edge_avx512_k##K##s##S##_p##P, CK_TARGET_AVX512, __m512, CK_AVX512_MLOAD, CK_AVX512_MSTORE, \
+                    __mmask16, _mm512_fmadd_ps, ck_act16v, _mm512_setzero_ps(), K, S, P)
+/* Pixels per tile within AVX-512's 32 registers: 8, or 7 for rows of 7, 14, 28 or 56. */
+CK_DW_TILES_AVX512(3, 1, 7)
+CK_DW_TILES_AVX512(3, 1, 8)
+CK_DW_TILES_AVX512(3, 2, 7)
+CK_DW_TILES_AVX512(3, 2, 8)
+CK_DW_TILES_AVX512(5, 1, 7)
+CK_DW_TILES_AVX512(5, 1, 8)
+CK_DW_TILES_AVX512(5, 2, 7)
+CK_DW_TILES_AVX512(5, 2, 8)
+#define CK_DW_RUN_TILES_AVX512                                                                 \
+    CK_DW_ROW_TILES2(avx512, 3, 1, 7, 8)                                                       \
+    else CK_DW_ROW_TILES2(avx512, 3, 2, 7, 8)                                                  \
+    else CK_DW_ROW_TILES2(avx512, 5, 1, 7, 8)                                                  \
+    else CK_DW_ROW_TILES2(avx512, 5, 2, 7, 8)
 
 CK_TARGET_AVX512 void ck_f32_dwconv_nhwc__avx512f(const ck_conv2d_geom *g, const float *in,
                                                   size_t in_ring, const float *w, const float *bias,
@@ -195,7 +245,7 @@ CK_TARGET_AVX512 void ck_f32_dwconv_nhwc__avx512f(const ck_conv2d_geom *g, const
 #define VEC_T __m512
     CK_DW_BODY(__m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, CK_AVX512_MLOAD, CK_AVX512_MSTORE,
                __mmask16, ck_mask16, _mm512_set1_ps, _mm512_fmadd_ps, ck_act16v,
-               CK_DW_RUN_TILES(ck_dw_tile_avx512, 8) CK_DW_RUN_TILES(ck_dw_tile_avx512_p4, 4))
+               CK_DW_RUN_TILES_AVX512)
 #undef MASKT_T
 #undef VEC_T
 }

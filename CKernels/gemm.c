@@ -106,53 +106,6 @@ CK_TARGET_AVX2 void ck_f32_gemm_ukernel_6x16__avx2(size_t mr, size_t nc, size_t 
     }
 }
 
-/* AVX2 + FMA: 4 x 24, twelve accumulators and three weight vectors: three loads of weights
- * and four broadcasts per twelve FMAs (6 x 16 needs two and six), and no padded columns for
- * 24, 72 or 144 output channels. */
-CK_TARGET_AVX2 void ck_f32_gemm_ukernel_4x24__avx2(size_t mr, size_t nc, size_t k, const float *a,
-                                                   size_t lda, const float *w, const float *residual,
-                                                   size_t ldr, float *c, size_t ldc, ck_act act) {
-    enum { MR = 4 };
-    CK_ROW_PTRS(MR)
-    __m256 acc0[MR], acc1[MR], acc2[MR];
-    const __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8), b2 = _mm256_loadu_ps(w + 16);
-#pragma unroll
-    for (int i = 0; i < MR; i++) { acc0[i] = b0; acc1[i] = b1; acc2[i] = b2; }
-    w += 24;
-    for (size_t q = 0; q < k; q++, w += 24) {
-        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8), w2 = _mm256_loadu_ps(w + 16);
-#pragma unroll
-        for (int i = 0; i < MR; i++) {
-            const __m256 av = _mm256_broadcast_ss(ar[i] + q);
-            acc0[i] = _mm256_fmadd_ps(av, w0, acc0[i]);
-            acc1[i] = _mm256_fmadd_ps(av, w1, acc1[i]);
-            acc2[i] = _mm256_fmadd_ps(av, w2, acc2[i]);
-        }
-    }
-    if (nc == 24) {
-#pragma unroll
-        for (int i = 0; i < MR; i++) {
-            __m256 v0 = acc0[i], v1 = acc1[i], v2 = acc2[i];
-            if (rr[i]) {
-                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(rr[i]));
-                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(rr[i] + 8));
-                v2 = _mm256_add_ps(v2, _mm256_loadu_ps(rr[i] + 16));
-            }
-            _mm256_storeu_ps(cr[i], ck_act8v(v0, act));
-            _mm256_storeu_ps(cr[i] + 8, ck_act8v(v1, act));
-            _mm256_storeu_ps(cr[i] + 16, ck_act8v(v2, act));
-        }
-    } else {
-        float tmp[24];
-        for (int i = 0; i < MR; i++) {
-            _mm256_storeu_ps(tmp, acc0[i]);
-            _mm256_storeu_ps(tmp + 8, acc1[i]);
-            _mm256_storeu_ps(tmp + 16, acc2[i]);
-            for (size_t j = 0; j < nc; j++) cr[i][j] = ck_act_scalar(tmp[j] + (rr[i] ? rr[i][j] : 0.f), act);
-        }
-    }
-}
-
 /* AVX-512, 32 columns (two vectors) by MR rows; partial panels by store masks. */
 #define CK_GEMM_AVX512_NR32(MR_)                                                               \
     CK_TARGET_AVX512 void ck_f32_gemm_ukernel_##MR_##x32__avx512f(                             \

@@ -31,7 +31,7 @@ final class KernelTwinTests: XCTestCase {
         let kernels = (0..<ck_dwconv_ukernel_count()).compactMap { ck_dwconv_ukernel_at($0)?.pointee }
             .filter { $0.isa.rawValue <= ck_cpu_isa().rawValue }
         XCTAssertGreaterThanOrEqual(kernels.count, 2)
-        for (h, w) in [(1, 1), (5, 7), (8, 8), (13, 11), (9, 20)] {
+        for (h, w) in [(1, 1), (5, 7), (8, 8), (13, 11), (9, 20), (6, 14), (3, 29)] {
             for c in [1, 3, 8, 15, 16, 17, 33, 96] {
                 for k in [3, 5] {
                     for s in [1, 2] {

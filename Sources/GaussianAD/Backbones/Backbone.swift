@@ -119,6 +119,15 @@ public final class Backbone: Sendable {
     /// The options the network was planned with.
     public var planOptions: PlanOptions { engine.plan.options }
 
+    /// Where one image's time goes: each step of the plan (label, floating-point operations,
+    /// seconds on one thread, best of `rounds`), for `gaussian-ad-bench layers`.
+    public func profileSteps(rounds: Int = 5) -> [(label: String, flops: Int, seconds: Double)] {
+        let S = kind.inputSize
+        let input = [Float](repeating: 0.25, count: S * S * 3)
+        let seconds = input.withUnsafeBufferPointer { engine.profileSteps(input: $0.baseAddress!, rounds: rounds) }
+        return zip(engine.plan.steps, seconds).map { ($0.label, $0.flops, $1) }
+    }
+
     private init(kind: BackboneKind, engine: Engine, sha256: String) {
         self.kind = kind
         self.engine = engine

@@ -78,16 +78,39 @@ final class Engine: @unchecked Sendable {
         }
     }
 
-    /// All steps on image `image`, thread ith of nth sharing it (barriers between steps when nth > 1).
+    /// Seconds each step of the plan takes on one image on the calling thread alone (the best
+    /// of `rounds` runs): where the time of a network goes, step by step.
+    func profileSteps(input: UnsafePointer<Float>, rounds: Int = 5) -> [Double] {
+        lock.lock()
+        defer { lock.unlock() }
+        var levels = [Float](repeating: 0, count: plan.featureDim)
+        var best = [Double](repeating: .infinity, count: plan.steps.count)
+        var times = [Double](repeating: 0, count: plan.steps.count)
+        levels.withUnsafeMutableBufferPointer { lv in
+            let job = Job(count: 1, input: input, levels: lv.baseAddress!, logits: nil, spatial: nil)
+            for _ in 0..<max(1, rounds) {
+                times.withUnsafeMutableBufferPointer { t in
+                    runImage(0, job: job, arena: workspace.pointer, scratch: workspace.pointer + plan.arenaFloats, ith: 0, nth: 1,
+                             times: t.baseAddress)
+                }
+                for i in best.indices { best[i] = min(best[i], times[i]) }
+            }
+        }
+        return best
+    }
+
+    /// All steps on image `image`, thread ith of nth sharing it (barriers between steps when
+    /// nth > 1); with `times`, the seconds of each step are written there.
     private func runImage(_ image: Int, job: Job, arena: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                          ith: Int, nth: Int) {
+                          ith: Int, nth: Int, times: UnsafeMutablePointer<Double>? = nil) {
         let S = plan.inputShape
         let input = UnsafeMutablePointer(mutating: job.input + image * S.count)
         let offsets = plan.offsets
         @inline(__always) func t(_ n: Int) -> UnsafeMutablePointer<Float> { n == 0 ? input : arena + offsets[n] }
         @inline(__always) func rows(_ total: Int) -> (Int, Int) { (total * ith / nth, total * (ith + 1) / nth) }
         let levelRow = job.levels + image * plan.featureDim
-        for step in plan.steps {
+        var clock = times == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+        for (index, step) in plan.steps.enumerated() {
             switch step {
             case .pointwise(let g, let pixels, let x, let r, let act, let o):
                 g.run(m: pixels, a: t(x), residual: r.map { UnsafePointer(t($0)) }, c: t(o), act: act, ith: ith, nth: nth)
@@ -185,6 +208,11 @@ final class Engine: @unchecked Sendable {
                 }
             }
             if nth > 1 { ck_pool_barrier(pool) }
+            if let times {
+                let t = DispatchTime.now().uptimeNanoseconds
+                times[index] = Double(t - clock) / 1e9
+                clock = t
+            }
         }
     }
 }

@@ -81,6 +81,46 @@ enum Step: Sendable {
     case winograd(WinogradConv)
 }
 
+extension Step {
+    /// What the step is, for people: op, shapes and the micro-kernel it runs.
+    var label: String {
+        func g(_ geom: ck_conv2d_geom) -> String {
+            "\(geom.in_h)x\(geom.in_w)x\(geom.channels) k\(geom.kernel)s\(geom.stride)"
+        }
+        func uk(_ p: PackedGemm) -> String { String(cString: p.kernel.pointee.name).replacingOccurrences(of: "ck_f32_gemm_ukernel_", with: "") }
+        switch self {
+        case .pointwise(let p, let pixels, _, let r, _, _): return "pointwise \(pixels)x\(p.k)->\(p.n)\(r == nil ? "" : " +res") [\(uk(p))]"
+        case .conv(let p, let geom, _, _, _, _, _): return "conv \(g(geom))->\(p.n) [\(uk(p))]"
+        case .depthwise(let geom, _, _, _, _, _): return "depthwise \(g(geom))"
+        case .squeezeExcite(let r, _, _, let pixels, _, _, _): return "squeeze-excite \(pixels)x\(r.k)"
+        case .pool(let geom, let isMax, _, _): return "\(isMax ? "max" : "avg") pool \(g(geom))"
+        case .add(_, _, let count, _, _): return "add \(count)"
+        case .tap(_, let pixels, let channels, _, _): return "tap \(pixels)x\(channels)"
+        case .classifier(let p, _, _, _): return "classifier \(p.k)->\(p.n)"
+        case .fused(let f):
+            let e = f.expand.map { "expand \($0.k)->\($0.n) [\(uk($0))] + " } ?? ""
+            let pr = f.project.map { " + project ->\($0.n) [\(uk($0))]" } ?? ""
+            return "fused \(e)dw \(g(f.geometry))\(pr), bands of \(f.bandRows)"
+        case .winograd(let w): return "winograd \(g(w.geometry))->\(w.cout) [\(uk(w.gemms[0]))], bands of \(w.bandRows)"
+        }
+    }
+
+    /// Floating-point operations of the step on one image (multiply-adds count two).
+    var flops: Int {
+        func dw(_ geom: ck_conv2d_geom) -> Int { 2 * geom.out_h * geom.out_w * geom.channels * geom.kernel * geom.kernel }
+        switch self {
+        case .pointwise(let p, let pixels, _, _, _, _): return 2 * pixels * p.k * p.n
+        case .conv(let p, let geom, _, _, _, _, _): return 2 * geom.out_h * geom.out_w * p.k * p.n
+        case .depthwise(let geom, _, _, _, _, _): return dw(geom)
+        case .fused(let f):
+            let px = f.geometry.out_h * f.geometry.out_w, inPx = f.geometry.in_h * f.geometry.in_w
+            return (f.expand.map { 2 * inPx * $0.k * $0.n } ?? 0) + dw(f.geometry) + (f.project.map { 2 * px * $0.k * $0.n } ?? 0)
+        case .winograd(let w): return 2 * w.geometry.out_h * w.geometry.out_w * 9 * w.geometry.channels * w.cout
+        default: return 0
+        }
+    }
+}
+
 /// A 3x3 stride-1 convolution as Winograd F(2x2, 3x3), a band of `bandRows` tile rows at a
 /// time: the input transform (16 matrices of tiles x cin) and the 16 GEMM results (tiles x cout)
 /// live in scratch; the output transform adds bias, residual and activation.
