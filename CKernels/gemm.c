@@ -68,43 +68,67 @@ void ck_f32_gemm_ukernel_4x16__portable(size_t mr, size_t nc, size_t k, const fl
 }
 
 #if CK_X86
-/* AVX2 + FMA: 6 x 16, twelve accumulators. */
-CK_TARGET_AVX2 void ck_f32_gemm_ukernel_6x16__avx2(size_t mr, size_t nc, size_t k, const float *a,
-                                                   size_t lda, const float *w, const float *residual,
-                                                   size_t ldr, float *c, size_t ldc, ck_act act) {
-    enum { MR = 6 };
-    CK_ROW_PTRS(MR)
-    __m256 acc0[MR], acc1[MR];
-    const __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8);
-#pragma unroll
-    for (int i = 0; i < MR; i++) { acc0[i] = b0; acc1[i] = b1; }
-    w += 16;
-    for (size_t q = 0; q < k; q++, w += 16) {
-        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
-#pragma unroll
-        for (int i = 0; i < MR; i++) {
-            const __m256 av = _mm256_broadcast_ss(ar[i] + q);
-            acc0[i] = _mm256_fmadd_ps(av, w0, acc0[i]);
-            acc1[i] = _mm256_fmadd_ps(av, w1, acc1[i]);
-        }
-    }
-    if (nc == 16) {
-#pragma unroll
-        for (int i = 0; i < MR; i++) {
-            __m256 v0 = acc0[i], v1 = acc1[i];
-            if (rr[i]) { v0 = _mm256_add_ps(v0, _mm256_loadu_ps(rr[i])); v1 = _mm256_add_ps(v1, _mm256_loadu_ps(rr[i] + 8)); }
-            _mm256_storeu_ps(cr[i], ck_act8v(v0, act));
-            _mm256_storeu_ps(cr[i] + 8, ck_act8v(v1, act));
-        }
-    } else {
-        float tmp[16];
-        for (int i = 0; i < MR; i++) {
-            _mm256_storeu_ps(tmp, acc0[i]);
-            _mm256_storeu_ps(tmp + 8, acc1[i]);
-            for (size_t j = 0; j < nc; j++) cr[i][j] = ck_act_scalar(tmp[j] + (rr[i] ? rr[i][j] : 0.f), act);
-        }
-    }
+/* Lanes [0, n) of an AVX2 vector (n <= 8). */
+CK_TARGET_AVX2 static inline __m256i ck_gemm_mask8(size_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
+
+/* AVX2 + FMA, 16 columns (two vectors) by MR rows: 2 * MR accumulators. A panel with at most 8
+ * columns (the last of 24, 40, ...) runs a loop over its first vector only, so no FMA is spent
+ * on its zero padding; partial vectors are stored and residuals read with lane masks. */
+#define CK_GEMM_AVX2_NR16(MR_)                                                                 \
+    CK_TARGET_AVX2 void ck_f32_gemm_ukernel_##MR_##x16__avx2(                                  \
+        size_t mr, size_t nc, size_t k, const float *a, size_t lda, const float *w,            \
+        const float *residual, size_t ldr, float *c, size_t ldc, ck_act act) {                 \
+        enum { MR = MR_ };                                                                     \
+        CK_ROW_PTRS(MR)                                                                        \
+        __m256 acc0[MR], acc1[MR];                                                             \
+        const __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8);                   \
+        _Pragma("unroll") for (int i = 0; i < MR; i++) { acc0[i] = b0; acc1[i] = b1; }         \
+        w += 16;                                                                               \
+        if (nc <= 8) {                                                                         \
+            for (size_t q = 0; q < k; q++, w += 16) {                                          \
+                const __m256 w0 = _mm256_loadu_ps(w);                                          \
+                _Pragma("unroll") for (int i = 0; i < MR; i++)                                 \
+                    acc0[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[i] + q), w0, acc0[i]);    \
+            }                                                                                  \
+        } else {                                                                               \
+            for (size_t q = 0; q < k; q++, w += 16) {                                          \
+                const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);             \
+                _Pragma("unroll") for (int i = 0; i < MR; i++) {                               \
+                    const __m256 av = _mm256_broadcast_ss(ar[i] + q);                          \
+                    acc0[i] = _mm256_fmadd_ps(av, w0, acc0[i]);                                \
+                    acc1[i] = _mm256_fmadd_ps(av, w1, acc1[i]);                                \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+        if (nc == 16) {                                                                        \
+            _Pragma("unroll") for (int i = 0; i < MR; i++) {                                   \
+                __m256 v0 = acc0[i], v1 = acc1[i];                                             \
+                if (rr[i]) {                                                                   \
+                    v0 = _mm256_add_ps(v0, _mm256_loadu_ps(rr[i]));                            \
+                    v1 = _mm256_add_ps(v1, _mm256_loadu_ps(rr[i] + 8));                        \
+                }                                                                              \
+                _mm256_storeu_ps(cr[i], ck_act8v(v0, act));                                    \
+                _mm256_storeu_ps(cr[i] + 8, ck_act8v(v1, act));                                \
+            }                                                                                  \
+        } else {                                                                               \
+            const size_t n0 = nc < 8 ? nc : 8, n1 = nc - n0;                                   \
+            const __m256i m0 = ck_gemm_mask8(n0), m1 = ck_gemm_mask8(n1);                      \
+            for (int i = 0; i < MR; i++) {                                                     \
+                __m256 v0 = acc0[i], v1 = acc1[i];                                             \
+                if (rr[i]) {                                                                   \
+                    v0 = _mm256_add_ps(v0, _mm256_maskload_ps(rr[i], m0));                     \
+                    if (n1) v1 = _mm256_add_ps(v1, _mm256_maskload_ps(rr[i] + 8, m1));         \
+                }                                                                              \
+                _mm256_maskstore_ps(cr[i], m0, ck_act8v(v0, act));                             \
+                if (n1) _mm256_maskstore_ps(cr[i] + 8, m1, ck_act8v(v1, act));                 \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+CK_GEMM_AVX2_NR16(6)
+CK_GEMM_AVX2_NR16(5)
 
 /* AVX-512, 32 columns (two vectors) by MR rows; partial panels by store masks. */
 #define CK_GEMM_AVX512_NR32(MR_)                                                               \
@@ -117,12 +141,20 @@ CK_TARGET_AVX2 void ck_f32_gemm_ukernel_6x16__avx2(size_t mr, size_t nc, size_t 
         const __m512 b0 = _mm512_loadu_ps(w), b1 = _mm512_loadu_ps(w + 16);                   \
         _Pragma("unroll") for (int i = 0; i < MR; i++) { acc0[i] = b0; acc1[i] = b1; }         \
         w += 32;                                                                               \
-        for (size_t q = 0; q < k; q++, w += 32) {                                              \
-            const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);                \
-            _Pragma("unroll") for (int i = 0; i < MR; i++) {                                   \
-                const __m512 av = _mm512_set1_ps(ar[i][q]);                                    \
-                acc0[i] = _mm512_fmadd_ps(av, w0, acc0[i]);                                    \
-                acc1[i] = _mm512_fmadd_ps(av, w1, acc1[i]);                                    \
+        if (nc <= 16) { /* the last panel of 48, 80, ...: its first vector only */             \
+            for (size_t q = 0; q < k; q++, w += 32) {                                          \
+                const __m512 w0 = _mm512_loadu_ps(w);                                          \
+                _Pragma("unroll") for (int i = 0; i < MR; i++)                                 \
+                    acc0[i] = _mm512_fmadd_ps(_mm512_set1_ps(ar[i][q]), w0, acc0[i]);          \
+            }                                                                                  \
+        } else {                                                                               \
+            for (size_t q = 0; q < k; q++, w += 32) {                                          \
+                const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);            \
+                _Pragma("unroll") for (int i = 0; i < MR; i++) {                               \
+                    const __m512 av = _mm512_set1_ps(ar[i][q]);                                \
+                    acc0[i] = _mm512_fmadd_ps(av, w0, acc0[i]);                                \
+                    acc1[i] = _mm512_fmadd_ps(av, w1, acc1[i]);                                \
+                }                                                                              \
             }                                                                                  \
         }                                                                                      \
         const __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);                  \
@@ -181,6 +213,11 @@ const ck_gemm_ukernel *ck_gemm_ukernel_at(size_t i) {
     return i < ck_gemm_ukernel_count() ? &ck_gemm_ukernels[i] : NULL;
 }
 
+size_t ck_gemm_padded_n(size_t nr, size_t n) {
+    const size_t rem = n % nr;
+    return n / nr * nr + (rem == 0 ? 0 : rem <= nr / 2 && nr >= 16 ? nr / 2 : nr);
+}
+
 const ck_gemm_ukernel *ck_gemm_ukernel_for(ck_isa isa, size_t m, size_t n) {
     /* The best ISA's kernels; among them the one that computes the fewest padded rows x
      * columns for an m x n product, then the largest tile. */
@@ -190,9 +227,11 @@ const ck_gemm_ukernel *ck_gemm_ukernel_for(ck_isa isa, size_t m, size_t n) {
     for (size_t i = 0; i < ck_gemm_ukernel_count(); i++) {
         const ck_gemm_ukernel *u = &ck_gemm_ukernels[i];
         if (u->isa > isa || u->isa > ck_active_isa() || (best && u->isa < best->isa)) continue;
-        size_t cost = (m + u->mr - 1) / u->mr * u->mr * ((n + u->nr - 1) / u->nr * u->nr);
-        if (!best || u->isa > best->isa || cost < best_cost ||
-            (cost == best_cost && u->mr * u->nr > best->mr * best->nr)) {
+        size_t cost = (m + u->mr - 1) / u->mr * u->mr * ck_gemm_padded_n(u->nr, n);
+        /* A smaller tile has fewer accumulators to hide the FMA latency with: it must save at
+         * least 2 % of the padded work to be chosen over a larger one. */
+        int smaller = best && u->mr * u->nr < best->mr * best->nr;
+        if (!best || u->isa > best->isa || (smaller ? cost * 50 < best_cost * 49 : cost <= best_cost)) {
             best = u;
             best_cost = cost;
         }

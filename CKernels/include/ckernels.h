@@ -136,6 +136,13 @@ size_t ck_gemm_ukernel_count(void);
 /** Micro-kernel i of the list, or NULL past its end. */
 const ck_gemm_ukernel *ck_gemm_ukernel_at(size_t i);
 /**
+ * Columns a micro-kernel of nr columns computes for n: whole panels, and for the last one half
+ * a panel when it has at most nr / 2 columns (the kernels of 16 and 32 columns run only their
+ * first vector there), else a whole one.
+ */
+size_t ck_gemm_padded_n(size_t nr, size_t n);
+
+/**
  * The micro-kernel of level isa (capped at the dispatch table's) for an m x n product (m rows,
  * say the pixels of one image; n output channels): the fewest padded rows x columns, then the
  * largest tile. The planner's heuristic; a tuned plan may choose any kernel of the list.

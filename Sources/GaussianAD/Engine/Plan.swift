@@ -32,17 +32,21 @@ struct PackedGemm: @unchecked Sendable {
     /// The registered micro-kernel (a static C table entry: never freed, never written).
     let kernel: UnsafePointer<ck_gemm_ukernel>
     let weights: FloatStorage
-    let k: Int, n: Int
+    /// The rows it was planned for (its key in `PlanOptions.gemmKernels`), inner size, columns.
+    let m: Int, k: Int, n: Int
     /// Bytes of packed weights a thread keeps in cache (PlanOptions.gemmPanelBudget).
     let panelBudget: Int
 
-    /// Packs `weights` ([k][n]) and `bias` (n) for the best micro-kernel for products of
-    /// about `m` rows (the layer's pixels) and n columns.
-    init(m: Int, k: Int, n: Int, weights w: [Float], bias: [Float]?, panelBudget: Int) {
-        kernel = ck_gemm_ukernel_for(CK_ISA_AVX512, m, n)
+    /// Packs `weights` ([k][n]) and `bias` (n) for the micro-kernel the options name for this
+    /// shape (a tuned plan), else the heuristic's choice for products of about `m` rows (the
+    /// layer's pixels) and n columns.
+    init(m: Int, k: Int, n: Int, weights w: [Float], bias: [Float]?, options: PlanOptions) {
+        kernel = options.gemmKernels[PlanOptions.gemmKey(m: m, k: k, n: n)].flatMap(PackedGemm.kernel(named:))
+            ?? ck_gemm_ukernel_for(CK_ISA_AVX512, m, n)
+        self.m = m
         self.k = k
         self.n = n
-        self.panelBudget = panelBudget
+        self.panelBudget = options.gemmPanelBudget
         weights = FloatStorage(count: ck_f32_gemm_packed_size(kernel.pointee.nr, k, n))
         w.withUnsafeBufferPointer { wp in
             if let b = bias {
@@ -51,6 +55,15 @@ struct PackedGemm: @unchecked Sendable {
                 ck_f32_gemm_pack(kernel.pointee.nr, k, n, wp.baseAddress, n, nil, weights.pointer)
             }
         }
+    }
+
+    /// The registered micro-kernel of that name, if the dispatch table's level can run it.
+    static func kernel(named name: String) -> UnsafePointer<ck_gemm_ukernel>? {
+        for i in 0..<ck_gemm_ukernel_count() {
+            guard let u = ck_gemm_ukernel_at(i) else { continue }
+            if String(cString: u.pointee.name) == name && u.pointee.isa.rawValue <= ck_active_isa().rawValue { return u }
+        }
+        return nil
     }
 
     /// Rows [ith-share] of c (m x n) = act(a (m x k) * W + bias + residual).
@@ -82,6 +95,17 @@ enum Step: Sendable {
 }
 
 extension Step {
+    /// The GEMMs the step runs.
+    var gemms: [PackedGemm] {
+        switch self {
+        case .pointwise(let p, _, _, _, _, _), .conv(let p, _, _, _, _, _, _), .classifier(let p, _, _, _): return [p]
+        case .squeezeExcite(let r, let e, _, _, _, _, _): return [r, e]
+        case .fused(let f): return [f.expand, f.project].compactMap { $0 }
+        case .winograd(let w): return Array(w.gemms.prefix(1))
+        default: return []
+        }
+    }
+
     /// What the step is, for people: op, shapes and the micro-kernel it runs.
     var label: String {
         func g(_ geom: ck_conv2d_geom) -> String {
@@ -151,7 +175,7 @@ struct WinogradConv: Sendable {
         let m = bandRows * tilesW, each = w.cin * w.cout
         gemms = (0..<16).map {
             PackedGemm(m: m, k: w.cin, n: w.cout, weights: Array(u[($0 * each)..<(($0 + 1) * each)]), bias: nil,
-                       panelBudget: options.gemmPanelBudget)
+                       options: options)
         }
         bias = FloatStorage(w.bias)
         geometry = g
@@ -253,7 +277,6 @@ final class ExecutionPlan: Sendable {
     /// or im2col for 3x3 stride-1 convolutions); tests run several.
     init(_ graph: Graph, options: PlanOptions = .heuristic(for: .current)) {
         self.options = options
-        let budget = options.gemmPanelBudget
         shapes = graph.shapes
         levelDims = graph.levelDims
         levelOffsets = startOffsets(graph.levelDims)
@@ -299,7 +322,7 @@ final class ExecutionPlan: Sendable {
             switch op {
             case .conv(let w, let x, let r, let act, let o):
                 let packed = PackedGemm(m: shapes[o].h * shapes[o].w, k: w.kernel * w.kernel * w.cin, n: w.cout,
-                                        weights: w.weights, bias: w.bias, panelBudget: budget)
+                                        weights: w.weights, bias: w.bias, options: options)
                 if w.kernel == 1 && w.stride == 1 && w.padding == Padding() {
                     steps.append(.pointwise(packed, pixels: shapes[o].count / w.cout, input: x, residual: r, act: act.kernel, output: o))
                 } else if options.winograd && WinogradConv.applies(w) {
@@ -320,9 +343,9 @@ final class ExecutionPlan: Sendable {
                                         act: act.kernel, input: x, output: o))
             case .squeezeExcite(let se, let x, let o):
                 let reduce = PackedGemm(m: 1, k: se.channels, n: se.reduced, weights: se.reduceWeights, bias: se.reduceBias,
-                                        panelBudget: budget)
+                                        options: options)
                 let expand = PackedGemm(m: 1, k: se.reduced, n: se.channels, weights: se.expandWeights, bias: se.expandBias,
-                                        panelBudget: budget)
+                                        options: options)
                 steps.append(.squeezeExcite(reduce: reduce, expand: expand, act: se.activation.kernel,
                                             pixels: shapes[x].h * shapes[x].w, input: x, output: o,
                                             temp: temp(2 * se.channels + se.reduced)))
@@ -337,7 +360,7 @@ final class ExecutionPlan: Sendable {
                 steps.append(.tap(input: x, pixels: shapes[x].h * shapes[x].w, channels: shapes[x].c,
                                   levelOffset: levelOffsets[level], spatial: at))
             case .classifier(let x, let w, let b, let classes):
-                let packed = PackedGemm(m: 1, k: shapes[x].c, n: classes, weights: w, bias: b, panelBudget: budget)
+                let packed = PackedGemm(m: 1, k: shapes[x].c, n: classes, weights: w, bias: b, options: options)
                 steps.append(.classifier(packed, input: x, pixels: shapes[x].h * shapes[x].w, temp: temp(shapes[x].c)))
             }
             for t in op.inputs where t != 0 && lastUse[t] == i { allocator.free(offsets[t], shapes[t].count) }
@@ -370,7 +393,7 @@ extension ExecutionPlan {
         var input = dIn
         if let e = f.expand, case .conv(let ew, let x, _, let ea, _) = graph.ops[e] {
             expand = PackedGemm(m: graph.shapes[x].h * graph.shapes[x].w, k: ew.cin, n: ew.cout, weights: ew.weights,
-                                bias: ew.bias, panelBudget: options.gemmPanelBudget)
+                                bias: ew.bias, options: options)
             expandAct = ea.kernel
             input = x
         }
@@ -386,7 +409,7 @@ extension ExecutionPlan {
                           dwBias: FloatStorage(dw.bias), dwAct: dwAct.kernel,
                           project: project.map {
                               PackedGemm(m: band * so.w, k: $0.cin, n: $0.cout, weights: $0.weights, bias: $0.bias,
-                                         panelBudget: options.gemmPanelBudget)
+                                         options: options)
                           },
                           projectAct: projectAct, input: input, residual: residual, output: out,
                           bandRows: band, ringRows: min(si.h, (band - 1) * dw.stride + dw.kernel))

@@ -30,6 +30,13 @@ public struct PlanOptions: Sendable, Codable, Equatable {
     /// (each image's activations stay in one core's cache), or every op is split over all
     /// threads for every image.
     public var spreadImages: Bool
+    /// The GEMM micro-kernel measured fastest for a product shape (`gemmKey`), by its
+    /// registered name; shapes not listed, or kernels this CPU cannot run, use the heuristic
+    /// (the fewest padded rows x columns).
+    public var gemmKernels: [String: String] = [:]
+
+    /// The key of a product of m rows, k inner and n output columns in `gemmKernels`.
+    public static func gemmKey(m: Int, k: Int, n: Int) -> String { "\(m)x\(k)x\(n)" }
 
     /// Creates options from explicit values.
     public init(fuseMinBytes: Int, fuseScratchBytes: Int, im2colChunkBytes: Int, winogradBandBytes: Int,
@@ -56,5 +63,23 @@ public struct PlanOptions: Sendable, Codable, Equatable {
     public var isValid: Bool {
         let sizes = [fuseScratchBytes, im2colChunkBytes, winogradBandBytes, gemmPanelBudget]
         return fuseMinBytes >= 0 && fuseMinBytes <= Self.never && sizes.allSatisfy { $0 >= 4 << 10 && $0 <= 1 << 30 }
+            && gemmKernels.count <= 10_000 && gemmKernels.allSatisfy { $0.key.count <= 64 && $0.value.count <= 128 }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case fuseMinBytes, fuseScratchBytes, im2colChunkBytes, winogradBandBytes, gemmPanelBudget, winograd, spreadImages, gemmKernels
+    }
+
+    /// Decodes options; `gemmKernels` may be absent.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        fuseMinBytes = try c.decode(Int.self, forKey: .fuseMinBytes)
+        fuseScratchBytes = try c.decode(Int.self, forKey: .fuseScratchBytes)
+        im2colChunkBytes = try c.decode(Int.self, forKey: .im2colChunkBytes)
+        winogradBandBytes = try c.decode(Int.self, forKey: .winogradBandBytes)
+        gemmPanelBudget = try c.decode(Int.self, forKey: .gemmPanelBudget)
+        winograd = try c.decode(Bool.self, forKey: .winograd)
+        spreadImages = try c.decode(Bool.self, forKey: .spreadImages)
+        gemmKernels = try c.decodeIfPresent([String: String].self, forKey: .gemmKernels) ?? [:]
     }
 }

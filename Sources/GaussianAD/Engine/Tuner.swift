@@ -1,6 +1,7 @@
 // The tuner: times candidate plans of a network on this machine at the batch and thread count
 // it will run at and keeps the fastest (FFTW_MEASURE's idea), one knob at a time from the
 // heuristic plan (coordinate descent), within a time budget.
+import CKernels
 import Foundation
 
 /// Measures plans of a network and returns the fastest as a `TuningEntry`.
@@ -57,57 +58,114 @@ public enum Tuner {
         }
         let deadline = now() + budgetSeconds
         var levels = [Float](repeating: 0, count: batch * graph.levelDims.reduce(0, +))
-        /// Images/s of a plan: the best of a few timed batches after a warm-up (the best, not
-        /// the median: on a shared machine the fastest run is the one least disturbed).
-        func rate(_ options: PlanOptions, minSeconds: Double = 0.4) throws -> Double {
-            let engine = try Engine(plan: ExecutionPlan(graph, options: options), threads: threads)
-            var best = 0.0, spent = 0.0, runs = 0
+        func engine(_ options: PlanOptions) throws -> Engine { try Engine(plan: ExecutionPlan(graph, options: options), threads: threads) }
+        /// Seconds of one batch on `e`.
+        func time(_ e: Engine) throws -> Double {
             try input.withUnsafeBufferPointer { inp in
                 try levels.withUnsafeMutableBufferPointer { lv in
                     guard let i = inp.baseAddress, let l = lv.baseAddress else { throw GaussianADError.invalidArgument("empty batch") }
-                    engine.run(count: batch, input: i, levels: l)
-                    while runs < 3 || (spent < minSeconds && runs < 50) {
-                        let t0 = now()
-                        engine.run(count: batch, input: i, levels: l)
-                        let dt = now() - t0
-                        spent += dt
-                        runs += 1
-                        best = max(best, Double(batch) / dt)
-                    }
+                    let t0 = now()
+                    e.run(count: batch, input: i, levels: l)
+                    return now() - t0
                 }
+            }
+        }
+        /// The best batch time of each engine over runs that alternate between them (on a shared
+        /// machine the fastest run is the least disturbed, and alternation shares the drifts).
+        func race(_ engines: [Engine], minSeconds: Double = 0.3) throws -> [Double] {
+            var best = [Double](repeating: .infinity, count: engines.count)
+            for e in engines { _ = try time(e) }
+            var spent = 0.0, rounds = 0
+            while rounds < 3 || (spent < minSeconds * Double(engines.count) && rounds < 40) {
+                for (i, e) in engines.enumerated() {
+                    let t = try time(e)
+                    spent += t
+                    best[i] = min(best[i], t)
+                }
+                rounds += 1
             }
             return best
         }
+        func rate(_ seconds: Double) -> Double { Double(batch) / seconds }
         let heuristic = PlanOptions.heuristic(for: machine)
         var current = heuristic
-        var currentRate = try rate(current)
-        log(String(format: "heuristic plan: %.1f images/s", currentRate))
+        var incumbent = try engine(current)
+        log(String(format: "heuristic plan: %.1f images/s", rate(try race([incumbent])[0])))
         for knob in knobs(graph, base: heuristic, machine: machine, batch: batch, threads: threads) {
-            var bestValue = current, bestRate = currentRate
-            for candidate in knob.values where now() < deadline {
+            var trials: [PlanOptions] = []
+            for candidate in knob.values {
                 var trial = current
                 Self.copy(knob.name, from: candidate, into: &trial)
-                guard trial != current else { continue }
-                let r = try rate(trial)
-                if r > bestRate { bestRate = r; bestValue = trial }
+                if trial != current && !trials.contains(trial) { trials.append(trial) }
             }
-            // A change must beat the incumbent by more than the noise of one measurement.
-            if bestValue != current && bestRate > currentRate * 1.02 {
-                current = bestValue
-                currentRate = bestRate
+            guard !trials.isEmpty, now() < deadline else { continue }
+            let engines = try [incumbent] + trials.map(engine)
+            let times = try race(engines)
+            // A change must beat the incumbent by more than the noise of a measurement.
+            if let i = times.indices.dropFirst().min(by: { times[$0] < times[$1] }), times[i] < times[0] / 1.02 {
+                current = trials[i - 1]
+                incumbent = engines[i]
             }
-            log(String(format: "%@: %@ (%.1f images/s)", knob.name, Self.describe(knob.name, current), currentRate))
+            log(String(format: "%@: %@ (%.1f images/s; tried %@)", knob.name, Self.describe(knob.name, current), rate(times.min() ?? 1),
+                       zip(trials, times.dropFirst()).map { String(format: "%@ %.1f", Self.describe(knob.name, $0.0), rate($0.1)) }
+                           .joined(separator: ", ")))
+        }
+        // Each GEMM shape of the plan on each micro-kernel of this level, alternating (the
+        // product alone, on one thread, with the weights and rows warm in cache).
+        if now() < deadline {
+            current.gemmKernels = try tuneKernels(ExecutionPlan(graph, options: current), deadline: deadline, log: log)
+            if !current.gemmKernels.isEmpty { incumbent = try engine(current) }
         }
         // The tuned and the heuristic plan once more, alternating, for the record.
-        var tunedRates: [Double] = [], heuristicRates: [Double] = []
-        for _ in 0..<2 {
-            tunedRates.append(try rate(current, minSeconds: 0.2))
-            heuristicRates.append(try rate(heuristic, minSeconds: 0.2))
-        }
-        let tuned = tunedRates.max() ?? 0, base = heuristicRates.max() ?? 0
+        let final = try race([incumbent, try engine(heuristic)], minSeconds: 0.5)
+        let tuned = rate(final[0]), base = rate(final[1])
         if tuned < base { current = heuristic }
         return TuningEntry(machine: machine, backbone: kind.rawValue, inputSize: S, batch: batch, threads: threads,
                            options: current, imagesPerSecond: max(tuned, base), heuristicImagesPerSecond: base)
+    }
+
+    /// For every GEMM shape of `plan` with more than one micro-kernel of the active level, the
+    /// kernel that ran it fastest when it beat the heuristic's choice by more than 3 %.
+    static func tuneKernels(_ plan: ExecutionPlan, deadline: Double, log: (String) -> Void) throws -> [String: String] {
+        var candidates: [UnsafePointer<ck_gemm_ukernel>] = []
+        for i in 0..<ck_gemm_ukernel_count() {
+            if let u = ck_gemm_ukernel_at(i), u.pointee.isa == ck_active_isa() { candidates.append(u) }
+        }
+        guard candidates.count > 1 else { return [:] }
+        var seen = Set<String>(), chosen: [String: String] = [:], changed = 0
+        for gemm in plan.steps.flatMap(\.gemms) {
+            let key = PlanOptions.gemmKey(m: gemm.m, k: gemm.k, n: gemm.n)
+            guard seen.insert(key).inserted, now() < deadline else { continue }
+            // Rows of the product as it runs (bounded: the rate per row does not change past that).
+            let m = min(gemm.m, 4096), k = gemm.k, n = gemm.n
+            var rng: UInt64 = 7
+            func rand(_ count: Int) -> [Float] {
+                (0..<count).map { _ in rng = rng &* 6364136223846793005 &+ 1442695040888963407; return Float(Int64(bitPattern: rng >> 11) % 2000) / 1000 - 1 }
+            }
+            let a = rand(m * k), b = rand(k * n), bias = rand(n)
+            var c = [Float](repeating: 0, count: m * n)
+            let packed = candidates.map { u -> [Float] in
+                var p = [Float](repeating: 0, count: ck_f32_gemm_packed_size(u.pointee.nr, k, n))
+                ck_f32_gemm_pack(u.pointee.nr, k, n, b, n, bias, &p)
+                return p
+            }
+            var best = [Double](repeating: .infinity, count: candidates.count)
+            let budget = gemm.panelBudget
+            for round in 0..<8 {
+                for (i, u) in candidates.enumerated() {
+                    let t0 = now()
+                    ck_f32_gemm_run(u, m, n, k, a, k, packed[i], nil, 0, &c, n, CK_ACT_NONE, 0, 1, budget)
+                    if round > 0 { best[i] = min(best[i], now() - t0) }
+                }
+            }
+            let heuristic = candidates.firstIndex { $0 == gemm.kernel } ?? 0
+            if let i = best.indices.min(by: { best[$0] < best[$1] }), i != heuristic, best[i] < best[heuristic] / 1.03 {
+                chosen[key] = String(cString: candidates[i].pointee.name)
+                changed += 1
+            }
+        }
+        log("gemm kernels: \(changed) of \(seen.count) shapes run faster on another micro-kernel than the heuristic's")
+        return chosen
     }
 
     /// Sets knob `name` of `into` to its value in `from`.
