@@ -144,8 +144,10 @@ size_t ck_gemm_padded_n(size_t nr, size_t n);
 
 /**
  * The micro-kernel of level isa (capped at the dispatch table's) for an m x n product (m rows,
- * say the pixels of one image; n output channels): the fewest padded rows x columns, then the
- * largest tile. The planner's heuristic; a tuned plan may choose any kernel of the list.
+ * say the pixels of one image; n output channels): the least padded work (rows x
+ * ck_gemm_padded_n; tiles of more than 8 rows count 10 % more, their row pointers spill), a
+ * smaller tile only when it saves 2 %. The planner's heuristic; a tuned plan may choose any
+ * kernel of the list.
  */
 const ck_gemm_ukernel *ck_gemm_ukernel_for(ck_isa isa, size_t m, size_t n);
 

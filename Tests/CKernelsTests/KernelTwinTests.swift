@@ -126,7 +126,8 @@ final class KernelTwinTests: XCTestCase {
                 func padded(_ u: ck_gemm_ukernel) -> Int {
                     let rem = n % u.nr
                     let cols = n / u.nr * u.nr + (rem == 0 ? 0 : rem <= u.nr / 2 && u.nr >= 16 ? u.nr / 2 : u.nr)
-                    return (m + u.mr - 1) / u.mr * u.mr * cols
+                    let work = (m + u.mr - 1) / u.mr * u.mr * cols
+                    return u.mr > 8 ? work + work / 10 : work   // tiles of more than 8 rows spill row pointers
                 }
                 for i in 0..<ck_gemm_ukernel_count() {
                     let other = ck_gemm_ukernel_at(i)!.pointee

@@ -160,6 +160,25 @@ public final class Backbone: Sendable {
         return (LevelFeatures(count: count, levelDims: plan.levelDims, values: levels), logits)
     }
 
+    /// Runs `count` images whose inputs `prepare(i, slot)` writes (S x S x 3 floats, NHWC,
+    /// normalised as `kind.normalization`) on the network's own threads, each just before the
+    /// network runs it: decoding and resizing share the `threads` of the network instead of
+    /// competing with them. Returns the pooled levels of all `count` images.
+    ///
+    ///     let feats = net.run(count: urls.count) { i, slot in /* decode urls[i], resize into slot */ }
+    public func run(count: Int, prepare: @escaping @Sendable (Int, UnsafeMutablePointer<Float>) -> Void) -> LevelFeatures {
+        let plan = engine.plan
+        guard count > 0 else { return LevelFeatures(count: 0, levelDims: plan.levelDims, values: []) }
+        var input = [Float](repeating: 0, count: count * plan.inputShape.count)
+        var levels = [Float](repeating: 0, count: count * plan.featureDim)
+        input.withUnsafeMutableBufferPointer { inp in
+            levels.withUnsafeMutableBufferPointer { lv in
+                engine.run(count: count, input: inp.baseAddress!, levels: lv.baseAddress!, prepare: prepare)
+            }
+        }
+        return LevelFeatures(count: count, levelDims: plan.levelDims, values: levels)
+    }
+
     /// Preprocesses decoded images (docs/METHOD.md 1.2-1.3) into one NHWC batch.
     public func preprocess(_ images: [Image]) -> [Float] {
         let S = kind.inputSize

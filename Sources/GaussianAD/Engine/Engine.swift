@@ -34,10 +34,14 @@ final class Engine: @unchecked Sendable {
 
     deinit { ck_pool_destroy(pool) }
 
+    /// Writes image i's input (S x S x 3 floats) into the slot given; run on the pool's threads.
+    typealias Prepare = @Sendable (Int, UnsafeMutablePointer<Float>) -> Void
+
     /// Everything one batch needs, read by every thread.
     private struct Job {
         let count: Int
         let input: UnsafePointer<Float>
+        let prepare: Prepare?
         let levels: UnsafeMutablePointer<Float>
         let logits: UnsafeMutablePointer<Float>?
         let spatial: UnsafeMutablePointer<Float>?
@@ -45,12 +49,16 @@ final class Engine: @unchecked Sendable {
 
     /// Runs `count` images: `input` holds them as S x S x 3 NHWC floats one after another.
     /// Writes `count` rows of the pooled levels, and of logits / spatial maps if given.
+    /// With `prepare`, the pool's threads first write each image into `input` themselves, just
+    /// before it runs (decoding and resizing then stay within the engine's threads, and the input
+    /// is still in the core's cache when the network reads it).
     func run(count: Int, input: UnsafePointer<Float>, levels: UnsafeMutablePointer<Float>,
-             logits: UnsafeMutablePointer<Float>? = nil, spatial: UnsafeMutablePointer<Float>? = nil) {
+             logits: UnsafeMutablePointer<Float>? = nil, spatial: UnsafeMutablePointer<Float>? = nil,
+             prepare: Prepare? = nil) {
         guard count > 0 else { return }
         lock.lock()
         defer { lock.unlock() }
-        job = Job(count: count, input: input, levels: levels, logits: logits, spatial: spatial)
+        job = Job(count: count, input: input, prepare: prepare, levels: levels, logits: logits, spatial: spatial)
         let ctx = Unmanaged.passUnretained(self).toOpaque()
         ck_pool_run(pool, { ctx, ith, nth in
             Unmanaged<Engine>.fromOpaque(ctx!).takeUnretainedValue().work(ith: ith, nth: nth)
@@ -61,14 +69,17 @@ final class Engine: @unchecked Sendable {
     /// Thread ith's part of the current job: whole images claimed one at a time while every
     /// thread can still get one (a thread on a busier core claims fewer), then the remainder
     /// with every op split over the threads. Without `spreadImages`, every image is split.
+    /// With `prepare`, the claiming thread writes each image's input first (the remainder's too).
     private func work(ith: Int, nth: Int) {
         guard let job else { return }
         let spread = plan.options.spreadImages ? job.count / nth * nth : 0
+        let claimed = job.prepare == nil ? spread : job.count
         let mine = workspace.pointer + ith * slotFloats
-        while spread > 0 {
+        while claimed > 0 {
             let i = ck_pool_claim(pool)
-            guard i < spread else { break }
-            runImage(i, job: job, arena: mine, scratch: mine + plan.arenaFloats, ith: 0, nth: 1)
+            guard i < claimed else { break }
+            job.prepare?(i, UnsafeMutablePointer(mutating: job.input) + i * plan.inputShape.count)
+            if i < spread { runImage(i, job: job, arena: mine, scratch: mine + plan.arenaFloats, ith: 0, nth: 1) }
         }
         guard spread < job.count else { return }
         ck_pool_barrier(pool)
@@ -87,7 +98,7 @@ final class Engine: @unchecked Sendable {
         var best = [Double](repeating: .infinity, count: plan.steps.count)
         var times = [Double](repeating: 0, count: plan.steps.count)
         levels.withUnsafeMutableBufferPointer { lv in
-            let job = Job(count: 1, input: input, levels: lv.baseAddress!, logits: nil, spatial: nil)
+            let job = Job(count: 1, input: input, prepare: nil, levels: lv.baseAddress!, logits: nil, spatial: nil)
             for _ in 0..<max(1, rounds) {
                 times.withUnsafeMutableBufferPointer { t in
                     runImage(0, job: job, arena: workspace.pointer, scratch: workspace.pointer + plan.arenaFloats, ith: 0, nth: 1,

@@ -1,9 +1,9 @@
-// Images to pooled levels in batches: decoding and resizing of the next batch overlap the
-// network's work on the current one.
+// Images to pooled levels in batches: each image is decoded and resized by the network's own
+// thread that then runs it, so that --threads bounds all the work and the input is warm in cache.
 import Dispatch
 import Foundation
 
-/// Streams image files through a backbone a batch at a time; memory stays bounded by two batches.
+/// Streams image files through a backbone a batch at a time; memory stays bounded by a batch.
 ///
 ///     let fx = FeatureExtractor(backbone: try Backbone.load(.efficientNetLite0))
 ///     let feats = try fx.extract(urls) { done, total in print(done, total) }
@@ -24,35 +24,24 @@ public final class FeatureExtractor: Sendable {
         self.limits = limits
     }
 
-    /// A batch decoded and resized into network input on a background thread.
-    private final class Prepared: @unchecked Sendable {
-        /// Written by the background thread before `done` is signalled, read only after.
-        var input: [Float]
-        var errors: [Error?] = []
-        let count: Int
-        let done = DispatchSemaphore(value: 0)
-
-        init(floats: Int, count: Int) {
-            input = [Float](repeating: 0, count: floats)
-            self.count = count
-        }
-    }
-
-    /// Decodes and resizes `urls` into a new batch on a background thread; returns at once.
-    private func prepare(_ urls: ArraySlice<URL>) -> Prepared {
-        let S = backbone.kind.inputSize, per = S * S * 3
+    /// Decodes, resizes and runs `urls` on the network's own threads: the levels of every image
+    /// (rows of unreadable ones are garbage) and each image's error, nil where it was read.
+    private func runBatch(_ urls: ArraySlice<URL>) -> (LevelFeatures, [Error?]) {
+        let S = backbone.kind.inputSize
         let norm = backbone.kind.normalization, limits = self.limits
-        let p = Prepared(floats: urls.count * per, count: urls.count)
         let chunk = Array(urls)
-        DispatchQueue.global().async {
-            p.errors = p.input.withUnsafeMutableBufferPointer { b in
-                Preprocess.fillBatch(b.baseAddress!, count: chunk.count, size: S, normalization: norm) {
-                    try Image.decode(contentsOf: chunk[$0], limits: limits)
-                }
+        let errors = ErrorSlots(count: chunk.count)
+        let feats = backbone.run(count: chunk.count) { i, slot in
+            do {
+                var scratch: [Float] = []
+                Preprocess.resizeNormalize(try Image.decode(contentsOf: chunk[i], limits: limits), size: S,
+                                           normalization: norm, into: slot, scratch: &scratch)
+            } catch {
+                errors[i] = error
+                slot.update(repeating: 0, count: S * S * 3)
             }
-            p.done.signal()
         }
-        return p
+        return (feats, errors.all)
     }
 
     /// Pooled levels of every file, in order (float64 for the statistics).
@@ -71,7 +60,7 @@ public final class FeatureExtractor: Sendable {
     }
 
     /// Streams the pooled levels of `urls` a batch at a time, in order: `body` gets each batch's
-    /// features and the range of `urls` they are. Memory stays bounded by two batches.
+    /// features and the range of `urls` they are. Memory stays bounded by a batch.
     /// - Throws: the first unreadable image, naming it, or what `body` throws.
     ///
     ///     try fx.forEachBatch(urls) { feats, range in try acc.add(batch: feats) }
@@ -99,35 +88,23 @@ public final class FeatureExtractor: Sendable {
     private func stream(_ urls: [URL], stopAtFirstError: Bool, progress: ((Int, Int) -> Void)?,
                         _ body: (FeatureMatrix, Range<Int>, [Error?]) throws -> Void) throws {
         let dims = backbone.levelDims
-        let per = backbone.kind.inputSize * backbone.kind.inputSize * 3
         progress?(0, urls.count)
         var start = 0
-        var next: Prepared? = urls.isEmpty ? nil : prepare(urls[0..<min(urls.count, batchSize)])
-        // A batch still being prepared is waited for before leaving, so no thread outlives us.
-        defer { next?.done.wait() }
-        while let current = next {
-            current.done.wait()
-            let end = start + current.count
-            // Start on the following batch before the network runs on this one.
-            next = end < urls.count ? prepare(urls[end..<min(urls.count, end + batchSize)]) : nil
-            if stopAtFirstError, let e = current.errors.compactMap({ $0 }).first { throw e }
+        while start < urls.count {
+            let end = min(urls.count, start + batchSize)
+            let (all, errors) = runBatch(urls[start..<end])
+            if stopAtFirstError, let e = errors.compactMap({ $0 }).first { throw e }
             // Images that failed leave the batch; the others close up in order.
-            var ok = 0
-            for i in 0..<current.count where current.errors[i] == nil {
-                if ok != i {
-                    current.input.withUnsafeMutableBufferPointer { b in
-                        (b.baseAddress! + ok * per).update(from: b.baseAddress! + i * per, count: per)
-                    }
-                }
-                ok += 1
+            var feats = FeatureMatrix(all)
+            if errors.contains(where: { $0 != nil }) {
+                let kept = errors.indices.filter { errors[$0] == nil }
+                let d = all.dimension
+                var values: [Float] = []
+                values.reserveCapacity(kept.count * d)
+                for i in kept { values += all.values[(i * d)..<((i + 1) * d)] }
+                feats = FeatureMatrix(LevelFeatures(count: kept.count, levelDims: dims, values: values))
             }
-            var feats = FeatureMatrix.empty(dims)
-            if ok > 0 {
-                let input = ok == current.count ? current.input : Array(current.input[0..<(ok * per)])
-                let (f, _) = try backbone.run(inputs: input, count: ok)
-                feats = FeatureMatrix(f)
-            }
-            try body(feats, start..<end, current.errors)
+            try body(feats, start..<end, errors)
             start = end
             progress?(start, urls.count)
         }

@@ -32,9 +32,10 @@ public struct InputLimits: Sendable, Equatable {
                                             maxPickleDepth: 100, maxPickleMarks: 1000,
                                             maxModelSectionBytes: 1 << 30)
 
-    /// The defaults with the environment's overrides; the built-in defaults where a variable
-    /// is malformed (use `fromEnvironment()` to get an error for that instead).
-    public static var `default`: InputLimits { (try? fromEnvironment()) ?? builtIn }
+    /// The defaults the library's functions take: the built-in ones. The library never reads the
+    /// environment; a program that honours the variables (the CLI does) calls
+    /// `fromEnvironment()` once where it starts and passes the result.
+    public static let `default` = builtIn
 
     /// Creates limits; every value must be positive.
     public init(maxImagePixels: Int, maxTensorBytes: Int, maxPickleDepth: Int, maxPickleMarks: Int,
