@@ -41,39 +41,96 @@ static inline void ck_aa_fill(const ck_aa_axis *a, float *w) {
     for (long j = a->lo; j < a->hi; j++) w[j - a->lo] = ck_aa_weight(a, j) / a->total;
 }
 
+/* Tap tables of the width pass kept on the stack (all output columns at once) up to this many
+ * weights; a larger resize computes each column's taps as it goes. */
+#define CK_AA_TABLE_WEIGHTS 8192
+#define CK_AA_TABLE_COLUMNS 1024
+
 void ck_f32_resize_aa_normalize_hwc(size_t in_h, size_t in_w, size_t channels, const float *in,
                                     size_t out_h, size_t out_w, const float *mean,
                                     const float *std, float *scratch, float *out) {
     const size_t C = channels;
     float w[CK_AA_CACHED_TAPS];
-    /* Along the width: in (in_h x in_w) -> scratch (in_h x out_w). */
-    for (size_t ox = 0; ox < out_w; ox++) {
-        const ck_aa_axis a = ck_aa_setup(ox, in_w, out_w);
-        const int cached = a.hi - a.lo <= CK_AA_CACHED_TAPS;
-        if (cached) ck_aa_fill(&a, w);
+    /* Along the width: in (in_h x in_w) -> scratch (in_h x out_w). Row by row with every
+     * column's taps in a table, so that the input is read in order once. */
+    size_t taps = 0;
+    if (out_w <= CK_AA_TABLE_COLUMNS)
+        for (size_t ox = 0; ox < out_w; ox++) {
+            const ck_aa_axis a = ck_aa_setup(ox, in_w, out_w);
+            if ((size_t)(a.hi - a.lo) > taps) taps = (size_t)(a.hi - a.lo);
+        }
+    if (out_w <= CK_AA_TABLE_COLUMNS && taps > 0 && out_w * taps <= CK_AA_TABLE_WEIGHTS) {
+        float table[CK_AA_TABLE_WEIGHTS];
+        long lo[CK_AA_TABLE_COLUMNS];
+        size_t count[CK_AA_TABLE_COLUMNS];
+        /* Every column gets `taps` taps: its window moved left where it would pass the
+         * image's last column, the extra taps weighted 0 (adding 0 * x leaves each sum as it
+         * was), so that four columns can be summed side by side as independent chains. */
+        for (size_t ox = 0; ox < out_w; ox++) {
+            const ck_aa_axis a = ck_aa_setup(ox, in_w, out_w);
+            long start = a.lo;
+            if (start + (long)taps > (long)in_w) start = (long)in_w - (long)taps;
+            lo[ox] = start;
+            count[ox] = taps;
+            float *wt = table + ox * taps;
+            for (size_t t = 0; t < taps; t++) wt[t] = 0.0f;
+            ck_aa_fill(&a, wt + (a.lo - start));
+        }
         for (size_t y = 0; y < in_h; y++) {
-            for (size_t c = 0; c < C; c++) {
-                float acc = 0.0f;
-                for (long j = a.lo; j < a.hi; j++)
-                    acc += (cached ? w[j - a.lo] : ck_aa_weight(&a, j) / a.total) *
-                           in[(y * in_w + (size_t)j) * C + c];
-                scratch[(y * out_w + ox) * C + c] = acc;
+            const float *row = in + y * in_w * C;
+            float *srow = scratch + y * out_w * C;
+            size_t ox = 0;
+            if (C == 3)
+                for (; ox + 4 <= out_w; ox += 4) {
+                    float acc[4][3] = {{0.0f}};
+                    const float *p[4];
+                    for (int q = 0; q < 4; q++) p[q] = row + (size_t)lo[ox + q] * 3;
+                    for (size_t t = 0; t < taps; t++)
+                        for (int q = 0; q < 4; q++) {
+                            const float wq = table[(ox + q) * taps + t];
+                            for (int c = 0; c < 3; c++) acc[q][c] += wq * p[q][t * 3 + c];
+                        }
+                    for (int q = 0; q < 4; q++)
+                        for (int c = 0; c < 3; c++) srow[(ox + q) * 3 + c] = acc[q][c];
+                }
+            for (; ox < out_w; ox++) {
+                const float *wt = table + ox * taps, *p = row + (size_t)lo[ox] * C;
+                for (size_t c = 0; c < C; c++) {
+                    float acc = 0.0f;
+                    for (size_t t = 0; t < count[ox]; t++) acc += wt[t] * p[t * C + c];
+                    srow[ox * C + c] = acc;
+                }
+            }
+        }
+    } else {
+        for (size_t ox = 0; ox < out_w; ox++) {
+            const ck_aa_axis a = ck_aa_setup(ox, in_w, out_w);
+            const int cached = a.hi - a.lo <= CK_AA_CACHED_TAPS;
+            if (cached) ck_aa_fill(&a, w);
+            for (size_t y = 0; y < in_h; y++) {
+                for (size_t c = 0; c < C; c++) {
+                    float acc = 0.0f;
+                    for (long j = a.lo; j < a.hi; j++)
+                        acc += (cached ? w[j - a.lo] : ck_aa_weight(&a, j) / a.total) *
+                               in[(y * in_w + (size_t)j) * C + c];
+                    scratch[(y * out_w + ox) * C + c] = acc;
+                }
             }
         }
     }
-    /* Along the height: scratch (in_h x out_w) -> out (out_h x out_w), then normalise. */
+    /* Along the height: scratch (in_h x out_w) -> out (out_h x out_w), then normalise. Each
+     * output row accumulates whole scratch rows (the same sums, in the same order, per value). */
+    const size_t rowf = out_w * C;
     for (size_t oy = 0; oy < out_h; oy++) {
         const ck_aa_axis a = ck_aa_setup(oy, in_h, out_h);
-        const int cached = a.hi - a.lo <= CK_AA_CACHED_TAPS;
-        if (cached) ck_aa_fill(&a, w);
-        for (size_t x = 0; x < out_w; x++) {
-            for (size_t c = 0; c < C; c++) {
-                float acc = 0.0f;
-                for (long j = a.lo; j < a.hi; j++)
-                    acc += (cached ? w[j - a.lo] : ck_aa_weight(&a, j) / a.total) *
-                           scratch[((size_t)j * out_w + x) * C + c];
-                out[(oy * out_w + x) * C + c] = (acc - mean[c]) / std[c];
-            }
+        float *orow = out + oy * rowf;
+        for (size_t i = 0; i < rowf; i++) orow[i] = 0.0f;
+        for (long j = a.lo; j < a.hi; j++) {
+            const float wj = ck_aa_weight(&a, j) / a.total;
+            const float *srow = scratch + (size_t)j * rowf;
+            for (size_t i = 0; i < rowf; i++) orow[i] += wj * srow[i];
         }
+        for (size_t x = 0; x < out_w; x++)
+            for (size_t c = 0; c < C; c++) orow[x * C + c] = (orow[x * C + c] - mean[c]) / std[c];
     }
 }

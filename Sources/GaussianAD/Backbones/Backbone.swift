@@ -163,13 +163,16 @@ public final class Backbone: Sendable {
     /// Runs `count` images whose inputs `prepare(i, slot)` writes (S x S x 3 floats, NHWC,
     /// normalised as `kind.normalization`) on the network's own threads, each just before the
     /// network runs it: decoding and resizing share the `threads` of the network instead of
-    /// competing with them. Returns the pooled levels of all `count` images.
+    /// competing with them. `prepare` must write every value of its slot. Returns the pooled
+    /// levels of all `count` images.
     ///
     ///     let feats = net.run(count: urls.count) { i, slot in /* decode urls[i], resize into slot */ }
     public func run(count: Int, prepare: @escaping @Sendable (Int, UnsafeMutablePointer<Float>) -> Void) -> LevelFeatures {
         let plan = engine.plan
         guard count > 0 else { return LevelFeatures(count: 0, levelDims: plan.levelDims, values: []) }
-        var input = [Float](repeating: 0, count: count * plan.inputShape.count)
+        // Every slot is written by `prepare` before the network reads it: no zeroing.
+        let floats = count * plan.inputShape.count
+        var input = [Float](unsafeUninitializedCapacity: floats) { _, n in n = floats }
         var levels = [Float](repeating: 0, count: count * plan.featureDim)
         input.withUnsafeMutableBufferPointer { inp in
             levels.withUnsafeMutableBufferPointer { lv in

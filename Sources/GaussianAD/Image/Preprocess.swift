@@ -24,7 +24,8 @@ public enum Preprocess {
     public static func resizeNormalize(_ image: Image, size: Int, normalization: Normalization,
                                        into out: UnsafeMutablePointer<Float>, scratch: inout [Float]) {
         let need = image.height * size * 3
-        if scratch.count < need { scratch = [Float](repeating: 0, count: need) }
+        // The width pass writes every scratch value before the height pass reads it: no zeroing.
+        if scratch.count < need { scratch = [Float](unsafeUninitializedCapacity: need) { _, n in n = need } }
         image.pixels.withUnsafeBufferPointer { px in
             normalization.mean.withUnsafeBufferPointer { m in
                 normalization.std.withUnsafeBufferPointer { s in
