@@ -59,13 +59,24 @@ struct WeightSource {
         if let e = cin, e != ci { throw GaussianADError.weightsMismatch(path: path, tensor: conv + ".weight", reason: "\(ci) input channels, expected \(e)") }
         let (scale, shift) = try batchNorm(bn, channels: co, eps: eps)
         let w = t.floats()
-        var out = [Float](repeating: 0, count: k * k * ci * co)
-        for o in 0..<co {
-            for i in 0..<ci {
-                for ky in 0..<k {
-                    for kx in 0..<k {
-                        let src = ((o * ci + i) * k + ky) * k + kx
-                        out[((ky * k + kx) * ci + i) * co + o] = Float(Double(w[src]) * scale[o])
+        // Every value is written by the transpose below.
+        var out = [Float](unsafeUninitializedCapacity: k * k * ci * co) { _, n in n = k * k * ci * co }
+        // out[(ky, kx, i)][o] = w[o][(i, ky, kx)] * scale[o]: a transpose, done in blocks of 16
+        // output channels so that both sides stay in cache.
+        let inner = ci * k * k
+        w.withUnsafeBufferPointer { wp in
+            out.withUnsafeMutableBufferPointer { op in
+                scale.withUnsafeBufferPointer { sc in
+                    for o0 in stride(from: 0, to: co, by: 16) {
+                        let o1 = min(co, o0 + 16)
+                        for i in 0..<ci {
+                            for ky in 0..<k {
+                                for kx in 0..<k {
+                                    let q = (i * k + ky) * k + kx, row = ((ky * k + kx) * ci + i) * co
+                                    for o in o0..<o1 { op[row + o] = Float(Double(wp[o * inner + q]) * sc[o]) }
+                                }
+                            }
+                        }
                     }
                 }
             }

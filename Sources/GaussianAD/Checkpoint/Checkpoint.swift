@@ -183,28 +183,45 @@ enum TorchFormats {
     }
 
     /// Copies the elements of a strided view (offsets already bounds-checked) into `dst` in
-    /// row-major order, the last dimension a typed element at a time.
+    /// row-major order. The innermost loop runs along the dimension with the smallest source
+    /// stride (a permuted view is read in storage order, the writes strided), the other
+    /// dimensions in an odometer that moves both offsets by one add per step.
     private static func stridedCopy<E>(_: E.Type, _ src: UnsafeRawBufferPointer, _ dst: UnsafeMutableRawBufferPointer,
                                        base: Int, size: [Int], stride: [Int]) {
-        let rank = size.count, es = MemoryLayout<E>.size
-        let inner = size[rank - 1], innerStride = stride[rank - 1]
-        let outer = size.dropLast().reduce(1, *)
-        var idx = [Int](repeating: 0, count: rank - 1)
-        var o = 0
-        for _ in 0..<outer {
-            var off = base
-            for d in 0..<(rank - 1) { off += idx[d] * stride[d] }
-            for j in 0..<inner {
-                dst.storeBytes(of: src.loadUnaligned(fromByteOffset: (off + j * innerStride) * es, as: E.self), toByteOffset: o, as: E.self)
-                o += es
+        let rank = size.count
+        guard rank > 0, let s0 = src.baseAddress, let d0 = dst.baseAddress else { return }
+        // Row-major destination strides, in elements.
+        var dstStride = [Int](repeating: 1, count: rank)
+        var d = rank - 2
+        while d >= 0 { dstStride[d] = dstStride[d + 1] * size[d + 1]; d -= 1 }
+        let inner = (0..<rank).filter { size[$0] > 1 }.min { abs(stride[$0]) < abs(stride[$1]) } ?? rank - 1
+        let outerDims = (0..<rank).filter { $0 != inner && size[$0] > 1 }
+        let n = size[inner], ss = stride[inner], ds = dstStride[inner]
+        let sp = s0.assumingMemoryBound(to: UInt8.self), dp = d0.assumingMemoryBound(to: UInt8.self)
+        let es = MemoryLayout<E>.size
+        var idx = [Int](repeating: 0, count: outerDims.count)
+        var so = base, dO = 0
+        while true {
+            var a = so, b = dO
+            for _ in 0..<n {
+                UnsafeMutableRawPointer(dp + b * es).storeBytes(of: UnsafeRawPointer(sp + a * es).loadUnaligned(as: E.self), as: E.self)
+                a += ss
+                b += ds
             }
-            var d = rank - 2
-            while d >= 0 {
-                idx[d] += 1
-                if idx[d] < size[d] { break }
-                idx[d] = 0
-                d -= 1
+            // The odometer over the outer dimensions, last fastest.
+            var k = outerDims.count - 1
+            while k >= 0 {
+                let d = outerDims[k]
+                idx[k] += 1
+                so += stride[d]
+                dO += dstStride[d]
+                if idx[k] < size[d] { break }
+                so -= size[d] * stride[d]
+                dO -= size[d] * dstStride[d]
+                idx[k] = 0
+                k -= 1
             }
+            if k < 0 { return }
         }
     }
 
@@ -242,7 +259,8 @@ enum TorchFormats {
         guard count == 0 || maxIndex < numelAvail else {
             throw fail("view (offset \(base), size \(t.size), stride \(t.stride)) reaches past its storage of \(numelAvail) elements")
         }
-        var out = [UInt8](repeating: 0, count: count * es)
+        // Every byte is written below (a contiguous copy or the strided walk of every index).
+        var out = [UInt8](unsafeUninitializedCapacity: count * es) { _, n in n = count * es }
         if count > 0 {
             let start = storage.startIndex
             var contiguous = true
