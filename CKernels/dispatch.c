@@ -134,8 +134,8 @@ void ck_f32_dwconv_nhwc(const ck_conv2d_geom *g, const float *in, size_t in_ring
     ck_table.dwconv(g, in, in_ring, w, bias, act, out, out_row0, oy0, oy1);
 }
 
-void ck_f32_mean_pool_nhwc(size_t hw, size_t channels, const float *in, float *out) {
-    ck_table.mean_pool(hw, channels, in, out);
+void ck_f32_mean_pool_nhwc(size_t hw, size_t channels, size_t ld, const float *in, float *out) {
+    ck_table.mean_pool(hw, channels, ld, in, out);
 }
 
 void ck_f32_scale_channels(size_t rows, size_t channels, const float *in, const float *scale, float *out) {

@@ -3,7 +3,7 @@
 #define CK_DISPATCH_INTERNAL_H
 #include "ckernels.h"
 
-typedef void (*ck_mean_pool_fn)(size_t, size_t, const float *, float *);
+typedef void (*ck_mean_pool_fn)(size_t, size_t, size_t, const float *, float *);
 typedef void (*ck_scale_channels_fn)(size_t, size_t, const float *, const float *, float *);
 typedef void (*ck_winograd_input_fn)(const ck_conv2d_geom *, const float *, size_t, size_t, float *);
 typedef void (*ck_winograd_output_fn)(const ck_conv2d_geom *, size_t, const float *, size_t, size_t, const float *,

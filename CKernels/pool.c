@@ -4,52 +4,61 @@
 #include <immintrin.h>
 #endif
 
-void ck_f32_mean_pool_nhwc__portable(size_t hw, size_t channels, const float *in, float *out) {
+void ck_f32_mean_pool_nhwc__portable(size_t hw, size_t channels, size_t ld, const float *in, float *out) {
     for (size_t c = 0; c < channels; c++) out[c] = 0.f;
     for (size_t p = 0; p < hw; p++)
-        for (size_t c = 0; c < channels; c++) out[c] += in[p * channels + c];
+        for (size_t c = 0; c < channels; c++) out[c] += in[p * ld + c];
     const float inv = hw ? 1.f / (float)hw : 0.f;
     for (size_t c = 0; c < channels; c++) out[c] *= inv;
 }
 
 #if CK_X86
-CK_TARGET_AVX2 void ck_f32_mean_pool_nhwc__avx2(size_t hw, size_t channels, const float *in,
+/* Four channel vectors at a time: four independent chains of adds hide the add latency. */
+#define CK_MEAN_POOL_BODY(VEC, W, ZERO, LOAD, ADD, STORE, MUL, SET1)                             \
+    const float inv = hw ? 1.f / (float)hw : 0.f;                                              \
+    size_t c = 0;                                                                              \
+    for (; c + 4 * W <= channels; c += 4 * W) {                                                \
+        VEC a0 = ZERO, a1 = ZERO, a2 = ZERO, a3 = ZERO;                                        \
+        for (size_t p = 0; p < hw; p++) {                                                      \
+            const float *q = in + p * ld + c;                                                  \
+            a0 = ADD(a0, LOAD(q));                                                             \
+            a1 = ADD(a1, LOAD(q + W));                                                         \
+            a2 = ADD(a2, LOAD(q + 2 * W));                                                     \
+            a3 = ADD(a3, LOAD(q + 3 * W));                                                     \
+        }                                                                                      \
+        STORE(out + c, MUL(a0, SET1(inv)));                                                    \
+        STORE(out + c + W, MUL(a1, SET1(inv)));                                                \
+        STORE(out + c + 2 * W, MUL(a2, SET1(inv)));                                            \
+        STORE(out + c + 3 * W, MUL(a3, SET1(inv)));                                            \
+    }                                                                                          \
+    for (; c + W <= channels; c += W) {                                                        \
+        VEC acc = ZERO;                                                                        \
+        for (size_t p = 0; p < hw; p++) acc = ADD(acc, LOAD(in + p * ld + c));                 \
+        STORE(out + c, MUL(acc, SET1(inv)));                                                   \
+    }                                                                                          \
+    for (; c < channels; c++) {                                                                \
+        float acc = 0.f;                                                                       \
+        for (size_t p = 0; p < hw; p++) acc += in[p * ld + c];                                 \
+        out[c] = acc * inv;                                                                    \
+    }
+
+CK_TARGET_AVX2 void ck_f32_mean_pool_nhwc__avx2(size_t hw, size_t channels, size_t ld, const float *in,
                                                 float *out) {
-    const float inv = hw ? 1.f / (float)hw : 0.f;
-    size_t c = 0;
-    for (; c + 8 <= channels; c += 8) {
-        __m256 acc = _mm256_setzero_ps();
-        for (size_t p = 0; p < hw; p++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(in + p * channels + c));
-        _mm256_storeu_ps(out + c, _mm256_mul_ps(acc, _mm256_set1_ps(inv)));
-    }
-    for (; c < channels; c++) {
-        float acc = 0.f;
-        for (size_t p = 0; p < hw; p++) acc += in[p * channels + c];
-        out[c] = acc * inv;
-    }
+    CK_MEAN_POOL_BODY(__m256, 8, _mm256_setzero_ps(), _mm256_loadu_ps, _mm256_add_ps, _mm256_storeu_ps,
+                      _mm256_mul_ps, _mm256_set1_ps)
 }
 
-CK_TARGET_AVX512 void ck_f32_mean_pool_nhwc__avx512f(size_t hw, size_t channels, const float *in,
+CK_TARGET_AVX512 void ck_f32_mean_pool_nhwc__avx512f(size_t hw, size_t channels, size_t ld, const float *in,
                                                      float *out) {
-    const float inv = hw ? 1.f / (float)hw : 0.f;
-    size_t c = 0;
-    for (; c + 16 <= channels; c += 16) {
-        __m512 acc = _mm512_setzero_ps();
-        for (size_t p = 0; p < hw; p++) acc = _mm512_add_ps(acc, _mm512_loadu_ps(in + p * channels + c));
-        _mm512_storeu_ps(out + c, _mm512_mul_ps(acc, _mm512_set1_ps(inv)));
-    }
-    for (; c < channels; c++) {
-        float acc = 0.f;
-        for (size_t p = 0; p < hw; p++) acc += in[p * channels + c];
-        out[c] = acc * inv;
-    }
+    CK_MEAN_POOL_BODY(__m512, 16, _mm512_setzero_ps(), _mm512_loadu_ps, _mm512_add_ps, _mm512_storeu_ps,
+                      _mm512_mul_ps, _mm512_set1_ps)
 }
 #else
-void ck_f32_mean_pool_nhwc__avx2(size_t hw, size_t channels, const float *in, float *out) {
-    ck_f32_mean_pool_nhwc__portable(hw, channels, in, out);
+void ck_f32_mean_pool_nhwc__avx2(size_t hw, size_t channels, size_t ld, const float *in, float *out) {
+    ck_f32_mean_pool_nhwc__portable(hw, channels, ld, in, out);
 }
-void ck_f32_mean_pool_nhwc__avx512f(size_t hw, size_t channels, const float *in, float *out) {
-    ck_f32_mean_pool_nhwc__portable(hw, channels, in, out);
+void ck_f32_mean_pool_nhwc__avx512f(size_t hw, size_t channels, size_t ld, const float *in, float *out) {
+    ck_f32_mean_pool_nhwc__portable(hw, channels, ld, in, out);
 }
 #endif
 

@@ -273,11 +273,15 @@ void ck_f32_dwconv_nhwc__avx512f(const ck_conv2d_geom *g, const float *in, size_
 
 /* ----------------------------------------------------------------- pooling */
 
-/** Global average pool of one NHWC image: out[c] = mean over the hw positions of in[., c]. */
-void ck_f32_mean_pool_nhwc(size_t hw, size_t channels, const float *in, float *out);
-void ck_f32_mean_pool_nhwc__portable(size_t hw, size_t channels, const float *in, float *out);
-void ck_f32_mean_pool_nhwc__avx2(size_t hw, size_t channels, const float *in, float *out);
-void ck_f32_mean_pool_nhwc__avx512f(size_t hw, size_t channels, const float *in, float *out);
+/**
+ * Global average pool of `channels` channels of one NHWC image whose positions are ld floats
+ * apart: out[c] = mean over the hw positions p of in[p * ld + c]. With ld > channels, threads
+ * pool disjoint channel ranges of one tensor (in + c0, channels c1 - c0, ld the tensor's C).
+ */
+void ck_f32_mean_pool_nhwc(size_t hw, size_t channels, size_t ld, const float *in, float *out);
+void ck_f32_mean_pool_nhwc__portable(size_t hw, size_t channels, size_t ld, const float *in, float *out);
+void ck_f32_mean_pool_nhwc__avx2(size_t hw, size_t channels, size_t ld, const float *in, float *out);
+void ck_f32_mean_pool_nhwc__avx512f(size_t hw, size_t channels, size_t ld, const float *in, float *out);
 
 /**
  * Average (max = 0) or max (max = 1) pooling over k x k windows of one NHWC image, output rows

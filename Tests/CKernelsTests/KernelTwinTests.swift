@@ -197,17 +197,30 @@ final class KernelTwinTests: XCTestCase {
         for i in 0..<sum.count { XCTAssertEqual(sum[i], max(0, inp[i] + scaled[i])) }
     }
 
+    /// Every mean-pool variant against a float64 mean, over whole tensors and over a channel
+    /// range of a wider one (positions ld floats apart), as threads sharing an image pool them.
     func testMeanPoolVariantsMatchReference() {
-        for hw in [1, 4, 49] {
-            for c in [1, 8, 15, 16, 17, 40, 1280] {
-                let inp = randArray(hw * c)
-                var ref = [Float](repeating: 0, count: c)
-                ck_f32_mean_pool_nhwc__portable(hw, c, inp, &ref)
-                for isa in isas {
-                    var out = [Float](repeating: .nan, count: c)
-                    if isa == CK_ISA_AVX2 { ck_f32_mean_pool_nhwc__avx2(hw, c, inp, &out) }
-                    else { ck_f32_mean_pool_nhwc__avx512f(hw, c, inp, &out) }
-                    for i in 0..<c { XCTAssertEqual(out[i], ref[i], accuracy: 1e-6) }
+        for hw in [1, 4, 49, 3136] {
+            for c in [1, 8, 15, 16, 17, 40, 64, 65, 1280] {
+                for (c0, ld) in [(0, c), (3, c + 7)] {
+                    let inp = randArray(hw * ld)
+                    let ref = (0..<c).map { j in (0..<hw).reduce(0.0) { $0 + Double(inp[$1 * ld + c0 + j]) } / Double(hw) }
+                    var outs: [(String, [Float])] = []
+                    for isa in [CK_ISA_PORTABLE] + isas {
+                        var out = [Float](repeating: .nan, count: c)
+                        inp.withUnsafeBufferPointer { p in
+                            let base = p.baseAddress! + c0
+                            if isa == CK_ISA_PORTABLE { ck_f32_mean_pool_nhwc__portable(hw, c, ld, base, &out) }
+                            else if isa == CK_ISA_AVX2 { ck_f32_mean_pool_nhwc__avx2(hw, c, ld, base, &out) }
+                            else { ck_f32_mean_pool_nhwc__avx512f(hw, c, ld, base, &out) }
+                        }
+                        outs.append((String(cString: ck_isa_name(isa)), out))
+                    }
+                    for (name, out) in outs {
+                        for i in 0..<c where !(abs(Double(out[i]) - ref[i]) <= 1e-5 * max(1, abs(ref[i]))) {
+                            XCTFail("\(name) hw \(hw) c \(c) c0 \(c0) ld \(ld): [\(i)] \(out[i]) vs \(ref[i])"); break
+                        }
+                    }
                 }
             }
         }

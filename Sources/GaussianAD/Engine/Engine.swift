@@ -160,7 +160,7 @@ final class Engine: @unchecked Sendable {
             case .squeezeExcite(let reduce, let expand, let act, let pixels, let x, let o, let tmp):
                 let c = expand.n, pooled = arena + tmp, hidden = pooled + c, gate = hidden + reduce.n
                 if ith == 0 {
-                    ck_f32_mean_pool_nhwc(pixels, c, t(x), pooled)
+                    ck_f32_mean_pool_nhwc(pixels, c, c, t(x), pooled)
                     reduce.run(m: 1, a: pooled, residual: nil, c: hidden, act: act, ith: 0, nth: 1)
                     expand.run(m: 1, a: hidden, residual: nil, c: gate, act: CK_ACT_SIGMOID, ith: 0, nth: 1)
                 }
@@ -174,11 +174,11 @@ final class Engine: @unchecked Sendable {
                 let (e0, e1) = rows(count)
                 if e0 < e1 { ck_f32_add_act(e1 - e0, t(a) + e0, t(b) + e0, t(o) + e0, act) }
             case .tap(let x, let pixels, let channels, let off, let at):
-                if ith == 0 {
-                    ck_f32_mean_pool_nhwc(pixels, channels, t(x), levelRow + off)
-                    if let at, let sp = job.spatial {
-                        (sp + image * plan.spatialFloats + at).update(from: t(x), count: pixels * channels)
-                    }
+                // Threads sharing an image pool disjoint channel ranges.
+                let (c0, c1) = rows(channels)
+                if c0 < c1 { ck_f32_mean_pool_nhwc(pixels, c1 - c0, channels, t(x) + c0, levelRow + off + c0) }
+                if ith == 0, let at, let sp = job.spatial {
+                    (sp + image * plan.spatialFloats + at).update(from: t(x), count: pixels * channels)
                 }
             case .fused(let f):
                 var geom = f.geometry
@@ -214,7 +214,7 @@ final class Engine: @unchecked Sendable {
                 }
             case .classifier(let g, let x, let pixels, let tmp):
                 if ith == 0, let lg = job.logits {
-                    ck_f32_mean_pool_nhwc(pixels, g.k, t(x), arena + tmp)
+                    ck_f32_mean_pool_nhwc(pixels, g.k, g.k, t(x), arena + tmp)
                     g.run(m: 1, a: arena + tmp, residual: nil, c: lg + image * plan.classes, act: CK_ACT_NONE, ith: 0, nth: 1)
                 }
             }
