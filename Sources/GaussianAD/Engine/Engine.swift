@@ -174,8 +174,10 @@ final class Engine: @unchecked Sendable {
                 let (e0, e1) = rows(count)
                 if e0 < e1 { ck_f32_add_act(e1 - e0, t(a) + e0, t(b) + e0, t(o) + e0, act) }
             case .tap(let x, let pixels, let channels, let off, let at):
-                // Threads sharing an image pool disjoint channel ranges.
-                let (c0, c1) = rows(channels)
+                // Threads sharing an image pool disjoint channel ranges, whole 16-channel
+                // blocks each (a vector of every ISA), the last thread the rest.
+                let blocks = (channels + 15) / 16
+                let c0 = min(channels, blocks * ith / nth * 16), c1 = min(channels, blocks * (ith + 1) / nth * 16)
                 if c0 < c1 { ck_f32_mean_pool_nhwc(pixels, c1 - c0, channels, t(x) + c0, levelRow + off + c0) }
                 if ith == 0, let at, let sp = job.spatial {
                     (sp + image * plan.spatialFloats + at).update(from: t(x), count: pixels * channels)
