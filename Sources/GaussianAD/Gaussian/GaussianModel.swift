@@ -79,9 +79,12 @@ public struct GaussianModel: Sendable, Equatable {
         guard features.levelDims == levelDims else {
             throw GaussianADError.invalidArgument("features have levels \(features.levelDims), the model expects \(levelDims)")
         }
+        // A batch of a few rows is solved on one thread: waking BLAS's threads costs more than
+        // it saves, and they spin afterwards on the cores the network needs for the next batch.
+        let blasThreads = features.rows < 256 ? 1 : threads
         var m: [[Double]] = [], l: [[Double]] = [], s: [[Double]] = []
         for g in levels {
-            let d = g.distances(features.level(g.level), rows: features.rows, threads: threads)
+            let d = g.distances(features.level(g.level), rows: features.rows, threads: blasThreads)
             m.append(d.maha)
             l.append(d.l2)
             s.append(d.sed)
