@@ -46,6 +46,21 @@ static inline void ck_aa_fill(const ck_aa_axis *a, float *w) {
 #define CK_AA_TABLE_WEIGHTS 8192
 #define CK_AA_TABLE_COLUMNS 1024
 
+/* The width pass's taps of every output column, `taps` each: a column's window moved left
+ * where it would pass the image's last column, the extra taps weighted 0 (adding 0 * x leaves
+ * each sum as it was), so that columns can be summed side by side as independent chains. */
+static void ck_aa_tables(size_t in_w, size_t out_w, size_t taps, float *table, long *lo) {
+    for (size_t ox = 0; ox < out_w; ox++) {
+        const ck_aa_axis a = ck_aa_setup(ox, in_w, out_w);
+        long start = a.lo;
+        if (start + (long)taps > (long)in_w) start = (long)in_w - (long)taps;
+        lo[ox] = start;
+        float *wt = table + ox * taps;
+        for (size_t t = 0; t < taps; t++) wt[t] = 0.0f;
+        ck_aa_fill(&a, wt + (a.lo - start));
+    }
+}
+
 void ck_f32_resize_aa_normalize_hwc(size_t in_h, size_t in_w, size_t channels, const float *in,
                                     size_t out_h, size_t out_w, const float *mean,
                                     const float *std, float *scratch, float *out) {
@@ -59,23 +74,50 @@ void ck_f32_resize_aa_normalize_hwc(size_t in_h, size_t in_w, size_t channels, c
             const ck_aa_axis a = ck_aa_setup(ox, in_w, out_w);
             if ((size_t)(a.hi - a.lo) > taps) taps = (size_t)(a.hi - a.lo);
         }
+    /* A grey image replicated to three channels (every pixel R == G == B) is resized once:
+     * the channel sums are the same operations on the same values, so the result is identical. */
+    int grey = C == 3 && in_h * in_w > 0;
+    for (size_t p = 0; grey && p < in_h * in_w; p++)
+        grey = in[3 * p] == in[3 * p + 1] && in[3 * p] == in[3 * p + 2];
+    if (out_w <= CK_AA_TABLE_COLUMNS && taps > 0 && out_w * taps <= CK_AA_TABLE_WEIGHTS && grey) {
+        float table[CK_AA_TABLE_WEIGHTS];
+        long lo[CK_AA_TABLE_COLUMNS];
+        ck_aa_tables(in_w, out_w, taps, table, lo);
+        /* Width: channel 0 only, into scratch as in_h x out_w. */
+        for (size_t y = 0; y < in_h; y++) {
+            const float *row = in + y * in_w * 3;
+            float *srow = scratch + y * out_w;
+            for (size_t ox = 0; ox < out_w; ox++) {
+                const float *wt = table + ox * taps, *p = row + (size_t)lo[ox] * 3;
+                float acc = 0.0f;
+                for (size_t t = 0; t < taps; t++) acc += wt[t] * p[t * 3];
+                srow[ox] = acc;
+            }
+        }
+        /* Height: one channel into the first out_w floats of the row, then spread backwards
+         * into the three channels (3x >= x: nothing is overwritten before it is read). */
+        for (size_t oy = 0; oy < out_h; oy++) {
+            const ck_aa_axis a = ck_aa_setup(oy, in_h, out_h);
+            float *orow = out + oy * out_w * 3;
+            for (size_t x = 0; x < out_w; x++) orow[x] = 0.0f;
+            for (long j = a.lo; j < a.hi; j++) {
+                const float wj = ck_aa_weight(&a, j) / a.total;
+                const float *srow = scratch + (size_t)j * out_w;
+                for (size_t x = 0; x < out_w; x++) orow[x] += wj * srow[x];
+            }
+            for (size_t x = out_w; x-- > 0;) {
+                const float v = orow[x];
+                for (size_t c = 0; c < 3; c++) orow[x * 3 + c] = (v - mean[c]) / std[c];
+            }
+        }
+        return;
+    }
     if (out_w <= CK_AA_TABLE_COLUMNS && taps > 0 && out_w * taps <= CK_AA_TABLE_WEIGHTS) {
         float table[CK_AA_TABLE_WEIGHTS];
         long lo[CK_AA_TABLE_COLUMNS];
         size_t count[CK_AA_TABLE_COLUMNS];
-        /* Every column gets `taps` taps: its window moved left where it would pass the
-         * image's last column, the extra taps weighted 0 (adding 0 * x leaves each sum as it
-         * was), so that four columns can be summed side by side as independent chains. */
-        for (size_t ox = 0; ox < out_w; ox++) {
-            const ck_aa_axis a = ck_aa_setup(ox, in_w, out_w);
-            long start = a.lo;
-            if (start + (long)taps > (long)in_w) start = (long)in_w - (long)taps;
-            lo[ox] = start;
-            count[ox] = taps;
-            float *wt = table + ox * taps;
-            for (size_t t = 0; t < taps; t++) wt[t] = 0.0f;
-            ck_aa_fill(&a, wt + (a.lo - start));
-        }
+        ck_aa_tables(in_w, out_w, taps, table, lo);
+        for (size_t ox = 0; ox < out_w; ox++) count[ox] = taps;
         for (size_t y = 0; y < in_h; y++) {
             const float *row = in + y * in_w * C;
             float *srow = scratch + y * out_w * C;

@@ -269,6 +269,29 @@ final class KernelTwinTests: XCTestCase {
         for i in 0..<img.count { XCTAssertEqual(same[i], img[i], accuracy: 1e-6) }
     }
 
+    /// A grey image replicated to three channels is resized once: each channel equals the
+    /// one-channel resize of the grey plane exactly, and a colour image is not taken for grey.
+    func testGreyImagesResizeAsOneChannel() {
+        let (h, w, oh, ow) = (31, 45, 17, 23)
+        let grey = randArray(h * w)
+        let rgb = grey.flatMap { [$0, $0, $0] }
+        var one = [Float](repeating: 0, count: oh * ow), three = [Float](repeating: .nan, count: oh * ow * 3)
+        var s1 = [Float](repeating: 0, count: h * ow), s3 = [Float](repeating: 0, count: h * ow * 3)
+        ck_f32_resize_aa_normalize_hwc(h, w, 1, grey, oh, ow, [0], [1], &s1, &one)
+        ck_f32_resize_aa_normalize_hwc(h, w, 3, rgb, oh, ow, [0.1, 0.2, 0.3], [1, 2, 4], &s3, &three)
+        for i in 0..<(oh * ow) {
+            XCTAssertEqual(three[3 * i], (one[i] - 0.1) / 1)
+            XCTAssertEqual(three[3 * i + 1], (one[i] - 0.2) / 2)
+            XCTAssertEqual(three[3 * i + 2], (one[i] - 0.3) / 4)
+        }
+        // The last pixel's blue differs: the three-channel path, whose red equals the grey one.
+        var colour = rgb
+        colour[colour.count - 1] += 0.5
+        ck_f32_resize_aa_normalize_hwc(h, w, 3, colour, oh, ow, [0, 0, 0], [1, 1, 1], &s3, &three)
+        for i in 0..<(oh * ow) { XCTAssertEqual(three[3 * i], one[i]) }
+        XCTAssertNotEqual(three[three.count - 1], one[one.count - 1])
+    }
+
     /// Extreme downscale (4000 taps per output, past the stack-cached weights): a constant per
     /// channel stays that constant.
     func testResizeWithManyTaps() {
