@@ -70,14 +70,21 @@ enum EngineBench {
                 "onednn_max_cpu_isa": ProcessInfo.processInfo.environment["ONEDNN_MAX_CPU_ISA"] ?? NSNull()]
     }
 
+    /// The tuning file's plan for `kind` at `batch` x `threads` (its warning, if any, on
+    /// standard error), or nil with `--untuned` or without an entry: the heuristic plan.
+    static func plan(_ kind: BackboneKind, batch: Int, threads: Int) -> PlanOptions? {
+        let (plan, warning) = TuningFile.options(for: kind, batch: batch, threads: threads)
+        if let warning { FileHandle.standardError.write((warning + "\n").data(using: .utf8)!) }
+        return CommandLine.arguments.contains("--untuned") ? nil : plan
+    }
+
     /// `layers`: one image on one thread, step by step: seconds, share and GFLOP/s.
     static func layers() throws {
         guard let kind = BackboneKind(name: arg("--backbone", "lite0")) else {
             throw GaussianADError.invalidArgument("unknown --backbone (\(BackboneKind.shortNames))")
         }
         let formula = CommandLine.arguments.contains("--formula-weights") || kind.family != .efficientNetLite
-        let (plan, _) = TuningFile.options(for: kind, batch: Int(arg("--batch", "16")) ?? 16, threads: Int(arg("--threads", "2")) ?? 2)
-        let options = CommandLine.arguments.contains("--untuned") ? nil : plan
+        let options = plan(kind, batch: Int(arg("--batch", "16")) ?? 16, threads: Int(arg("--threads", "2")) ?? 2)
         let net = formula ? try Backbone.load(kind, checkpoint: FormulaWeights.checkpoint(kind), weightsSHA256: "formula", threads: 1, plan: options)
                           : try Backbone.load(kind, weights: weightsArgument(), threads: 1, plan: options)
         let steps = net.profileSteps(rounds: Int(arg("--rounds", "7")) ?? 7)
@@ -85,8 +92,8 @@ enum EngineBench {
         print("machine: \(MachineFacts.current.summary); kernels \(Kernels.activeLevel); plan \(options == nil ? "heuristic" : "tuned")")
         print(String(format: "%@: %.2f ms per image on one thread (%.1f images/s)", kind.rawValue, total * 1e3, 1 / total))
         for (i, s) in steps.enumerated() where s.seconds > total * 0.005 {
-            print(String(format: "%3d %6.3f ms %5.1f%% %7.1f GFLOP/s  %@", i, s.seconds * 1e3, 100 * s.seconds / total,
-                         s.flops > 0 ? Double(s.flops) / s.seconds / 1e9 : 0, s.label))
+            print(String(format: "%3d %6.3f ms %5.1f%% %7.1f GFLOP/s  ", i, s.seconds * 1e3, 100 * s.seconds / total,
+                         s.flops > 0 ? Double(s.flops) / s.seconds / 1e9 : 0) + s.label)
         }
     }
 
@@ -124,9 +131,7 @@ enum EngineBench {
         let peak = sgemmPeak(threads: threads)
         // Formula weights (docs/METHOD.md 2.4) stand in for published weights that are not at
         // hand; the peer then runs the same architecture with the same formula weights.
-        let (plan, warning) = TuningFile.options(for: kind, batch: batch, threads: threads)
-        if let warning { FileHandle.standardError.write((warning + "\n").data(using: .utf8)!) }
-        let options = CommandLine.arguments.contains("--untuned") ? nil : plan
+        let options = plan(kind, batch: batch, threads: threads)
         let net = formula ? try Backbone.load(kind, checkpoint: FormulaWeights.checkpoint(kind), weightsSHA256: "formula", threads: threads, plan: options)
                           : try Backbone.load(kind, weights: weightsArgument(), threads: threads, plan: options)
         let S = kind.inputSize
@@ -190,10 +195,8 @@ enum EngineBench {
         let threads = Int(arg("--threads", "2")) ?? 2
         let batch = Int(arg("--batch", "16")) ?? 16
         let data = arg("--data", ELPVDataset.defaultURL.path)
-        let (plan, warning) = TuningFile.options(for: kind, batch: batch, threads: threads)
-        if let warning { FileHandle.standardError.write((warning + "\n").data(using: .utf8)!) }
         let net = try Backbone.load(kind, weights: weightsArgument(), threads: threads,
-                                    plan: CommandLine.arguments.contains("--untuned") ? nil : plan)
+                                    plan: plan(kind, batch: batch, threads: threads))
         let fx = FeatureExtractor(backbone: net, batchSize: batch)
         var opts = EvaluationOptions()
         opts.threads = threads

@@ -43,11 +43,7 @@ enum TuneCommand {
             checkpoint = FormulaWeights.checkpoint(kind)
             path = "(formula weights)"
         } else {
-            let w = o.value("--weights").map { URL(fileURLWithPath: $0) } ?? kind.cachedWeightsURL
-            guard FileManager.default.fileExists(atPath: w.path) else {
-                if o.value("--weights") != nil { throw GaussianADError.unreadableFile(path: w.path, reason: "no such weights file") }
-                throw GaussianADError.missingWeights(backbone: kind.rawValue, expected: w.path)
-            }
+            let w = try Backbone.weightsURL(kind, weights: o.value("--weights").map { URL(fileURLWithPath: $0) })
             checkpoint = try Checkpoint.load(contentsOf: w, limits: try o.limits())
             path = w.path
         }

@@ -21,9 +21,16 @@ final class PlanTuningTests: XCTestCase {
         XCTAssertTrue(["portable", "avx2", "avx512f"].contains(m.isa), m.isa)
         XCTAssertEqual(m.kernels, Kernels.activeLevel)
         let sys = MachineFacts.sysfsCaches()
-        guard let l1 = sys["L1d"], let l2 = sys["L2"] else { throw XCTSkip("SKIPPED: no cache sizes in sysfs on this machine") }
-        XCTAssertEqual(m.l1dBytes, l1, m.summary)
-        XCTAssertEqual(m.l2Bytes, l2, m.summary)
+        if let l1 = sys["L1d"], let l2 = sys["L2"] {
+            XCTAssertEqual(m.l1dBytes, l1, m.summary)
+            XCTAssertEqual(m.l2Bytes, l2, m.summary)
+        } else {
+            // No sysfs: on x86 CPUID alone must have given the sizes.
+            #if arch(x86_64)
+            XCTAssertGreaterThan(m.l1dBytes, 0, m.summary)
+            XCTAssertGreaterThan(m.l2Bytes, 0, m.summary)
+            #endif
+        }
         XCTAssertFalse(m.model.isEmpty)
     }
 

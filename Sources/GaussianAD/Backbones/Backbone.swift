@@ -61,12 +61,7 @@ public final class Backbone: Sendable {
     public static func load(_ kind: BackboneKind, weights: URL? = nil, threads: Int? = nil,
                             limits: InputLimits = .default, plan: PlanOptions? = nil) throws -> Backbone {
         Kernels.ensureInitialised()
-        let url = weights ?? kind.cachedWeightsURL
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            // A file the user named is simply missing; the cache folder's says where to get it.
-            if weights != nil { throw GaussianADError.unreadableFile(path: url.path, reason: "no such weights file") }
-            throw GaussianADError.missingWeights(backbone: kind.rawValue, expected: url.path)
-        }
+        let url = try weightsURL(kind, weights: weights)
         let bytes = try FileBytes.read(url)
         // The hash runs on a second thread while this one parses and plans (cold start).
         let hash = BackgroundValue { SHA256.hex(bytes) }
@@ -80,6 +75,19 @@ public final class Backbone: Sendable {
             _ = hash.value
             throw error
         }
+    }
+
+    /// The weights file of `kind`: `weights`, or the published file in the cache folder.
+    /// - Throws: `.unreadableFile` for a named file that does not exist, `.missingWeights` (with
+    ///   where to get it) for a cache file that does not.
+    public static func weightsURL(_ kind: BackboneKind, weights: URL?) throws -> URL {
+        let url = weights ?? kind.cachedWeightsURL
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            // A file the user named is simply missing; the cache folder's says where to get it.
+            if weights != nil { throw GaussianADError.unreadableFile(path: url.path, reason: "no such weights file") }
+            throw GaussianADError.missingWeights(backbone: kind.rawValue, expected: url.path)
+        }
+        return url
     }
 
     /// Builds `kind` from tensors already in memory (such as `FormulaWeights.checkpoint`);

@@ -51,11 +51,7 @@ public enum Tuner {
         let machine = MachineFacts.current
         let graph = try Backbone.graph(kind, checkpoint: checkpoint, path: path)
         let S = kind.inputSize
-        var rng: UInt64 = 1
-        let input = (0..<(batch * S * S * 3)).map { _ -> Float in
-            rng = rng &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int64(bitPattern: rng >> 11) % 2000) / 1000 - 1
-        }
+        let input = pseudoRandom(batch * S * S * 3, seed: 1)
         let deadline = now() + budgetSeconds
         var levels = [Float](repeating: 0, count: batch * graph.levelDims.reduce(0, +))
         func engine(_ options: PlanOptions) throws -> Engine { try Engine(plan: ExecutionPlan(graph, options: options), threads: threads) }
@@ -138,11 +134,7 @@ public enum Tuner {
             guard seen.insert(key).inserted, now() < deadline else { continue }
             // Rows of the product as it runs (bounded: the rate per row does not change past that).
             let m = min(gemm.m, 4096), k = gemm.k, n = gemm.n
-            var rng: UInt64 = 7
-            func rand(_ count: Int) -> [Float] {
-                (0..<count).map { _ in rng = rng &* 6364136223846793005 &+ 1442695040888963407; return Float(Int64(bitPattern: rng >> 11) % 2000) / 1000 - 1 }
-            }
-            let a = rand(m * k), b = rand(k * n), bias = rand(n)
+            let a = pseudoRandom(m * k, seed: 7), b = pseudoRandom(k * n, seed: 8), bias = pseudoRandom(n, seed: 9)
             var c = [Float](repeating: 0, count: m * n)
             let packed = candidates.map { u -> [Float] in
                 var p = [Float](repeating: 0, count: ck_f32_gemm_packed_size(u.pointee.nr, k, n))
@@ -194,6 +186,15 @@ public enum Tuner {
         case "gemm-panel-budget": return bytes(o.gemmPanelBudget)
         case "spread-images": return o.spreadImages ? "one image per thread" : "every op split over the threads"
         default: return "?"
+        }
+    }
+
+    /// `count` values in [-1, 1) from a linear congruential generator: timing inputs.
+    static func pseudoRandom(_ count: Int, seed: UInt64) -> [Float] {
+        var rng = seed
+        return (0..<count).map { _ in
+            rng = rng &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: rng >> 11) % 2000) / 1000 - 1
         }
     }
 
