@@ -27,16 +27,18 @@ enum CLI {
       merge PART... -o OUT  merge the parts of a sharded fit's pass
       project, calibrate    the later passes of a sharded fit (see merge --help)
       tune                  measure the fastest plan of a backbone on this machine
+      version               the tool's version (also --version)
 
     Run 'gaussian-ad <command> --help' for a command's options.
     """
 
     static func run(_ args: [String]) -> Int32 {
-        guard let cmd = args.first else { print(overview); return 2 }
+        guard let cmd = args.first else { printError(overview); return 2 }
         let rest = Array(args.dropFirst())
         do {
             switch cmd {
-            case "-h", "--help", "help": print(overview); return 0
+            case "-h", "--help", "help": try printOutput(overview); return 0
+            case "--version", "version": try printOutput("gaussian-ad \(GaussianADVersion.string)"); return 0
             case "classify": return try ClassifyCommand.run(rest)
             case "evaluate": return try EvaluateCommand.run(rest)
             case "fit": return try FitCommand.run(rest)
@@ -53,6 +55,9 @@ enum CLI {
         } catch let e as UsageError {
             printError("gaussian-ad \(cmd): \(e.description)")
             return 2
+        } catch let e as StandardOutputFailure {
+            printError("gaussian-ad \(cmd): \(e.description)")
+            return 1
         } catch {
             printError("gaussian-ad \(cmd): error: \(error)")
             return 1
@@ -158,9 +163,55 @@ struct Options {
         return n
     }
 
+    /// Help text for choosing levels.
+    static let levelsHelp = """
+      --levels LIST         the levels to use, by index: 0-8, 2,5,7, 4- (4 to the last) or
+                            1,3-5 (default: every level of the backbone)
+
+    """
+
+    /// `--levels`, resolved against a backbone's `count` levels (nil: not given). A list of
+    /// levels `A`, ranges `A-B` and open ranges `A-` (A to the last level), digits only.
+    func levels(count: Int) throws -> [Int]? {
+        guard let s = value("--levels") else { return nil }
+        func bad(_ why: String) -> UsageError {
+            UsageError(description: "--levels '\(s)': \(why) (give e.g. 0-8, 2,5,7 or 4-; levels 0-\(count - 1))")
+        }
+        func number(_ t: Substring) throws -> Int {
+            guard !t.isEmpty, t.allSatisfy({ $0.isASCII && $0.isNumber }), let v = Int(t) else {
+                throw bad(t.isEmpty ? "a range without its first level" : "'\(t)' is not a level number")
+            }
+            guard v < count else { throw bad("level \(v) does not exist") }
+            return v
+        }
+        var out: [Int] = []
+        for part in s.split(separator: ",", omittingEmptySubsequences: false) {
+            guard !part.isEmpty else { throw bad("an empty item") }
+            let ends = part.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+            if ends.count == 1 { out.append(try number(ends[0])); continue }
+            let a = try number(ends[0]), b = ends[1].isEmpty ? count - 1 : try number(ends[1])
+            guard a <= b else { throw bad("the range \(part) runs backwards") }
+            out += Array(a...b)
+        }
+        guard Set(out).count == out.count else { throw bad("a level is listed twice") }
+        return out
+    }
+
+    /// Throws unless every path in `paths` can be written (checked before any work).
+    func checkOutputs(_ paths: [String?]) throws {
+        for p in paths.compactMap({ $0 }) { try AtomicFile.checkWritable(URL(fileURLWithPath: p)) }
+    }
+
+    /// Opens DATA, printing a warning for each entry skipped.
+    static func openDataset(_ url: URL) throws -> Dataset {
+        let ds = try Dataset.open(url)
+        for w in ds.warnings { printError("gaussian-ad: warning: \(w)") }
+        return ds
+    }
+
     /// The one category of DATA a fit works on: `--category`, else `named`, else the only one.
     func category(of dataURL: URL, named: String? = nil) throws -> DatasetCategory {
-        var ds = try Dataset.open(dataURL)
+        var ds = try Options.openDataset(dataURL)
         if let c = value("--category") ?? (ds.categories.count > 1 ? named : nil) { ds = try ds.selecting([c]) }
         guard ds.categories.count == 1, let cat = ds.categories.first else {
             throw UsageError(description: "\(dataURL.path) has categories \(ds.categories.map(\.name).joined(separator: ", ")): choose one with --category")

@@ -16,13 +16,13 @@ enum EvaluateCommand {
     Features are accumulated, not kept: a category whose features exceed a quarter of --max-memory
     is run through the network again for each pass (two, three with --pca/--npca).
 
-    """ + Options.backboneHelp + Options.limitsHelp
+    """ + Options.backboneHelp + Options.levelsHelp + Options.limitsHelp
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: ["--backbone", "--folds", "--seed", "--category", "--levels", "--pca", "--npca",
                                            "--json", "--report", "--batch", "--weights", "--max-image-pixels", "--threads", "--max-memory"],
                             flags: ["-h", "--help", "--baselines"], multi: ["--category"])
-        if o.has("-h") || o.has("--help") { print(help); return 0 }
+        if o.has("-h") || o.has("--help") { try printOutput(help); return 0 }
         guard o.positionals.count <= 1 else { throw UsageError(description: "one DATA folder at most\n\n" + help) }
         let dataURL = o.positionals.first.map { URL(fileURLWithPath: $0) } ?? ELPVDataset.defaultURL
         if o.positionals.isEmpty && !FileManager.default.fileExists(atPath: dataURL.path) {
@@ -31,44 +31,30 @@ enum EvaluateCommand {
         var opts = EvaluationOptions()
         if let f = o.value("--folds") { guard let v = Int(f), v >= 1 else { throw UsageError(description: "--folds takes a positive integer") }; opts.folds = v }
         if let s = o.value("--seed") { guard let v = UInt64(s) else { throw UsageError(description: "--seed takes a non-negative integer") }; opts.seed = v }
-        opts.levels = try o.value("--levels").map(parseLevels)
+        let kind = try o.backbone()
+        opts.levels = try o.levels(count: kind.levelDims.count)
         opts.reduction = try reduction(o)
         opts.baselines = o.has("--baselines")
         if let m = o.value("--max-memory") { opts.maxMemory = try InputLimits.parseBytes(m, name: "--max-memory") }
-        let kind = try o.backbone()
-        let dataset = try Dataset.open(dataURL).selecting(o.values["--category"] ?? [])
         let limits = try o.limits()
         opts.threads = try o.threads()
+        try o.checkOutputs([o.value("--json"), o.value("--report")])
+        let dataset = try Options.openDataset(dataURL).selecting(o.values["--category"] ?? [])
+        for c in dataset.categories { try Evaluation.checkEvaluable(c) }
         let net = try o.loadBackbone(kind, batch: try o.batch(), limits: limits)
-        if let l = opts.levels, let bad = l.first(where: { $0 >= net.levelDims.count }) {
-            throw UsageError(description: "level \(bad) does not exist (\(kind.rawValue) has levels 0-\(net.levelDims.count - 1))")
-        }
         let fx = FeatureExtractor(backbone: net, batchSize: try o.batch(), limits: limits)
         let bar = ProgressBar()
         let result = try Evaluation.run(dataset: dataset, extractor: fx, options: opts) { bar.update($0, $1, $2) }
-        print(Table.render(result, dataset: dataset, baselines: opts.baselines))
+        try printOutput(Table.render(result, dataset: dataset, baselines: opts.baselines))
         if let j = o.value("--json") {
             let data = try JSONSerialization.data(withJSONObject: result.jsonObject(), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             try AtomicFile.write(data, to: URL(fileURLWithPath: j))
         }
         if let r = o.value("--report") {
             try AtomicFile.write(Data(Report.html(result, dataset: dataset).utf8), to: URL(fileURLWithPath: r))
-            print("report: \(r)")
+            try printOutput("report: \(r)")
         }
         return 0
-    }
-
-    /// "0-8", "0,2,5", "3-5,8".
-    static func parseLevels(_ s: String) throws -> [Int] {
-        var out: [Int] = []
-        for part in s.split(separator: ",") {
-            let r = part.split(separator: "-")
-            if r.count == 2, let a = Int(r[0]), let b = Int(r[1]), a >= 0, a <= b { out += Array(a...b) }
-            else if r.count == 1, let a = Int(r[0]), a >= 0 { out.append(a) }
-            else { throw UsageError(description: "--levels: cannot read '\(s)' (use e.g. 0-8 or 0,2,5)") }
-        }
-        guard !out.isEmpty, Set(out).count == out.count else { throw UsageError(description: "--levels: '\(s)' lists no level or a level twice") }
-        return out
     }
 
     static func reduction(_ o: Options) throws -> Reduction {

@@ -25,14 +25,14 @@ enum FitCommand {
                     `gaussian-ad merge PART... -o MODEL.gad` and the pass it names next
                     (see `gaussian-ad merge --help`)
 
-    """ + Options.backboneHelp + Options.limitsHelp
+    """ + Options.backboneHelp + Options.levelsHelp + Options.limitsHelp
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: ["-o", "--output", "--category", "--backbone", "--levels", "--pca", "--npca",
                                            "--fpr", "--folds", "--seed", "--batch", "--weights", "--max-image-pixels", "--threads",
                                            "--shard", "--max-memory"],
                             flags: ["-h", "--help"])
-        if o.has("-h") || o.has("--help") { print(help); return 0 }
+        if o.has("-h") || o.has("--help") { try printOutput(help); return 0 }
         guard o.positionals.count == 1 else { throw UsageError(description: "give one DATA folder\n\n" + help) }
         guard let out = o.value("-o") ?? o.value("--output") else { throw UsageError(description: "-o MODEL.gad is required") }
         let fpr = try o.fpr()
@@ -41,21 +41,20 @@ enum FitCommand {
         guard let seed = UInt64(o.value("--seed") ?? "0") else { throw UsageError(description: "--seed takes a whole number") }
         let shard = try o.shard()
         let maxMemory = try o.value("--max-memory").map { try InputLimits.parseBytes($0, name: "--max-memory") } ?? (1 << 30)
+        let kind = try o.backbone()
+        let levels = try o.levels(count: kind.levelDims.count)
+        let reduction = try EvaluateCommand.reduction(o)
+        let limits = try o.limits()
+        let threads = try o.threads()
+        try o.checkOutputs([out])
         let dataURL = URL(fileURLWithPath: o.positionals[0])
         let cat = try o.category(of: dataURL)
         let normals = cat.trainingNormals
         guard normals.count >= 2 * k else {
             throw GaussianADError.badDataset(path: cat.root.path, reason: "\(normals.count) normal training images; fitting with \(k)-fold calibration needs at least \(2 * k)")
         }
-        let kind = try o.backbone()
-        let limits = try o.limits()
-        let threads = try o.threads()
         let net = try o.loadBackbone(kind, batch: try o.batch(), limits: limits)
-        let levels = try o.value("--levels").map(EvaluateCommand.parseLevels)
-        if let l = levels, let bad = l.first(where: { $0 >= net.levelDims.count }) {
-            throw UsageError(description: "level \(bad) does not exist (levels 0-\(net.levelDims.count - 1))")
-        }
-        let gopts = GaussianOptions(levels: levels, reduction: try EvaluateCommand.reduction(o), threads: threads)
+        let gopts = GaussianOptions(levels: levels, reduction: reduction, threads: threads)
         let paths = normals.map(\.relativePath)
         let plan = try FitPlan(backbone: kind, weightsSHA256: net.weightsSHA256, levelDims: net.levelDims, options: gopts,
                                folds: k, seed: seed, category: cat.name, paths: paths)
@@ -67,8 +66,8 @@ enum FitCommand {
             let part = try PassCommand.runPass(FitState(plan: plan), shard: shard, items: normals,
                                                extractor: fx, threads: threads, bar: bar, label: cat.name)
             try part.save(to: URL(fileURLWithPath: out))
-            print("moments pass of shard \(shard): \(part.count) of the \(normals.count) normal images of \(cat.name)")
-            print("wrote \(out)")
+            try printOutput("moments pass of shard \(shard): \(part.count) of the \(normals.count) normal images of \(cat.name)")
+            try printOutput("wrote \(out)")
             return 0
         }
         let images = ImageFeatures(extractor: fx, urls: normals.map(\.url), paths: paths, maxMemory: maxMemory) {
@@ -78,11 +77,11 @@ enum FitCommand {
                                             batches: images.batches)
         let file = ModelFile(backbone: kind, weightsSHA256: net.weightsSHA256, model: model, workingPoint: wp, metadata: meta)
         try file.save(to: URL(fileURLWithPath: out))
-        print("fitted \(kind.rawValue) on \(normals.count) normal images of \(cat.name); levels \(model.levels.map(\.level))"
+        try printOutput("fitted \(kind.rawValue) on \(normals.count) normal images of \(cat.name); levels \(model.levels.map(\.level))"
               + (images.keepsFeatures ? "" : " (\(images.extractions) passes over the images: their features exceed a quarter of --max-memory)"))
-        print(String(format: "threshold %.4f at target FPR %.4f (out-of-fold observed FPR %.4f over %d images)",
+        try printOutput(String(format: "threshold %.4f at target FPR %.4f (out-of-fold observed FPR %.4f over %d images)",
                      wp.threshold, wp.targetFPR, wp.observedFPR, wp.calibrationCount))
-        print("wrote \(out)")
+        try printOutput("wrote \(out)")
         return 0
     }
 }

@@ -22,7 +22,7 @@ enum InfoCommand {
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: [], flags: ["-h", "--help", "--json"])
-        if o.has("-h") || o.has("--help") { print(help); return 0 }
+        if o.has("-h") || o.has("--help") { try printOutput(help); return 0 }
         guard o.positionals.count == 1 else { throw UsageError(description: "give one model file\n\n" + help) }
         let url = URL(fileURLWithPath: o.positionals[0])
         let enc = JSONEncoder()
@@ -32,37 +32,37 @@ enum InfoCommand {
             let p = st.plan
             if o.has("--json") {
                 let j = InProgress(nextPass: st.nextPass, nextStep: st.nextStep(modelPath: url.path), plan: p, metadata: st.metadata)
-                print(String(decoding: try enc.encode(j), as: UTF8.self))
+                try printOutput(String(decoding: try enc.encode(j), as: UTF8.self))
                 return 0
             }
-            print("fit          \(url.path)  (in progress: waiting for its \(st.nextPass.rawValue) pass)")
-            print("backbone     \(p.backbone.rawValue), weights sha256 \(p.weightsSHA256)")
-            print("images       \(p.imageCount) normal images of \(p.category), \(p.folds) folds, seed \(p.seed)")
-            print("levels       \(p.levels), reduction \(p.reduction)")
-            print("next         \(st.nextStep(modelPath: url.path))")
+            try printOutput("fit          \(url.path)  (in progress: waiting for its \(st.nextPass.rawValue) pass)")
+            try printOutput("backbone     \(p.backbone.rawValue), weights sha256 \(p.weightsSHA256)")
+            try printOutput("images       \(p.imageCount) normal images of \(p.category), \(p.folds) folds, seed \(p.seed)")
+            try printOutput("levels       \(p.levels), reduction \(p.reduction)")
+            try printOutput("next         \(st.nextStep(modelPath: url.path))")
             return 0
         }
         let s = try ModelFile.load(from: url, limits: try o.limits()).summary
         if o.has("--json") {
-            print(String(decoding: try enc.encode(s), as: UTF8.self))
+            try printOutput(String(decoding: try enc.encode(s), as: UTF8.self))
             return 0
         }
-        print("model        \(url.path)  (format version \(s.formatVersion))")
-        print("backbone     \(s.backbone), input \(s.inputSize)x\(s.inputSize), normalisation mean \(s.normalizationMean.map { String(format: "%.4f", $0) }) std \(s.normalizationStd.map { String(format: "%.4f", $0) })")
-        print("weights      sha256 \(s.weightsSHA256)")
-        print("reduction    \(s.reduction == "none" ? "none" : s.reduction.uppercased())")
-        print("training     \(s.trainingCount) images")
-        print("levels")
+        try printOutput("model        \(url.path)  (format version \(s.formatVersion))")
+        try printOutput("backbone     \(s.backbone), input \(s.inputSize)x\(s.inputSize), normalisation mean \(s.normalizationMean.map { String(format: "%.4f", $0) }) std \(s.normalizationStd.map { String(format: "%.4f", $0) })")
+        try printOutput("weights      sha256 \(s.weightsSHA256)")
+        try printOutput("reduction    \(s.reduction == "none" ? "none" : s.reduction.uppercased())")
+        try printOutput("training     \(s.trainingCount) images")
+        try printOutput("levels")
         for g in s.levels {
             let p = g.projectedFrom.map { " (projected from \($0))" } ?? ""
-            print(String(format: "  %d: dimension %4d%@, shrinkage %.6f", g.level, g.dimension, p, g.shrinkage))
+            try printOutput(String(format: "  %d: dimension %4d%@, shrinkage %.6f", g.level, g.dimension, p, g.shrinkage))
         }
         if let t = s.threshold, let q = s.targetFPR, let obs = s.observedFPR, let n = s.calibrationCount {
-            print(String(format: "threshold    %.6f at target FPR %.4f (observed %.4f on %d out-of-fold normal images)", t, q, obs, n))
+            try printOutput(String(format: "threshold    %.6f at target FPR %.4f (observed %.4f on %d out-of-fold normal images)", t, q, obs, n))
         } else {
-            print("threshold    none")
+            try printOutput("threshold    none")
         }
-        for (k, v) in s.metadata.sorted(by: { $0.key < $1.key }) { print("\(k.padding(toLength: 12, withPad: " ", startingAt: 0)) \(v)") }
+        for (k, v) in s.metadata.sorted(by: { $0.key < $1.key }) { try printOutput("\(k.padding(toLength: 12, withPad: " ", startingAt: 0)) \(v)") }
         return 0
     }
 }

@@ -26,11 +26,12 @@ enum MergeCommand {
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: ["-o", "--output", "--fpr", "--threads", "--max-image-pixels"], flags: ["-h", "--help"])
-        if o.has("-h") || o.has("--help") { print(help); return 0 }
+        if o.has("-h") || o.has("--help") { try printOutput(help); return 0 }
         guard let out = o.value("-o") ?? o.value("--output") else { throw UsageError(description: "-o OUT.gad is required") }
         guard !o.positionals.isEmpty else { throw UsageError(description: "give the parts to merge\n\n" + help) }
         let fpr = try o.fpr()
         let limits = try o.limits()
+        try o.checkOutputs([out])
         var state: FitState? = nil
         var parts: [FitPart] = [], names: [String] = []
         for path in o.positionals {
@@ -55,16 +56,16 @@ enum MergeCommand {
         switch try s.advance(merging: parts, names: names, targetFPR: fpr) {
         case .next(let n):
             try n.save(to: URL(fileURLWithPath: out))
-            print("merged \(parts.count) parts of the \(s.nextPass.rawValue) pass (\(s.plan.imageCount) images)")
-            print("wrote \(out), a fit in progress; next: \(n.nextStep(modelPath: out))")
+            try printOutput("merged \(parts.count) parts of the \(s.nextPass.rawValue) pass (\(s.plan.imageCount) images)")
+            try printOutput("wrote \(out), a fit in progress; next: \(n.nextStep(modelPath: out))")
         case .done(let model, let wp):
             var meta = s.metadata
             meta["created"] = ISO8601DateFormatter().string(from: Date())
             let file = ModelFile(backbone: s.plan.backbone, weightsSHA256: s.plan.weightsSHA256, model: model, workingPoint: wp, metadata: meta)
             try file.save(to: URL(fileURLWithPath: out))
-            print(String(format: "threshold %.4f at target FPR %.4f (out-of-fold observed FPR %.4f over %d images)",
+            try printOutput(String(format: "threshold %.4f at target FPR %.4f (out-of-fold observed FPR %.4f over %d images)",
                          wp.threshold, wp.targetFPR, wp.observedFPR, wp.calibrationCount))
-            print("wrote \(out), the finished model")
+            try printOutput("wrote \(out), the finished model")
         }
         return 0
     }

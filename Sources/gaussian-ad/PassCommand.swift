@@ -23,12 +23,13 @@ enum PassCommand {
         let o = try Options(args, valued: ["-o", "--output", "--category", "--batch", "--weights", "--max-image-pixels",
                                            "--threads", "--shard"],
                             flags: ["-h", "--help"])
-        if o.has("-h") || o.has("--help") { print(help(pass)); return 0 }
+        if o.has("-h") || o.has("--help") { try printOutput(help(pass)); return 0 }
         guard o.positionals.count == 2 else { throw UsageError(description: "give MODEL.gad and DATA\n\n" + help(pass)) }
         guard let out = o.value("-o") ?? o.value("--output") else { throw UsageError(description: "-o PART.gadpart is required") }
         let shard = try o.shard() ?? .all
         let limits = try o.limits()
         let threads = try o.threads()
+        try o.checkOutputs([out])
         let stateURL = URL(fileURLWithPath: o.positionals[0])
         let state = try FitState.load(from: stateURL, limits: limits)
         guard state.nextPass == pass else {
@@ -44,8 +45,8 @@ enum PassCommand {
         let part = try runPass(state, shard: shard, items: cat.trainingNormals, extractor: fx, threads: threads,
                                bar: ProgressBar(), label: cat.name)
         try part.save(to: URL(fileURLWithPath: out))
-        print("\(pass.rawValue) pass of shard \(shard): \(part.count) of the \(plan.imageCount) normal images of \(cat.name)")
-        print("wrote \(out)")
+        try printOutput("\(pass.rawValue) pass of shard \(shard): \(part.count) of the \(plan.imageCount) normal images of \(cat.name)")
+        try printOutput("wrote \(out)")
         return 0
     }
 

@@ -25,11 +25,15 @@ enum ScoreCommand {
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: ["--batch", "--weights", "--max-image-pixels", "--threads", "--shard", "--resume"],
                             flags: ["-h", "--help", "--json"])
-        if o.has("-h") || o.has("--help") { print(help); return 0 }
+        if o.has("-h") || o.has("--help") { try printOutput(help); return 0 }
         guard o.positionals.count >= 2 else { throw UsageError(description: "give a model and at least one image, folder or -\n\n" + help) }
         let shard = try o.shard()
         let batch = try o.batch()
-        let done = try o.value("--resume").map(pathsAlreadyScored) ?? []
+        if o.value("--resume") != nil && !o.has("--json") {
+            throw UsageError(description: "--resume reads an earlier --json output: give --json too (score ... --json --resume FILE >> FILE)")
+        }
+        if let r = o.value("--resume") { try lock(r) }
+        let done = Set(try o.value("--resume").map(pathsAlreadyScored) ?? [])
         let modelURL = URL(fileURLWithPath: o.positionals[0])
         let limits = try o.limits()
         let file = try ModelFile.load(from: modelURL, limits: limits)
@@ -47,7 +51,7 @@ enum ScoreCommand {
             if let end = try? h.seekToEnd(), end > 0 {
                 try h.seek(toOffset: end - 1)
                 if let last = try h.read(upToCount: 1), last != Data([UInt8(ascii: "\n")]) {
-                    try FileHandle.standardOutput.write(contentsOf: Data("\n".utf8))
+                    try printOutput("")
                 }
             }
         }
@@ -62,7 +66,7 @@ enum ScoreCommand {
         while let p = inputs.next() {
             seen += 1
             if let sh = shard, !sh.contains(p) { continue }
-            if done.contains(p) { continue }
+            if !done.isEmpty && done.contains(normalized(p)) { continue }
             chunk.append(p)
             if chunk.count == batch { try flush() }
         }
@@ -72,20 +76,46 @@ enum ScoreCommand {
         return failed > 0 ? 1 : 0
     }
 
-    /// The paths of the lines of an earlier --json output (a missing file: none yet; a line
-    /// cut short by a killed run is ignored).
-    static func pathsAlreadyScored(_ file: String) throws -> Set<String> {
+    /// The normalised paths of the lines of an earlier --json output (a missing file: none
+    /// yet; a line cut short by a killed run is ignored).
+    static func pathsAlreadyScored(_ file: String) throws -> [String] {
         guard FileManager.default.fileExists(atPath: file) else { return [] }
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw GaussianADError.unreadableFile(path: file, reason: "cannot read the --resume file")
-        }
-        var done = Set<String>()
+        let data = try FileBytes.read(URL(fileURLWithPath: file))
+        var done: [String] = []
         for line in data.split(separator: UInt8(ascii: "\n")) {
             if let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any], let p = obj["path"] as? String {
-                done.insert(p)
+                done.append(normalized(p))
             }
         }
         return done
+    }
+
+    /// `path` made absolute against the working folder, with `.`, `..` and repeated slashes
+    /// resolved as text (links are not followed): `./d/x.png`, `d//x.png` and the absolute
+    /// spelling are one image.
+    static func normalized(_ path: String) -> String {
+        let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var parts: [Substring] = []
+        for c in full.split(separator: "/") where c != "." {
+            if c == ".." { _ = parts.popLast() } else { parts.append(c) }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    /// Takes an advisory lock (flock) on the resume file for the life of the process, so that a
+    /// second process resuming into it is refused instead of scoring the same images twice.
+    static func lock(_ file: String) throws {
+        let fd = open(file, O_RDONLY | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw GaussianADError.unreadableFile(path: file, reason: String(cString: strerror(errno))) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let busy = errno == EWOULDBLOCK
+            close(fd)
+            if busy {
+                throw GaussianADError.invalidArgument("\(file) is in use: another gaussian-ad score holds its lock and is resuming into it; wait for it to end, or give each process a file of its own (--shard I/N splits the inputs)")
+            }
+            throw GaussianADError.unreadableFile(path: file, reason: "cannot lock it: \(String(cString: strerror(errno)))")
+        }
+        // The descriptor stays open: the lock lasts until the process ends.
     }
 
     /// The inputs in order: files as given, folders' images sorted, `-` as standard input's lines.
@@ -100,9 +130,10 @@ enum ScoreCommand {
             while true {
                 if !pending.isEmpty { return pending.removeFirst() }
                 if readingStdin {
-                    if let line = readLine() {
-                        let p = line.trimmingCharacters(in: .whitespaces)
-                        if !p.isEmpty { return p }
+                    // Only the terminator (LF or CRLF) is removed: spaces belong to the path.
+                    if var line = readLine(strippingNewline: true) {
+                        if line.hasSuffix("\r") { line.removeLast() }
+                        if !line.isEmpty { return line }
                         continue
                     }
                     readingStdin = false
@@ -116,7 +147,11 @@ enum ScoreCommand {
                     while let f = e?.nextObject() as? String {
                         if Dataset.imageExtensions.contains((f as NSString).pathExtension.lowercased()) { found.append(f) }
                     }
-                    pending = found.sorted().map { (a as NSString).appendingPathComponent($0) }
+                    pending = found.sorted().map { (a as NSString).appendingPathComponent($0) }.filter { p in
+                        guard let why = Dataset.skipReason(p) else { return true }
+                        printError("gaussian-ad score: warning: \(why)")
+                        return false
+                    }
                 } else {
                     // A missing file gets its error line in its place (and exit status 1).
                     return a
@@ -171,8 +206,6 @@ enum ScoreCommand {
             try write(String(decoding: d, as: UTF8.self))
         }
 
-        private func write(_ line: String) throws {
-            try FileHandle.standardOutput.write(contentsOf: Data((line + "\n").utf8))
-        }
+        private func write(_ line: String) throws { try printOutput(line) }
     }
 }

@@ -27,7 +27,7 @@ enum TuneCommand {
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: ["--backbone", "--weights", "--batch", "--threads", "--seconds", "--file", "--max-image-pixels"],
                             flags: ["-h", "--help", "--formula-weights"])
-        if o.has("-h") || o.has("--help") { print(help); return 0 }
+        if o.has("-h") || o.has("--help") { try printOutput(help); return 0 }
         guard o.positionals.isEmpty else { throw UsageError(description: "unexpected argument '\(o.positionals[0])'\n\n" + help) }
         let kind = try o.backbone()
         let batch = try o.batch()
@@ -37,6 +37,7 @@ enum TuneCommand {
             throw UsageError(description: "--seconds takes a number of seconds from 1 to 3600, got '\(seconds)'")
         }
         let url = o.value("--file").map { URL(fileURLWithPath: $0) } ?? TuningFile.defaultURL
+        if o.value("--file") != nil { try AtomicFile.checkWritable(url) }
         let checkpoint: Checkpoint, path: String
         if o.has("--formula-weights") {
             guard o.value("--weights") == nil else { throw UsageError(description: "give --weights or --formula-weights, not both") }
@@ -51,14 +52,14 @@ enum TuneCommand {
         let (existing, warning) = TuningFile.read(url)
         if let warning { printError(warning) }
         let machine = MachineFacts.current
-        print("machine: \(machine.summary)")
-        print("tuning \(kind.rawValue) at batch \(batch), \(threads) threads (about \(Int(budget)) s)")
+        try printOutput("machine: \(machine.summary)")
+        try printOutput("tuning \(kind.rawValue) at batch \(batch), \(threads) threads (about \(Int(budget)) s)")
         let entry = try Tuner.tune(kind, checkpoint: checkpoint, path: path, batch: batch, threads: threads,
-                                   budgetSeconds: budget) { print("  " + $0) }
+                                   budgetSeconds: budget) { _ = try? printOutput("  " + $0) }  // a failed line fails the closing one
         var file = existing ?? TuningFile()
         file.record(entry)
         try file.write(to: url)
-        print(String(format: "tuned %.1f images/s, heuristic %.1f images/s (%.2fx); written to %@",
+        try printOutput(String(format: "tuned %.1f images/s, heuristic %.1f images/s (%.2fx); written to %@",
                      entry.imagesPerSecond, entry.heuristicImagesPerSecond,
                      entry.imagesPerSecond / max(entry.heuristicImagesPerSecond, 1e-9), url.path))
         return 0

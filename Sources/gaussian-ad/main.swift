@@ -2,4 +2,9 @@
 import Foundation
 import GaussianAD
 
+// Temporary files of an interrupted write are removed on SIGINT, SIGTERM and SIGHUP.
+TemporaryFiles.removeOnSignals()
+if let s = ProcessInfo.processInfo.environment["GAUSSIAN_AD_TEST_PAUSE_BEFORE_RENAME"], let v = Double(s) {
+    AtomicFile.pauseBeforeRename = v
+}
 exit(CLI.run(Array(CommandLine.arguments.dropFirst())))

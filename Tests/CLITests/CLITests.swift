@@ -32,10 +32,12 @@ class CLITestCase: XCTestCase {
     override func tearDownWithError() throws { if let w = work { try? FileManager.default.removeItem(at: w) } }
 
     @discardableResult
-    func run(_ args: [String], environment: [String: String] = [:], executable: URL? = nil, stdin: String? = nil) throws -> (code: Int32, out: String, err: String) {
+    func run(_ args: [String], environment: [String: String] = [:], executable: URL? = nil, stdin: String? = nil,
+             stdout: FileHandle? = nil, in directory: URL? = nil) throws -> (code: Int32, out: String, err: String) {
         let p = Process()
         p.executableURL = executable ?? tool
         p.arguments = args
+        if let directory { p.currentDirectoryURL = directory }
         if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         if let text = stdin {
             let i = Pipe()
@@ -44,9 +46,10 @@ class CLITestCase: XCTestCase {
             try i.fileHandleForWriting.close()
         }
         let o = Pipe(), e = Pipe()
-        p.standardOutput = o
+        p.standardOutput = stdout ?? o
         p.standardError = e
         try p.run()
+        if stdout != nil { try o.fileHandleForWriting.close() }
         let od = o.fileHandleForReading.readDataToEndOfFile(), ed = e.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: od, as: UTF8.self), String(decoding: ed, as: UTF8.self))

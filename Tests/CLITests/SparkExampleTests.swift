@@ -16,7 +16,7 @@ final class SparkExampleTests: CLITestCase {
 
     func spark(_ script: String, _ args: [String]) throws -> (code: Int32, out: String, err: String) {
         guard FileManager.default.isExecutableFile(atPath: python.path) else {
-            throw XCTSkip("SKIPPED: no PySpark venv at \(python.path); run scripts/setup")
+            throw XCTSkip("SKIPPED: no PySpark venv at \(python.path); run scripts/setup --spark")
         }
         return try run([Self.examples.appendingPathComponent(script).path, "--master", "local[2]", "--tool", tool.path] + args,
                        executable: python)

@@ -33,6 +33,10 @@ public struct DatasetCategory: Sendable {
     public let layout: CategoryLayout
     /// Its images, sorted by relative path.
     public let items: [DatasetItem]
+    /// Entries of its folders that were skipped, each with the reason (not regular image files).
+    public var warnings: [String] = []
+    /// MVTec: whether it has a `test/` folder (`fit` does not need one; `evaluate` does).
+    public var hasTestFolder = true
 
     /// Normal images.
     public var normalCount: Int { items.filter { $0.label == 0 }.count }
@@ -55,6 +59,8 @@ public struct Dataset: Sendable {
     public let root: URL
     /// Categories, sorted by name.
     public let categories: [DatasetCategory]
+    /// Every category's skipped entries, one message each, naming the entry.
+    public var warnings: [String] { categories.flatMap(\.warnings) }
 
     /// Image file extensions read.
     public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
@@ -76,6 +82,11 @@ public struct Dataset: Sendable {
         }
         let subs = try subfolders(url)
         var cats: [DatasetCategory] = []
+        if !subs.contains(where: { isDirectory($0.appendingPathComponent("train")) || isDirectory($0.appendingPathComponent("good")) }) {
+            var warnings: [String] = []
+            let names = try images(in: url, warnings: &warnings)
+            if !names.isEmpty { return Dataset(kind: "folder", root: url, categories: [FolderLayout.allGood(url, names: names, warnings: warnings)]) }
+        }
         var kind = ""
         for s in subs {
             if isDirectory(s.appendingPathComponent("train")) {
@@ -85,7 +96,7 @@ public struct Dataset: Sendable {
             }
         }
         guard !cats.isEmpty else {
-            throw GaussianADError.badDataset(path: url.path, reason: "no category found: expected MVTec AD folders (CATEGORY/train/good, CATEGORY/test/TYPE), a folder with good/ and one folder per defect type, or the ELPV data folder (labels.csv, images/)")
+            throw GaussianADError.badDataset(path: url.path, reason: "no category found: expected MVTec AD folders (CATEGORY/train/good, CATEGORY/test/TYPE), a folder with good/ and one folder per defect type, a folder of good images, or the ELPV data folder (labels.csv, images/)")
         }
         return Dataset(kind: kind, root: url, categories: cats)
     }
@@ -108,17 +119,29 @@ public struct Dataset: Sendable {
     static func subfolders(_ u: URL) throws -> [URL] {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: u.path) } catch {
-            throw GaussianADError.badDataset(path: u.path, reason: "cannot list: \((error as NSError).localizedDescription)")
+            throw GaussianADError.badDataset(path: u.path, reason: "cannot list the folder: \(SystemError.reason(error))")
         }
         return names.filter { !$0.hasPrefix(".") }.sorted().map { u.appendingPathComponent($0) }.filter { isDirectory($0) }
     }
 
-    /// Image files directly in `u`, sorted by name.
-    static func images(in u: URL) throws -> [String] {
+    /// Image files directly in `u`, sorted by name. An entry named like an image that is not a
+    /// regular file (a folder, a broken or looping link, a device) is skipped with a warning.
+    static func images(in u: URL, warnings: inout [String]) throws -> [String] {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: u.path) } catch {
-            throw GaussianADError.badDataset(path: u.path, reason: "cannot list: \((error as NSError).localizedDescription)")
+            throw GaussianADError.badDataset(path: u.path, reason: "cannot list the folder: \(SystemError.reason(error))")
         }
         return names.filter { !$0.hasPrefix(".") && imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+            .filter { name in
+                let path = u.appendingPathComponent(name).path
+                guard let why = skipReason(path) else { return true }
+                warnings.append(why)
+                return false
+            }
+    }
+
+    /// Why the image file `path` is skipped (nil: it is a regular file), as a warning naming it.
+    public static func skipReason(_ path: String) -> String? {
+        SystemError.notARegularFile(path).map { "skipped \(path): \($0)" }
     }
 }

@@ -14,10 +14,7 @@ public enum ELPVDataset {
             guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("labels.csv").path) else { return nil }
         }
         let csv = dir.appendingPathComponent("labels.csv")
-        let text: String
-        do { text = try String(contentsOf: csv, encoding: .utf8) } catch {
-            throw GaussianADError.unreadableFile(path: csv.path, reason: (error as NSError).localizedDescription)
-        }
+        let text = String(decoding: try FileBytes.read(csv, maxBytes: 64 << 20), as: UTF8.self)
         var byCat: [String: [DatasetItem]] = [:]
         for (n, line) in text.split(separator: "\n").enumerated() {
             let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })

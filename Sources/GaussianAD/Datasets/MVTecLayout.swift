@@ -7,23 +7,24 @@ enum MVTecLayout {
         guard Dataset.isDirectory(trainGood) else {
             throw GaussianADError.badDataset(path: trainGood.path, reason: "missing: an MVTec AD category needs train/good with normal images")
         }
-        var items: [DatasetItem] = try Dataset.images(in: trainGood).map {
+        var warnings: [String] = []
+        var items: [DatasetItem] = try Dataset.images(in: trainGood, warnings: &warnings).map {
             DatasetItem(url: trainGood.appendingPathComponent($0), relativePath: "train/good/" + $0, label: 0, type: "good", isTrain: true)
         }
         guard !items.isEmpty else {
             throw GaussianADError.badDataset(path: trainGood.path, reason: "empty category: no PNG/JPEG images in train/good")
         }
+        // test/ is read when present: `fit` needs only train/good, `evaluate` checks for test/.
         let test = dir.appendingPathComponent("test")
-        guard Dataset.isDirectory(test) else {
-            throw GaussianADError.badDataset(path: test.path, reason: "missing: an MVTec AD category needs test/good and test/<defect type>")
-        }
-        for t in try Dataset.subfolders(test) {
+        let hasTest = Dataset.isDirectory(test)
+        for t in hasTest ? try Dataset.subfolders(test) : [] {
             let type = t.lastPathComponent
-            for f in try Dataset.images(in: t) {
+            for f in try Dataset.images(in: t, warnings: &warnings) {
                 items.append(DatasetItem(url: t.appendingPathComponent(f), relativePath: "test/\(type)/\(f)",
                                          label: type == "good" ? 0 : 1, type: type, isTrain: false))
             }
         }
-        return DatasetCategory(name: dir.lastPathComponent, root: dir, layout: .mvtec, items: items)
+        return DatasetCategory(name: dir.lastPathComponent, root: dir, layout: .mvtec, items: items, warnings: warnings,
+                               hasTestFolder: hasTest)
     }
 }

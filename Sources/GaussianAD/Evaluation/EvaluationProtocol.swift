@@ -35,6 +35,7 @@ public enum Evaluation {
     /// Evaluates every category of `dataset`, streaming its features (see `evaluate(category:batches:options:)`).
     public static func run(dataset: Dataset, extractor: FeatureExtractor, options: EvaluationOptions,
                            progress: Progress? = nil) throws -> EvaluationResult {
+        for cat in dataset.categories { try checkEvaluable(cat) }
         let t0 = DispatchTime.now().uptimeNanoseconds
         var extractSeconds = 0.0, images = 0
         var results: [CategoryResult] = []
@@ -53,6 +54,25 @@ public enum Evaluation {
                                 levels: options.levels ?? Array(extractor.backbone.levelDims.indices),
                                 reduction: options.reduction, categories: results,
                                 imagesPerSecond: extractSeconds > 0 ? Double(images) / extractSeconds : 0, seconds: total)
+    }
+
+    /// Throws unless `cat` has what the protocol tests on: MVTec's test/ with normal and
+    /// anomalous images, or anomalous images beside the normal ones in the other layouts.
+    /// (`fit` needs none of these.)
+    public static func checkEvaluable(_ cat: DatasetCategory) throws {
+        let tests = cat.items.filter { cat.layout == .folded || !$0.isTrain }
+        let normal = tests.contains { $0.label == 0 }, anomalous = tests.contains { $0.label != 0 }
+        if cat.layout == .mvtec {
+            let test = cat.root.appendingPathComponent("test").path
+            guard cat.hasTestFolder else {
+                throw GaussianADError.badDataset(path: test, reason: "missing: evaluate needs test/good and test/<defect type> (fit needs only train/good)")
+            }
+            guard normal && anomalous else {
+                throw GaussianADError.badDataset(path: test, reason: "evaluate needs normal images in test/good and anomalous ones in test/<defect type>; found \(normal ? "no anomalous" : "no normal") test images")
+            }
+        } else if !anomalous {
+            throw GaussianADError.badDataset(path: cat.root.path, reason: "no anomalous images: evaluate needs, beside good/, one folder of anomalous images per defect type (fit needs only the good images)")
+        }
     }
 
     /// Fold of each item: MVTec train images and folded-layout images get a fold; MVTec test images -1.
@@ -162,7 +182,8 @@ public enum Evaluation {
             TestedImage(path: items[$0].relativePath, url: items[$0].url, label: items[$0].label, score: scoreSum[$0] / Double(scoreN[$0]))
         }
         let wp = heldOutNormal.isEmpty ? nil : try WorkingPoint.calibrate(normalScores: heldOutNormal, targetFPR: 0.05, levelDimensions: dims)
-        return CategoryResult(name: cat.name, normalCount: cat.normalCount, anomalousCount: cat.anomalousCount,
+        return CategoryResult(name: cat.name, normalCount: tested.filter { $0.label == 0 }.count,
+                              anomalousCount: tested.filter { $0.label != 0 }.count,
                               aurocFolds: aurocs, levelAUROC: levelMean,
                               l2AUROC: l2s.isEmpty ? nil : Summary.mean(l2s), sedAUROC: seds.isEmpty ? nil : Summary.mean(seds),
                               tested: tested, levelDimensions: dims, workingPoint: wp)

@@ -26,13 +26,7 @@ public struct Image: Sendable {
     /// allocation, so decoding memory follows the file, never what its header claims.
     /// - Throws: `GaussianADError.unreadableFile` or `.badImage` naming the file.
     public static func decode(contentsOf url: URL, limits: InputLimits = .default) throws -> Image {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw GaussianADError.unreadableFile(path: url.path, reason: (error as NSError).localizedDescription)
-        }
-        return try decode(data: data, name: url.path, limits: limits)
+        try decode(data: Data(try FileBytes.read(url)), name: url.path, limits: limits)
     }
 
     /// Decodes PNG or JPEG bytes; `name` is used in error messages.

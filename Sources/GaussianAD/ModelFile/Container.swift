@@ -41,7 +41,11 @@ enum Container {
     /// reader over the arrays. `fail` builds the file's error from a reason.
     static func decode(_ b: [UInt8], magic: [UInt8], version: UInt32, what: String, limits: InputLimits,
                        fail: @escaping (String) -> GaussianADError) throws -> (header: Data, arrays: ArrayReader) {
-        guard b.count >= 8 + 12 + 32, Array(b[0..<8]) == magic,
+        let smallest = 8 + 12 + 32
+        if let k = kind(of: b), b.count < smallest {
+            throw fail("truncated: \(b.count) bytes, shorter than any gaussian-ad \(k == what ? what : k) file (\(smallest) bytes)")
+        }
+        guard b.count >= smallest, Array(b[0..<8]) == magic,
               let v32 = ByteReader.uintAt(b, 8, 4), let hlen = ByteReader.uintAt(b, 12, 8) else {
             if let other = kind(of: b) { throw fail("it is a gaussian-ad \(other), not a \(what)") }
             throw fail("not a gaussian-ad \(what) (bad magic or too short)")
@@ -75,9 +79,7 @@ enum Container {
         if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size > maxFile {
             throw fail("\(size) bytes is larger than a file with sections of at most \(limits.maxModelSectionBytes) bytes (GAUSSIAN_AD_MAX_MODEL_SECTION_BYTES)")
         }
-        do { return [UInt8](try Data(contentsOf: url)) } catch {
-            throw GaussianADError.unreadableFile(path: url.path, reason: (error as NSError).localizedDescription)
-        }
+        return try FileBytes.read(url, maxBytes: maxFile)
     }
 }
 

@@ -1,10 +1,11 @@
 // Reads a whole file into a byte array in one copy, with an error that names the file.
 import Foundation
 
-enum FileBytes {
+/// Whole-file reads with errors that name the file and say why in words.
+public enum FileBytes {
     /// The bytes of the file at `url`, refused unread when it is larger than `maxBytes`.
     /// - Throws: `.unreadableFile` naming the file.
-    static func read(_ url: URL, maxBytes: Int = .max) throws -> [UInt8] {
+    public static func read(_ url: URL, maxBytes: Int = .max) throws -> [UInt8] {
         let fd = open(url.path, O_RDONLY)
         guard fd >= 0 else {
             throw GaussianADError.unreadableFile(path: url.path, reason: String(cString: strerror(errno)))
@@ -12,7 +13,8 @@ enum FileBytes {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw GaussianADError.unreadableFile(path: url.path, reason: "not a regular file")
+            let folder = (st.st_mode & S_IFMT) == S_IFDIR
+            throw GaussianADError.unreadableFile(path: url.path, reason: folder ? "it is a folder, not a file" : "not a regular file")
         }
         let size = Int(st.st_size)
         guard size <= maxBytes else {

@@ -6,6 +6,8 @@ import Foundation
 public enum GaussianADError: Error, CustomStringConvertible, Equatable {
     /// A file could not be read at all (missing, permissions).
     case unreadableFile(path: String, reason: String)
+    /// A file could not be written (missing folder, full disk, permissions, a folder in the way).
+    case unwritableFile(path: String, reason: String)
     /// An image file is not a PNG/JPEG we can decode, or is truncated or corrupt.
     case badImage(path: String, reason: String)
     /// A checkpoint (weights) file is malformed, truncated, or holds something we refuse.
@@ -26,6 +28,7 @@ public enum GaussianADError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .unreadableFile(let p, let r): return "cannot read \(p): \(r)"
+        case .unwritableFile(let p, let r): return "cannot write \(p): \(r)"
         case .badImage(let p, let r): return "\(p): not a readable image: \(r)"
         case .badCheckpoint(let p, let r): return "\(p): not a usable PyTorch/safetensors checkpoint: \(r)"
         case .weightsMismatch(let p, let t, let r): return "\(p): tensor '\(t)': \(r)"
