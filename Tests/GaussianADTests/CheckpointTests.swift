@@ -40,6 +40,28 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    /// A tensor kept in its file's dimension order reads the same values in every order as the
+    /// index arithmetic says, through the tiled copy (dimensions of 16 and more) and the plain one.
+    func testTensorInStorageOrderReadsInAnyOrder() {
+        for (o, i, k) in [(40, 24, 1), (5, 3, 3), (33, 17, 3)] {
+            // Stored [ky][kx][i][o] (HWIO) as Lite checkpoints are: element (o, i, y, x) holds
+            // its own row-major index o*i*k*k... in the OIHW order.
+            let shape = [o, i, k, k]
+            var storage = [Float](repeating: 0, count: o * i * k * k)
+            for a in 0..<o { for b in 0..<i { for y in 0..<k { for x in 0..<k {
+                storage[((y * k + x) * i + b) * o + a] = Float(((a * i + b) * k + y) * k + x)
+            } } } }
+            let bytes = storage.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }
+            let t = Tensor(dtype: .float32, shape: shape, storage: bytes, strides: [1, o, k * i * o, i * o].enumerated().map { shape[$0.offset] == 1 ? 0 : $0.element })
+            XCTAssertEqual(t.floats(), (0..<(o * i * k * k)).map(Float.init), "\(shape) row-major")
+            XCTAssertEqual(t.floats(order: [2, 3, 1, 0]), storage, "\(shape) in storage order")
+            let ioyx = t.floats(order: [1, 0, 2, 3])
+            for a in 0..<o { for b in 0..<i { for y in 0..<k { for x in 0..<k {
+                XCTAssertEqual(ioyx[((b * o + a) * k + y) * k + x], Float(((a * i + b) * k + y) * k + x))
+            } } } }
+        }
+    }
+
     func testLegacyFormat() throws { try check("legacy.pth") }
     func testZipFormat() throws { try check("zip.pth") }
     func testNestedStateDict() throws { try check("nested.pth") }

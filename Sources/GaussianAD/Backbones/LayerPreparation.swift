@@ -58,28 +58,17 @@ struct WeightSource {
         if let e = cout, e != co { throw GaussianADError.weightsMismatch(path: path, tensor: conv + ".weight", reason: "\(co) output channels, expected \(e)") }
         if let e = cin, e != ci { throw GaussianADError.weightsMismatch(path: path, tensor: conv + ".weight", reason: "\(ci) input channels, expected \(e)") }
         let (scale, shift) = try batchNorm(bn, channels: co, eps: eps)
-        let w = t.floats()
-        // Every value is written by the transpose below.
-        var out = [Float](unsafeUninitializedCapacity: k * k * ci * co) { _, n in n = k * k * ci * co }
-        // out[(ky, kx, i)][o] = w[o][(i, ky, kx)] * scale[o]: a transpose, done in blocks of 16
-        // output channels so that both sides stay in cache.
-        let inner = ci * k * k
-        w.withUnsafeBufferPointer { wp in
-            out.withUnsafeMutableBufferPointer { op in
-                scale.withUnsafeBufferPointer { sc in
-                    for o0 in stride(from: 0, to: co, by: 16) {
-                        let o1 = min(co, o0 + 16)
-                        for i in 0..<ci {
-                            for ky in 0..<k {
-                                for kx in 0..<k {
-                                    let q = (i * k + ky) * k + kx, row = ((ky * k + kx) * ci + i) * co
-                                    for o in o0..<o1 { op[row + o] = Float(Double(wp[o * inner + q]) * sc[o]) }
-                                }
-                            }
-                        }
-                    }
+        // out[(ky, kx, i)][o] = w[o][i][ky][kx] * scale[o]: the weight read in [ky][kx][i][o]
+        // order (the order Lite checkpoints store it in, so no transpose at all there).
+        let w = t.floats(order: [2, 3, 1, 0])
+        let rows = k * k * ci
+        let out = [Float](unsafeUninitializedCapacity: rows * co) { op, n in
+            w.withUnsafeBufferPointer { wp in
+                for r in 0..<rows {
+                    for o in 0..<co { op[r * co + o] = Float(Double(wp[r * co + o]) * scale[o]) }
                 }
             }
+            n = rows * co
         }
         return FoldedConv(weights: out, bias: shift.map { Float($0) }, cin: ci, cout: co, kernel: k)
     }
@@ -92,10 +81,10 @@ struct WeightSource {
         }
         let k = t.shape[2]
         let (scale, shift) = try batchNorm(bn, channels: channels, eps: eps)
-        let w = t.floats()
+        let w = t.floats(order: [2, 3, 1, 0])  // [ky][kx][c]
         var out = [Float](repeating: 0, count: k * k * channels)
-        for c in 0..<channels {
-            for p in 0..<(k * k) { out[p * channels + c] = Float(Double(w[c * k * k + p]) * scale[c]) }
+        for p in 0..<(k * k) {
+            for c in 0..<channels { out[p * channels + c] = Float(Double(w[p * channels + c]) * scale[c]) }
         }
         return FoldedConv(weights: out, bias: shift.map { Float($0) }, cin: channels, cout: channels, kernel: k)
     }
@@ -120,9 +109,6 @@ struct WeightSource {
         guard w.shape.count == 2, w.shape[1] == features, w.shape[0] > 0 else {
             throw GaussianADError.weightsMismatch(path: path, tensor: prefix + ".weight", reason: "shape \(w.shape), expected [classes, \(features)]")
         }
-        let nc = w.shape[0], v = w.floats()
-        var t = [Float](repeating: 0, count: nc * features)
-        for o in 0..<nc { for i in 0..<features { t[i * nc + o] = v[o * features + i] } }
-        return t
+        return w.floats(order: [1, 0])  // [features][classes]
     }
 }

@@ -182,49 +182,6 @@ enum TorchFormats {
         return out
     }
 
-    /// Copies the elements of a strided view (offsets already bounds-checked) into `dst` in
-    /// row-major order. The innermost loop runs along the dimension with the smallest source
-    /// stride (a permuted view is read in storage order, the writes strided), the other
-    /// dimensions in an odometer that moves both offsets by one add per step.
-    private static func stridedCopy<E>(_: E.Type, _ src: UnsafeRawBufferPointer, _ dst: UnsafeMutableRawBufferPointer,
-                                       base: Int, size: [Int], stride: [Int]) {
-        let rank = size.count
-        guard rank > 0, let s0 = src.baseAddress, let d0 = dst.baseAddress else { return }
-        // Row-major destination strides, in elements.
-        var dstStride = [Int](repeating: 1, count: rank)
-        var d = rank - 2
-        while d >= 0 { dstStride[d] = dstStride[d + 1] * size[d + 1]; d -= 1 }
-        let inner = (0..<rank).filter { size[$0] > 1 }.min { abs(stride[$0]) < abs(stride[$1]) } ?? rank - 1
-        let outerDims = (0..<rank).filter { $0 != inner && size[$0] > 1 }
-        let n = size[inner], ss = stride[inner], ds = dstStride[inner]
-        let sp = s0.assumingMemoryBound(to: UInt8.self), dp = d0.assumingMemoryBound(to: UInt8.self)
-        let es = MemoryLayout<E>.size
-        var idx = [Int](repeating: 0, count: outerDims.count)
-        var so = base, dO = 0
-        while true {
-            var a = so, b = dO
-            for _ in 0..<n {
-                UnsafeMutableRawPointer(dp + b * es).storeBytes(of: UnsafeRawPointer(sp + a * es).loadUnaligned(as: E.self), as: E.self)
-                a += ss
-                b += ds
-            }
-            // The odometer over the outer dimensions, last fastest.
-            var k = outerDims.count - 1
-            while k >= 0 {
-                let d = outerDims[k]
-                idx[k] += 1
-                so += stride[d]
-                dO += dstStride[d]
-                if idx[k] < size[d] { break }
-                so -= size[d] * stride[d]
-                dO -= size[d] * dstStride[d]
-                idx[k] = 0
-                k -= 1
-            }
-            if k < 0 { return }
-        }
-    }
-
     /// Largest materialised size of a view with more elements than its storage (a zero or
     /// overlapping stride): real checkpoints never need one this large.
     static let maxRepeatingViewBytes = 1 << 24
@@ -259,34 +216,25 @@ enum TorchFormats {
         guard count == 0 || maxIndex < numelAvail else {
             throw fail("view (offset \(base), size \(t.size), stride \(t.stride)) reaches past its storage of \(numelAvail) elements")
         }
-        // Every byte is written below (a contiguous copy or the strided walk of every index).
+        // A dense view in any dimension order (PyTorch's contiguous tensors, and permuted ones
+        // such as convolution weights saved in HWIO order) is kept in storage order with its
+        // strides: one copy of the block, and the reader asks for the order it needs.
+        let live = t.size.indices.filter { t.size[$0] != 1 }.sorted { t.stride[$0] < t.stride[$1] }
+        var expect = 1, dense = true
+        for d in live { if t.stride[d] != expect { dense = false; break }; expect *= t.size[d] }
+        let start = storage.startIndex
+        if count == 0 || dense {
+            let b0 = start + base * es
+            let block = count == 0 ? [] : [UInt8](storage[b0..<(b0 + count * es)])
+            let strides = t.size.indices.map { t.size[$0] == 1 ? 0 : t.stride[$0] }
+            return Tensor(dtype: t.storage.dtype, shape: t.size, storage: block, strides: count == 0 ? Tensor.rowMajorStrides(t.size) : strides)
+        }
+        // Any other view (overlapping or gapped strides): every index walked into row-major
+        // order (all offsets were bounds-checked above); every byte is written.
         var out = [UInt8](unsafeUninitializedCapacity: count * es) { _, n in n = count * es }
-        if count > 0 {
-            let start = storage.startIndex
-            var contiguous = true
-            var expect = 1
-            for (s, st) in zip(t.size, t.stride).reversed() where s != 1 {
-                if st != expect { contiguous = false; break }
-                expect *= s
-            }
-            if contiguous {
-                let b0 = start + base * es
-                out.withUnsafeMutableBytes { o in
-                    storage[b0..<(b0 + count * es)].withUnsafeBytes { src in o.copyMemory(from: src) }
-                }
-            } else {
-                // Strided view: walk every index but the last, copy the last dimension with a
-                // typed load/store per element (all offsets were bounds-checked above).
-                storage.withUnsafeBytes { src in
-                    out.withUnsafeMutableBytes { dst in
-                        switch es {
-                        case 8: stridedCopy(UInt64.self, src, dst, base: base, size: t.size, stride: t.stride)
-                        case 4: stridedCopy(UInt32.self, src, dst, base: base, size: t.size, stride: t.stride)
-                        case 2: stridedCopy(UInt16.self, src, dst, base: base, size: t.size, stride: t.stride)
-                        default: stridedCopy(UInt8.self, src, dst, base: base, size: t.size, stride: t.stride)
-                        }
-                    }
-                }
+        storage.withUnsafeBytes { src in
+            out.withUnsafeMutableBytes { dst in
+                StridedCopy.run(elementSize: es, src, dst, base: base, size: t.size, stride: t.stride)
             }
         }
         return Tensor(dtype: t.storage.dtype, shape: t.size, bytes: out)

@@ -30,22 +30,64 @@ public enum TensorDType: String, Sendable, Codable {
     }
 }
 
-/// A tensor with contiguous row-major little-endian bytes (views already materialised).
+/// A tensor: its shape and its little-endian elements, dense, in row-major order or in the
+/// dimension order its file stored (read either way through `bytes`, `floats()` or
+/// `floats(order:)`).
 public struct Tensor: Sendable {
     /// Element type.
     public let dtype: TensorDType
     /// Shape; empty for a scalar.
     public let shape: [Int]
-    /// Contiguous little-endian element bytes, `count * dtype.size` long.
-    public let bytes: [UInt8]
+    /// The elements, `count * dtype.size` bytes, element i0, i1, ... at `sum(i_d * strides[d])`.
+    let storage: [UInt8]
+    /// Element strides of `storage`: a permutation of a dense layout (0 for dimensions of size 1).
+    let strides: [Int]
 
     /// Number of elements.
     public var count: Int { shape.reduce(1, *) }
 
+    /// Contiguous row-major little-endian element bytes, `count * dtype.size` long.
+    public var bytes: [UInt8] { bytes(order: Array(shape.indices)) }
+
     init(dtype: TensorDType, shape: [Int], bytes: [UInt8]) {
+        self.init(dtype: dtype, shape: shape, storage: bytes, strides: Self.rowMajorStrides(shape))
+    }
+
+    init(dtype: TensorDType, shape: [Int], storage: [UInt8], strides: [Int]) {
         self.dtype = dtype
         self.shape = shape
-        self.bytes = bytes
+        self.storage = storage
+        self.strides = strides
+    }
+
+    /// Row-major element strides of `shape`.
+    static func rowMajorStrides(_ shape: [Int]) -> [Int] {
+        var s = [Int](repeating: 1, count: shape.count)
+        var d = shape.count - 2
+        while d >= 0 { s[d] = s[d + 1] * shape[d + 1]; d -= 1 }
+        return s
+    }
+
+    /// The element bytes with the dimensions running in `order` (a permutation of the
+    /// dimensions, outermost first): the stored bytes themselves when they are in that order,
+    /// else one strided copy.
+    public func bytes(order: [Int]) -> [UInt8] {
+        precondition(order.sorted() == Array(shape.indices), "order \(order) is not a permutation of \(shape.count) dimensions")
+        let size = order.map { shape[$0] }, stride = order.map { strides[$0] }
+        let want = Self.rowMajorStrides(size)
+        if count == 0 || size.indices.allSatisfy({ size[$0] == 1 || stride[$0] == want[$0] }) { return storage }
+        let es = dtype.size
+        var out = [UInt8](unsafeUninitializedCapacity: count * es) { _, n in n = count * es }
+        storage.withUnsafeBytes { src in
+            out.withUnsafeMutableBytes { dst in StridedCopy.run(elementSize: es, src, dst, base: 0, size: size, stride: stride) }
+        }
+        return out
+    }
+
+    /// The values as Float with the dimensions running in `order` (see `bytes(order:)`):
+    /// a [O, I, kh, kw] convolution weight as [kh][kw][I][O] is `floats(order: [2, 3, 1, 0])`.
+    public func floats(order: [Int]) -> [Float] {
+        Tensor(dtype: dtype, shape: order.map { shape[$0] }, bytes: bytes(order: order)).floats()
     }
 
     /// A float32 tensor of `values` (row-major) shaped `shape`.
@@ -55,13 +97,14 @@ public struct Tensor: Sendable {
         var b = [UInt8]()
         b.reserveCapacity(values.count * 4)
         for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { b += $0 } }
-        bytes = b
+        storage = b
+        strides = Self.rowMajorStrides(shape)
     }
 
     /// The values converted to Float (float16/64 and integers converted; exact for float32).
     public func floats() -> [Float] {
         guard dtype == .float32 else { return doubles().map { Float($0) } }
-        let n = count
+        let n = count, bytes = self.bytes
         return [Float](unsafeUninitializedCapacity: n) { out, initialized in
             bytes.withUnsafeBytes { raw in
                 for i in 0..<n { out[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian) }
@@ -72,7 +115,7 @@ public struct Tensor: Sendable {
 
     /// The values converted to Double (int64 beyond 2^53 rounds).
     public func doubles() -> [Double] {
-        let n = count
+        let n = count, bytes = self.bytes
         return [Double](unsafeUninitializedCapacity: n) { out, initialized in
             bytes.withUnsafeBytes { raw in
                 // One loop per dtype: the switch stays out of the per-element path.
@@ -98,7 +141,7 @@ public struct Tensor: Sendable {
     /// The values as Int64 (integers exact; floats truncated).
     public func int64s() -> [Int64] {
         guard dtype == .int64 else { return doubles().map { Int64($0) } }
-        return bytes.withUnsafeBytes { raw in
+        return self.bytes.withUnsafeBytes { raw in
             (0..<count).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
         }
     }
