@@ -58,7 +58,7 @@ public enum AtomicFile {
         defer { TemporaryFiles.unregister(slot) }
         let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw fail(url, SystemError.reason(errno: errno)) }
-        var failure = writeAll(fd, data)
+        var failure = FileBytes.writeAll(fd, data)
         if failure == 0 && fsync(fd) != 0 { failure = errno }
         if close(fd) != 0 && failure == 0 { failure = errno }
         if failure == 0 && pauseBeforeRename > 0 { usleep(UInt32(min(pauseBeforeRename, 3600) * 1e6)) }
@@ -102,23 +102,9 @@ public enum AtomicFile {
     static func writeThrough(_ data: Data, to path: String, name: URL) throws {
         let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
         guard fd >= 0 else { throw fail(name, SystemError.reason(errno: errno)) }
-        var failure = writeAll(fd, data)
+        var failure = FileBytes.writeAll(fd, data)
         if close(fd) != 0 && failure == 0 { failure = errno }
         if failure != 0 { throw fail(name, SystemError.reason(errno: failure)) }
-    }
-
-    /// Writes every byte of `data` to `fd`; returns 0 or the errno of the failure.
-    static func writeAll(_ fd: Int32, _ data: Data) -> Int32 {
-        data.withUnsafeBytes { raw -> Int32 in
-            var done = 0
-            while done < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 { if errno == EINTR { continue }; return errno }
-                if n == 0 { return EIO }
-                done += n
-            }
-            return 0
-        }
     }
 
     static func fail(_ url: URL, _ why: String) -> GaussianADError { .unwritableFile(path: url.path, reason: why) }

@@ -1,4 +1,5 @@
-// Reads a whole file into a byte array in one copy, with an error that names the file.
+// Whole-file reads into a byte array in one copy, with an error that names the file, and
+// whole-buffer writes to a descriptor that report the first failure.
 import Foundation
 
 /// Whole-file reads with errors that name the file and say why in words.
@@ -35,5 +36,20 @@ public enum FileBytes {
             throw GaussianADError.unreadableFile(path: url.path, reason: failure == 0 ? "the file changed while it was read" : String(cString: strerror(failure)))
         }
         return bytes
+    }
+
+    /// Writes every byte of `data` to `fd` (retrying interrupted and partial writes); returns
+    /// 0, or the errno of the failure.
+    public static func writeAll(_ fd: Int32, _ data: some ContiguousBytes) -> Int32 {
+        data.withUnsafeBytes { raw -> Int32 in
+            var done = 0
+            while done < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 { if errno == EINTR { continue }; return errno }
+                if n == 0 { return EIO }
+                done += n
+            }
+            return 0
+        }
     }
 }

@@ -19,8 +19,8 @@ public enum TemporaryFiles {
         p.initialize(repeating: 0, count: slotCount * slotBytes)
         return p
     }()
+    /// Serialises `register` and `unregister` (the handler only reads).
     static let lock = NSLock()
-    nonisolated(unsafe) static var used = [Bool](repeating: false, count: slotCount)
 
     /// Records `path` as in progress; returns its slot (nil when the table is full or the path
     /// too long: the file is then simply not removed on a signal).
@@ -28,8 +28,7 @@ public enum TemporaryFiles {
         let bytes = Array(path.utf8CString)
         guard bytes.count <= slotBytes else { return nil }
         lock.lock(); defer { lock.unlock() }
-        guard let slot = used.firstIndex(of: false) else { return nil }
-        used[slot] = true
+        guard let slot = (0..<slotCount).first(where: { table[$0 * slotBytes] == 0 }) else { return nil }
         let base = table + slot * slotBytes
         // The first byte last: the handler never sees half a path.
         for i in 1..<bytes.count { base[i] = bytes[i] }
@@ -42,7 +41,6 @@ public enum TemporaryFiles {
         guard let slot else { return }
         lock.lock(); defer { lock.unlock() }
         table[slot * slotBytes] = 0
-        used[slot] = false
     }
 
     /// Installs handlers for SIGINT, SIGTERM and SIGHUP that remove every registered file and
