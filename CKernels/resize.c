@@ -1,5 +1,8 @@
 /* resize.c — antialiased bilinear resize (docs/METHOD.md 1.2) and per-channel normalisation. */
 #include "ckernels.h"
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 /*
  * Taps of output index i along an axis n -> m, computed on the fly (no tap limit). The
@@ -61,6 +64,99 @@ static void ck_aa_tables(size_t in_w, size_t out_w, size_t taps, float *table, l
     }
 }
 
+/* row[x * 3 + c] = (row[x] - mean[c]) / std[c] for x < n, in place: the one-channel values in
+ * the first n floats of the row spread into three normalised channels, backwards (3x >= x:
+ * nothing is overwritten before it is read). Four pixels at a time where SSE2 (the x86-64
+ * baseline) is there: the same IEEE subtractions and divisions, so the same values. */
+static void ck_aa_spread_rgb(float *row, size_t n, const float *mean, const float *std) {
+    size_t x = n;
+#if defined(__SSE2__)
+    const __m128 m0 = _mm_setr_ps(mean[0], mean[1], mean[2], mean[0]), s0 = _mm_setr_ps(std[0], std[1], std[2], std[0]);
+    const __m128 m1 = _mm_setr_ps(mean[1], mean[2], mean[0], mean[1]), s1 = _mm_setr_ps(std[1], std[2], std[0], std[1]);
+    const __m128 m2 = _mm_setr_ps(mean[2], mean[0], mean[1], mean[2]), s2 = _mm_setr_ps(std[2], std[0], std[1], std[2]);
+    while (x % 4 != 0) {
+        x--;
+        const float v = row[x];
+        for (size_t c = 0; c < 3; c++) row[x * 3 + c] = (v - mean[c]) / std[c];
+    }
+    while (x >= 4) {
+        x -= 4;
+        const __m128 v = _mm_loadu_ps(row + x); /* pixels x..x+3, read before their 12 floats are written */
+        const __m128 a = _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 0, 0));
+        const __m128 b = _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 2, 1, 1));
+        const __m128 c = _mm_shuffle_ps(v, v, _MM_SHUFFLE(3, 3, 3, 2));
+        _mm_storeu_ps(row + x * 3 + 8, _mm_div_ps(_mm_sub_ps(c, m2), s2));
+        _mm_storeu_ps(row + x * 3 + 4, _mm_div_ps(_mm_sub_ps(b, m1), s1));
+        _mm_storeu_ps(row + x * 3, _mm_div_ps(_mm_sub_ps(a, m0), s0));
+    }
+#endif
+    while (x-- > 0) {
+        const float v = row[x];
+        for (size_t c = 0; c < 3; c++) row[x * 3 + c] = (v - mean[c]) / std[c];
+    }
+}
+
+/* A grey plane (every in_stride-th float of `in`) resized and written as three normalised
+ * channels: the width pass of one channel into scratch (in_h x out_w), the height pass into
+ * the first out_w floats of each output row, then spread backwards into the three channels
+ * (3x >= x: nothing is overwritten before it is read). The same sums, in the same order, as
+ * the three-channel path gives each channel of a grey image. Returns 0 (and writes nothing)
+ * where the width taps do not fit the stack tables. */
+static int ck_aa_grey_to_rgb(size_t in_h, size_t in_w, size_t in_stride, const float *in, size_t out_h,
+                             size_t out_w, size_t taps, const float *mean, const float *std, float *scratch,
+                             float *out) {
+    if (out_w > CK_AA_TABLE_COLUMNS || taps == 0 || out_w * taps > CK_AA_TABLE_WEIGHTS) return 0;
+    float table[CK_AA_TABLE_WEIGHTS];
+    long lo[CK_AA_TABLE_COLUMNS];
+    ck_aa_tables(in_w, out_w, taps, table, lo);
+    for (size_t y = 0; y < in_h; y++) {
+        const float *row = in + y * in_w * in_stride;
+        float *srow = scratch + y * out_w;
+        for (size_t ox = 0; ox < out_w; ox++) {
+            const float *wt = table + ox * taps, *p = row + (size_t)lo[ox] * in_stride;
+            float acc = 0.0f;
+            for (size_t t = 0; t < taps; t++) acc += wt[t] * p[t * in_stride];
+            srow[ox] = acc;
+        }
+    }
+    for (size_t oy = 0; oy < out_h; oy++) {
+        const ck_aa_axis a = ck_aa_setup(oy, in_h, out_h);
+        float *orow = out + oy * out_w * 3;
+        for (size_t x = 0; x < out_w; x++) orow[x] = 0.0f;
+        for (long j = a.lo; j < a.hi; j++) {
+            const float wj = ck_aa_weight(&a, j) / a.total;
+            const float *srow = scratch + (size_t)j * out_w;
+            for (size_t x = 0; x < out_w; x++) orow[x] += wj * srow[x];
+        }
+        ck_aa_spread_rgb(orow, out_w, mean, std);
+    }
+    return 1;
+}
+
+/* Width taps of an in_w -> out_w resize: the widest window, or 0 past the stack tables. */
+static size_t ck_aa_width_taps(size_t in_w, size_t out_w) {
+    size_t taps = 0;
+    if (out_w <= CK_AA_TABLE_COLUMNS)
+        for (size_t ox = 0; ox < out_w; ox++) {
+            const ck_aa_axis a = ck_aa_setup(ox, in_w, out_w);
+            if ((size_t)(a.hi - a.lo) > taps) taps = (size_t)(a.hi - a.lo);
+        }
+    return taps;
+}
+
+void ck_f32_resize_aa_grey_to_rgb(size_t in_h, size_t in_w, const float *in, size_t out_h, size_t out_w,
+                                  const float *mean, const float *std, float *scratch, float *out) {
+    if (ck_aa_grey_to_rgb(in_h, in_w, 1, in, out_h, out_w, ck_aa_width_taps(in_w, out_w), mean, std, scratch, out))
+        return;
+    /* Past the stack tables (extreme downscales): the general path on one channel, then spread. */
+    const float zero = 0.0f, one = 1.0f;
+    ck_f32_resize_aa_normalize_hwc(in_h, in_w, 1, in, out_h, out_w, &zero, &one, scratch, out);
+    for (size_t i = out_h * out_w; i-- > 0;) {
+        const float v = out[i];
+        for (size_t c = 0; c < 3; c++) out[i * 3 + c] = (v - mean[c]) / std[c];
+    }
+}
+
 void ck_f32_resize_aa_normalize_hwc(size_t in_h, size_t in_w, size_t channels, const float *in,
                                     size_t out_h, size_t out_w, const float *mean,
                                     const float *std, float *scratch, float *out) {
@@ -68,50 +164,13 @@ void ck_f32_resize_aa_normalize_hwc(size_t in_h, size_t in_w, size_t channels, c
     float w[CK_AA_CACHED_TAPS];
     /* Along the width: in (in_h x in_w) -> scratch (in_h x out_w). Row by row with every
      * column's taps in a table, so that the input is read in order once. */
-    size_t taps = 0;
-    if (out_w <= CK_AA_TABLE_COLUMNS)
-        for (size_t ox = 0; ox < out_w; ox++) {
-            const ck_aa_axis a = ck_aa_setup(ox, in_w, out_w);
-            if ((size_t)(a.hi - a.lo) > taps) taps = (size_t)(a.hi - a.lo);
-        }
+    const size_t taps = ck_aa_width_taps(in_w, out_w);
     /* A grey image replicated to three channels (every pixel R == G == B) is resized once:
      * the channel sums are the same operations on the same values, so the result is identical. */
     int grey = C == 3 && in_h * in_w > 0;
     for (size_t p = 0; grey && p < in_h * in_w; p++)
         grey = in[3 * p] == in[3 * p + 1] && in[3 * p] == in[3 * p + 2];
-    if (out_w <= CK_AA_TABLE_COLUMNS && taps > 0 && out_w * taps <= CK_AA_TABLE_WEIGHTS && grey) {
-        float table[CK_AA_TABLE_WEIGHTS];
-        long lo[CK_AA_TABLE_COLUMNS];
-        ck_aa_tables(in_w, out_w, taps, table, lo);
-        /* Width: channel 0 only, into scratch as in_h x out_w. */
-        for (size_t y = 0; y < in_h; y++) {
-            const float *row = in + y * in_w * 3;
-            float *srow = scratch + y * out_w;
-            for (size_t ox = 0; ox < out_w; ox++) {
-                const float *wt = table + ox * taps, *p = row + (size_t)lo[ox] * 3;
-                float acc = 0.0f;
-                for (size_t t = 0; t < taps; t++) acc += wt[t] * p[t * 3];
-                srow[ox] = acc;
-            }
-        }
-        /* Height: one channel into the first out_w floats of the row, then spread backwards
-         * into the three channels (3x >= x: nothing is overwritten before it is read). */
-        for (size_t oy = 0; oy < out_h; oy++) {
-            const ck_aa_axis a = ck_aa_setup(oy, in_h, out_h);
-            float *orow = out + oy * out_w * 3;
-            for (size_t x = 0; x < out_w; x++) orow[x] = 0.0f;
-            for (long j = a.lo; j < a.hi; j++) {
-                const float wj = ck_aa_weight(&a, j) / a.total;
-                const float *srow = scratch + (size_t)j * out_w;
-                for (size_t x = 0; x < out_w; x++) orow[x] += wj * srow[x];
-            }
-            for (size_t x = out_w; x-- > 0;) {
-                const float v = orow[x];
-                for (size_t c = 0; c < 3; c++) orow[x * 3 + c] = (v - mean[c]) / std[c];
-            }
-        }
-        return;
-    }
+    if (grey && ck_aa_grey_to_rgb(in_h, in_w, 3, in, out_h, out_w, taps, mean, std, scratch, out)) return;
     if (out_w <= CK_AA_TABLE_COLUMNS && taps > 0 && out_w * taps <= CK_AA_TABLE_WEIGHTS) {
         float table[CK_AA_TABLE_WEIGHTS];
         long lo[CK_AA_TABLE_COLUMNS];

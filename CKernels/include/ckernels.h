@@ -311,6 +311,15 @@ void ck_f32_resize_aa_normalize_hwc(size_t in_h, size_t in_w, size_t channels, c
                                     size_t out_h, size_t out_w, const float *mean,
                                     const float *std, float *scratch, float *out);
 
+/**
+ * The same resize of a one-channel (grey) image, in_h x in_w floats, written as three channels:
+ * out[(y * out_w + x) * 3 + c] = (v - mean[c]) / std[c], where v is the one-channel resize. Equal
+ * to ck_f32_resize_aa_normalize_hwc of the grey image replicated to three channels, value for
+ * value. scratch holds in_h * out_w floats; out holds out_h * out_w * 3.
+ */
+void ck_f32_resize_aa_grey_to_rgb(size_t in_h, size_t in_w, const float *in, size_t out_h, size_t out_w,
+                                  const float *mean, const float *std, float *scratch, float *out);
+
 /* -------------------------------------------------------------- statistics */
 /* Each float64 routine runs its BLAS / LAPACK call on `threads` threads, a parameter of the
  * call (OpenBLAS's per-thread setting where available, else set before every call). */

@@ -46,7 +46,7 @@ static void cic_jpeg_emit(j_common_ptr cinfo, int level) {
     cic_jpeg_silent(cinfo, level);
 }
 
-static int cic_jpeg_run(const uint8_t *data, size_t len, size_t max_pixels, float *out,
+static int cic_jpeg_run(const uint8_t *data, size_t len, size_t max_pixels, float *out, size_t out_channels,
                         size_t out_len, cic_info *info, char *err, size_t err_len) {
     if (err && err_len) err[0] = 0;
     if (cic_sniff(data, len) != 2) {
@@ -104,7 +104,8 @@ static int cic_jpeg_run(const uint8_t *data, size_t len, size_t max_pixels, floa
         jpeg_destroy_decompress(&cinfo);
         return CIC_ERR_TOO_LARGE;
     }
-    if ((size_t)cinfo.image_width * cinfo.image_height * 3 > out_len) {
+    if ((out_channels != 1 && out_channels != 3) || (size_t)cinfo.image_width * cinfo.image_height * out_channels > out_len
+        || (out_channels == 1 && cinfo.jpeg_color_space != JCS_GRAYSCALE)) {
         jpeg_destroy_decompress(&cinfo);
         return CIC_ERR_BUFFER;
     }
@@ -135,10 +136,13 @@ static int cic_jpeg_run(const uint8_t *data, size_t len, size_t max_pixels, floa
         size_t y = cinfo.output_scanline;
         JSAMPROW rows[1] = {row};
         if (jpeg_read_scanlines(&cinfo, rows, 1) != 1) break;
-        float *o = out + y * w * 3;
+        float *o = out + y * w * out_channels;
         for (size_t x = 0; x < w; x++)
-            for (size_t c = 0; c < 3; c++) o[x * 3 + c] = (float)row[x * nc + (nc == 1 ? 0 : c)] * inv;
+            for (size_t c = 0; c < out_channels; c++) o[x * out_channels + c] = (float)row[x * nc + (nc == 1 ? 0 : c)] * inv;
     }
+    /* Rows the decoder did not deliver are black, so that every sample of out is written. */
+    for (size_t y = cinfo.output_scanline; y < cinfo.output_height; y++)
+        for (size_t i = 0; i < w * out_channels; i++) out[y * w * out_channels + i] = 0.0f;
     jpeg_finish_decompress(&cinfo);
     free(row);
     row = NULL;
@@ -147,11 +151,11 @@ static int cic_jpeg_run(const uint8_t *data, size_t len, size_t max_pixels, floa
 }
 
 int cic_jpeg_info(const uint8_t *data, size_t len, cic_info *info, char *err, size_t err_len) {
-    return cic_jpeg_run(data, len, 0, NULL, 0, info, err, err_len);
+    return cic_jpeg_run(data, len, 0, NULL, 3, 0, info, err, err_len);
 }
 
-int cic_jpeg_decode(const uint8_t *data, size_t len, size_t max_pixels, float *out,
+int cic_jpeg_decode(const uint8_t *data, size_t len, size_t max_pixels, float *out, size_t out_channels,
                     size_t out_len, cic_info *info, char *err, size_t err_len) {
     if (!out) return CIC_ERR_BUFFER;
-    return cic_jpeg_run(data, len, max_pixels, out, out_len, info, err, err_len);
+    return cic_jpeg_run(data, len, max_pixels, out, out_channels, out_len, info, err, err_len);
 }

@@ -38,7 +38,7 @@ static void cic_png_warning(png_structp png, png_const_charp msg) {
     (void)msg;
 }
 
-static int cic_png_run(const uint8_t *data, size_t len, size_t max_pixels, float *out,
+static int cic_png_run(const uint8_t *data, size_t len, size_t max_pixels, float *out, size_t out_channels,
                        size_t out_len, cic_info *info, char *err, size_t err_len) {
     if (err && err_len) err[0] = 0;
     if (cic_sniff(data, len) != 1) {
@@ -98,7 +98,7 @@ static int cic_png_run(const uint8_t *data, size_t len, size_t max_pixels, float
         rc = CIC_ERR_TOO_LARGE;
         png_longjmp(png, 1);
     }
-    if ((size_t)w * (size_t)h * 3 > out_len) {
+    if ((out_channels != 1 && out_channels != 3) || (size_t)w * (size_t)h * out_channels > out_len) {
         rc = CIC_ERR_BUFFER;
         png_longjmp(png, 1);
     }
@@ -112,6 +112,10 @@ static int cic_png_run(const uint8_t *data, size_t len, size_t max_pixels, float
     size_t rowbytes = png_get_rowbytes(png, pinfo);
     int is16 = png_get_bit_depth(png, pinfo) == 16;
     if (channels != 1 && channels != 3) png_error(png, "unexpected channel count after transforms");
+    if (out_channels == 1 && channels != 1) {
+        rc = CIC_ERR_BUFFER; /* one channel asked of a colour image */
+        png_longjmp(png, 1);
+    }
     if (passes > 1) {
         /* Interlaced: needs the whole image; decode into a full buffer. */
         row = (png_bytep)malloc(rowbytes * h);
@@ -131,14 +135,14 @@ static int cic_png_run(const uint8_t *data, size_t len, size_t max_pixels, float
         png_bytep r = row;
         if (passes > 1) r = row + (size_t)y * rowbytes;
         else png_read_row(png, r, NULL);
-        float *o = out + (size_t)y * w * 3;
+        float *o = out + (size_t)y * w * out_channels;
         for (png_uint_32 x = 0; x < w; x++) {
-            for (size_t c = 0; c < 3; c++) {
+            for (size_t c = 0; c < out_channels; c++) {
                 size_t sc = channels == 1 ? 0 : c;
                 size_t idx = (size_t)x * channels + sc;
                 float v = is16 ? (float)((uint16_t)r[2 * idx] | ((uint16_t)r[2 * idx + 1] << 8))
                                : (float)r[idx];
-                o[(size_t)x * 3 + c] = v * inv;
+                o[(size_t)x * out_channels + c] = v * inv;
             }
         }
     }
@@ -150,11 +154,11 @@ static int cic_png_run(const uint8_t *data, size_t len, size_t max_pixels, float
 }
 
 int cic_png_info(const uint8_t *data, size_t len, cic_info *info, char *err, size_t err_len) {
-    return cic_png_run(data, len, 0, NULL, 0, info, err, err_len);
+    return cic_png_run(data, len, 0, NULL, 3, 0, info, err, err_len);
 }
 
-int cic_png_decode(const uint8_t *data, size_t len, size_t max_pixels, float *out, size_t out_len,
-                   cic_info *info, char *err, size_t err_len) {
+int cic_png_decode(const uint8_t *data, size_t len, size_t max_pixels, float *out, size_t out_channels,
+                   size_t out_len, cic_info *info, char *err, size_t err_len) {
     if (!out) return CIC_ERR_BUFFER;
-    return cic_png_run(data, len, max_pixels, out, out_len, info, err, err_len);
+    return cic_png_run(data, len, max_pixels, out, out_channels, out_len, info, err, err_len);
 }

@@ -68,7 +68,7 @@ enum ScoreCommand {
             if let sh = shard, !sh.contains(p) { continue }
             if !done.isEmpty && done.contains(normalized(p)) { continue }
             chunk.append(p)
-            if chunk.count == batch { try flush() }
+            if chunk.count == fx.imagesPerRun { try flush() }
         }
         try flush()
         if seen == 0 { throw UsageError(description: "no PNG/JPEG images found in \(o.positionals.dropFirst().joined(separator: " "))") }

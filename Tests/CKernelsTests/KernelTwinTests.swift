@@ -284,12 +284,28 @@ final class KernelTwinTests: XCTestCase {
             XCTAssertEqual(three[3 * i + 1], (one[i] - 0.2) / 2)
             XCTAssertEqual(three[3 * i + 2], (one[i] - 0.3) / 4)
         }
+        // A one-channel image resized straight into three channels: the same values exactly.
+        var direct = [Float](repeating: .nan, count: oh * ow * 3)
+        ck_f32_resize_aa_grey_to_rgb(h, w, grey, oh, ow, [0.1, 0.2, 0.3], [1, 2, 4], &s1, &direct)
+        XCTAssertEqual(direct, three)
         // The last pixel's blue differs: the three-channel path, whose red equals the grey one.
         var colour = rgb
         colour[colour.count - 1] += 0.5
         ck_f32_resize_aa_normalize_hwc(h, w, 3, colour, oh, ow, [0, 0, 0], [1, 1, 1], &s3, &three)
         for i in 0..<(oh * ow) { XCTAssertEqual(three[3 * i], one[i]) }
         XCTAssertNotEqual(three[three.count - 1], one[one.count - 1])
+    }
+
+    /// A grey image past the stack tables (an extreme downscale) resized straight into three
+    /// channels: equal to the three-channel resize of the image replicated.
+    func testGreyToRGBPastTheTapTables() {
+        let (h, w, oh, ow) = (3, 30_000, 2, 7)
+        let grey = randArray(h * w)
+        var s1 = [Float](repeating: 0, count: h * ow), s3 = [Float](repeating: 0, count: h * ow * 3)
+        var direct = [Float](repeating: .nan, count: oh * ow * 3), three = direct
+        ck_f32_resize_aa_grey_to_rgb(h, w, grey, oh, ow, [0.5, 0, 0.25], [2, 1, 0.5], &s1, &direct)
+        ck_f32_resize_aa_normalize_hwc(h, w, 3, grey.flatMap { [$0, $0, $0] }, oh, ow, [0.5, 0, 0.25], [2, 1, 0.5], &s3, &three)
+        for i in 0..<direct.count { XCTAssertEqual(direct[i], three[i], accuracy: 1e-6 * max(1, abs(three[i]))) }
     }
 
     /// Extreme downscale (4000 taps per output, past the stack-cached weights): a constant per

@@ -59,6 +59,7 @@ class CLITestCase: XCTestCase {
     func crops(of name: String, count: Int, into dir: URL, seed: Int) throws {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let img = try Image.decode(contentsOf: Self.fixtures.appendingPathComponent(name))
+        let rgb = img.rgbPixels
         let side = min(img.width, img.height) - 40
         for i in 0..<count {
             let dx = (i * 7 + seed * 3) % 40, dy = (i * 13 + seed) % 40
@@ -66,7 +67,7 @@ class CLITestCase: XCTestCase {
             for y in 0..<side {
                 for x in 0..<side {
                     let sx = i % 2 == 0 ? x + dx : side - 1 - x + dx
-                    for c in 0..<3 { px[(y * side + x) * 3 + c] = img.pixels[((y + dy) * img.width + sx) * 3 + c] }
+                    for c in 0..<3 { px[(y * side + x) * 3 + c] = rgb[((y + dy) * img.width + sx) * 3 + c] }
                 }
             }
             let png = PNGEncoder.encode(width: side, height: side, rgb: px)

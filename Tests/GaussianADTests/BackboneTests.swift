@@ -66,6 +66,38 @@ final class BackboneTests: XCTestCase {
         }
     }
 
+    /// Images streamed from files in long runs (each prepared in its thread's own slot, the
+    /// run's last images split over the threads), with an unreadable file among them: every
+    /// readable image's levels equal those of the image run alone, within 1e-6 relative, in
+    /// order, and the unreadable one is reported at its place. Both thread layouts of a plan.
+    func testStreamedRunsMatchImagesRunAlone() throws {
+        _ = try loadOrSkip(.efficientNetLite0)
+        let urls = Self.images.map { Fixtures.url("images/" + $0) }
+        let one = try Backbone.load(.efficientNetLite0, threads: 1)
+        let ref = try urls.map { try one.levels(for: [try Image.decode(contentsOf: $0)]).values.map(Double.init) }
+        // 67 files: a run of 64 and a last run of 3 (one image per thread, then one split).
+        var list = (0..<67).map { urls[$0 % urls.count] }
+        list[40] = URL(fileURLWithPath: "/nonexistent/gaussian-ad-test.png")
+        for spread in [true, false] {
+            var plan = PlanOptions.heuristic(for: MachineFacts.current)
+            plan.spreadImages = spread
+            let net = try Backbone.load(.efficientNetLite0, threads: 2, plan: plan)
+            let fx = FeatureExtractor(backbone: net, batchSize: 4)
+            XCTAssertEqual(fx.imagesPerRun, spread ? 64 : 4)
+            let (feats, errors) = fx.extractEach(list)
+            XCTAssertEqual(errors.count, list.count)
+            XCTAssertEqual(errors.indices.filter { errors[$0] != nil }, [40])
+            XCTAssertEqual(feats.rows, list.count - 1)
+            let d = feats.dimension
+            var row = 0
+            for i in list.indices where errors[i] == nil {
+                let got = feats.values[(row * d)..<((row + 1) * d)].map(Float.init)
+                XCTAssertLessThanOrEqual(relErr(got[...], ref[i % urls.count]), 1e-6, "spread \(spread) image \(i)")
+                row += 1
+            }
+        }
+    }
+
     func testWrongWeightsFileIsNamed() throws {
         XCTAssertThrowsError(try Backbone.load(.efficientNetLite0, weights: Fixtures.url("torch_formats/zip.pth"))) { err in
             XCTAssertTrue("\(err)".contains("zip.pth") && "\(err)".contains("_conv_stem"), "\(err)")

@@ -1,8 +1,10 @@
 /*
  * cimagecodecs.h — PNG and JPEG decoding from memory through libpng and libjpeg-turbo.
  *
- * Decoders write float32 HWC RGB in [0, 1] (docs/METHOD.md 1.1): 8-bit samples / 255, 16-bit
- * samples / 65535; gray replicated to three channels; alpha dropped; palettes expanded.
+ * Decoders write float32 HWC in [0, 1] (docs/METHOD.md 1.1): 8-bit samples / 255, 16-bit
+ * samples / 65535; alpha dropped; palettes expanded. out_channels 3 writes RGB (gray replicated
+ * to three channels); out_channels 1 writes a gray image's one channel (and fails with
+ * CIC_ERR_BUFFER on a colour image: ask for 1 only where info.channels_in is 1 or 2).
  * libpng / libjpeg errors are caught here (setjmp stays inside C) and returned as codes with
  * a message in `err` (NUL-terminated, at most err_len bytes).
  */
@@ -42,11 +44,11 @@ int cic_sniff(const uint8_t *data, size_t len);
 int cic_png_info(const uint8_t *data, size_t len, cic_info *info, char *err, size_t err_len);
 
 /**
- * Decodes a PNG into out (width * height * 3 floats, HWC). max_pixels bounds width * height
- * before anything is allocated.
+ * Decodes a PNG into out (width * height * out_channels floats, HWC; out_len floats at most).
+ * max_pixels bounds width * height before anything is allocated.
  */
-int cic_png_decode(const uint8_t *data, size_t len, size_t max_pixels, float *out, size_t out_len,
-                   cic_info *info, char *err, size_t err_len);
+int cic_png_decode(const uint8_t *data, size_t len, size_t max_pixels, float *out, size_t out_channels,
+                   size_t out_len, cic_info *info, char *err, size_t err_len);
 
 /**
  * Reads the JPEG header. Fails with CIC_ERR_IMPLAUSIBLE when the image it claims could not be
@@ -56,11 +58,12 @@ int cic_png_decode(const uint8_t *data, size_t len, size_t max_pixels, float *ou
 int cic_jpeg_info(const uint8_t *data, size_t len, cic_info *info, char *err, size_t err_len);
 
 /**
- * Decodes a JPEG (baseline or progressive, gray or YCbCr) into out (width * height * 3).
+ * Decodes a JPEG (baseline or progressive, gray or YCbCr) into out (width * height *
+ * out_channels floats, HWC; out_len floats at most).
  * libjpeg's own memory is capped in proportion to the image, and progressive files with more
  * than 500 scans are refused.
  */
-int cic_jpeg_decode(const uint8_t *data, size_t len, size_t max_pixels, float *out,
+int cic_jpeg_decode(const uint8_t *data, size_t len, size_t max_pixels, float *out, size_t out_channels,
                     size_t out_len, cic_info *info, char *err, size_t err_len);
 
 #ifdef __cplusplus

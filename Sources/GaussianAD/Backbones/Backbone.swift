@@ -50,7 +50,7 @@ public final class Backbone: Sendable {
     /// Floating-point operations of one image through the network (multiply-adds count two).
     public var flopsPerImage: Int { engine.plan.flops }
     /// Floats of activation workspace the engine holds (all threads).
-    public var workspaceFloats: Int { engine.threads * (engine.plan.arenaFloats + engine.plan.scratchFloats) }
+    public var workspaceFloats: Int { engine.threads * (engine.plan.arenaFloats + engine.plan.scratchFloats + engine.plan.inputShape.count) }
 
     /// Loads `kind` from `weights`, or from the cache folder filled by scripts/setup; the
     /// checkpoint's sizes are bounded by `limits`. The network runs on `threads` threads
@@ -127,6 +127,19 @@ public final class Backbone: Sendable {
     /// The options the network was planned with.
     public var planOptions: PlanOptions { engine.plan.options }
 
+    /// Images that `run(count:prepare:)` can take at once at no cost in memory or speed: each
+    /// image that runs on one thread is prepared in that thread's own slot, so a long run only
+    /// moves the pool's idle moments (a batch's last images, the caller's work between runs)
+    /// further apart. When the plan splits every op over the threads, every image of a run needs
+    /// an input buffer, and a run is `batch` images.
+    public func imagesPerRun(batch: Int) -> Int {
+        engine.spreadImages(count: batch) > 0 ? max(batch, Self.streamedRun / threads * threads) : batch
+    }
+
+    /// Images per run when each runs on one thread: enough that the idle moments between runs
+    /// cost about 1 %, few enough that progress is reported every few seconds.
+    static let streamedRun = 64
+
     /// Where one image's time goes: each step of the plan (label, floating-point operations,
     /// seconds on one thread, best of `rounds`), for `gaussian-ad-bench layers`.
     public func profileSteps(rounds: Int = 5) -> [(label: String, flops: Int, seconds: Double)] {
@@ -178,8 +191,10 @@ public final class Backbone: Sendable {
     public func run(count: Int, prepare: @escaping @Sendable (Int, UnsafeMutablePointer<Float>) -> Void) -> LevelFeatures {
         let plan = engine.plan
         guard count > 0 else { return LevelFeatures(count: 0, levelDims: plan.levelDims, values: []) }
-        // Every slot is written by `prepare` before the network reads it: no zeroing.
-        let floats = count * plan.inputShape.count
+        // Only the images that run split over the threads need an input here (the others are
+        // written into their thread's own slot), and `prepare` writes each before the network
+        // reads it: no zeroing.
+        let floats = max(1, engine.sharedInputImages(count: count)) * plan.inputShape.count
         var input = [Float](unsafeUninitializedCapacity: floats) { _, n in n = floats }
         var levels = [Float](repeating: 0, count: count * plan.featureDim)
         input.withUnsafeMutableBufferPointer { inp in

@@ -12,9 +12,11 @@ final class Engine: @unchecked Sendable {
     let plan: ExecutionPlan
     let threads: Int
     private let pool: OpaquePointer
-    /// threads x (arena + scratch) floats, 64-byte aligned.
+    /// threads x (arena + scratch + one input image) floats, 64-byte aligned.
     private let workspace: FloatStorage
     private let slotFloats: Int
+    /// Where a thread's own input image starts in its slot (for images it prepares and runs).
+    private let inputOffset: Int
     /// Serialises runs: the pool, the workspace and `job` belong to one batch at a time.
     private let lock = NSLock()
     private var job: Job?
@@ -28,7 +30,8 @@ final class Engine: @unchecked Sendable {
             throw GaussianADError.invalidArgument("cannot start \(threads) engine threads")
         }
         pool = p
-        slotFloats = (plan.arenaFloats + plan.scratchFloats + 15) / 16 * 16
+        inputOffset = (plan.arenaFloats + plan.scratchFloats + 15) / 16 * 16
+        slotFloats = inputOffset + (plan.inputShape.count + 15) / 16 * 16
         workspace = FloatStorage(count: self.threads * slotFloats, zeroed: false)
     }
 
@@ -40,6 +43,8 @@ final class Engine: @unchecked Sendable {
     /// Everything one batch needs, read by every thread.
     private struct Job {
         let count: Int
+        /// Without `prepare`, every image's input; with it, the inputs of the images that run
+        /// with every op split over the threads (image `spread + j` at slot j).
         let input: UnsafePointer<Float>
         let prepare: Prepare?
         let levels: UnsafeMutablePointer<Float>
@@ -47,11 +52,23 @@ final class Engine: @unchecked Sendable {
         let spatial: UnsafeMutablePointer<Float>?
     }
 
+    /// Images of a batch of `count` that run one per thread; the others (fewer than the threads,
+    /// or all of them when the plan splits every op) run with every op split over the threads.
+    func spreadImages(count: Int) -> Int {
+        plan.options.spreadImages ? count / threads * threads : 0
+    }
+
+    /// Input images a `prepare` run of `count` images needs from the caller: those that do not
+    /// run one per thread (an image that does is written into its thread's own slot).
+    func sharedInputImages(count: Int) -> Int { count - spreadImages(count: count) }
+
     /// Runs `count` images: `input` holds them as S x S x 3 NHWC floats one after another.
     /// Writes `count` rows of the pooled levels, and of logits / spatial maps if given.
-    /// With `prepare`, the pool's threads first write each image into `input` themselves, just
-    /// before it runs (decoding and resizing then stay within the engine's threads, and the input
-    /// is still in the core's cache when the network reads it).
+    /// With `prepare`, the pool's threads write each image themselves, just before it runs
+    /// (decoding and resizing then stay within the engine's threads, and the input is still in
+    /// the core's cache when the network reads it): an image that runs on one thread into that
+    /// thread's own slot, the others into `input` (`sharedInputImages(count:)` of them), so that
+    /// a long run of images needs no input buffer of its size.
     func run(count: Int, input: UnsafePointer<Float>, levels: UnsafeMutablePointer<Float>,
              logits: UnsafeMutablePointer<Float>? = nil, spatial: UnsafeMutablePointer<Float>? = nil,
              prepare: Prepare? = nil) {
@@ -72,20 +89,33 @@ final class Engine: @unchecked Sendable {
     /// With `prepare`, the claiming thread writes each image's input first (the remainder's too).
     private func work(ith: Int, nth: Int) {
         guard let job else { return }
-        let spread = plan.options.spreadImages ? job.count / nth * nth : 0
+        let spread = spreadImages(count: job.count)
         let claimed = job.prepare == nil ? spread : job.count
         let mine = workspace.pointer + ith * slotFloats
+        let S = plan.inputShape.count
+        // Where image i's input is (or is written) when it runs split over the threads.
+        func splitInput(_ i: Int) -> UnsafeMutablePointer<Float> {
+            UnsafeMutablePointer(mutating: job.input) + (job.prepare == nil ? i : i - spread) * S
+        }
         while claimed > 0 {
             let i = ck_pool_claim(pool)
             guard i < claimed else { break }
-            job.prepare?(i, UnsafeMutablePointer(mutating: job.input) + i * plan.inputShape.count)
-            if i < spread { runImage(i, job: job, arena: mine, scratch: mine + plan.arenaFloats, ith: 0, nth: 1) }
+            if i < spread {
+                var input = UnsafeMutablePointer(mutating: job.input) + i * S
+                if let prepare = job.prepare {
+                    input = mine + inputOffset
+                    prepare(i, input)
+                }
+                runImage(i, input: input, job: job, arena: mine, scratch: mine + plan.arenaFloats, ith: 0, nth: 1)
+            } else {
+                job.prepare?(i, splitInput(i))
+            }
         }
         guard spread < job.count else { return }
         ck_pool_barrier(pool)
         let shared = workspace.pointer
         for i in spread..<job.count {
-            runImage(i, job: job, arena: shared, scratch: mine + plan.arenaFloats, ith: ith, nth: nth)
+            runImage(i, input: splitInput(i), job: job, arena: shared, scratch: mine + plan.arenaFloats, ith: ith, nth: nth)
         }
     }
 
@@ -101,7 +131,7 @@ final class Engine: @unchecked Sendable {
             let job = Job(count: 1, input: input, prepare: nil, levels: lv.baseAddress!, logits: nil, spatial: nil)
             for _ in 0..<max(1, rounds) {
                 times.withUnsafeMutableBufferPointer { t in
-                    runImage(0, job: job, arena: workspace.pointer, scratch: workspace.pointer + plan.arenaFloats, ith: 0, nth: 1,
+                    runImage(0, input: UnsafeMutablePointer(mutating: input), job: job, arena: workspace.pointer, scratch: workspace.pointer + plan.arenaFloats, ith: 0, nth: 1,
                              times: t.baseAddress)
                 }
                 for i in best.indices { best[i] = min(best[i], times[i]) }
@@ -110,12 +140,11 @@ final class Engine: @unchecked Sendable {
         return best
     }
 
-    /// All steps on image `image`, thread ith of nth sharing it (barriers between steps when
-    /// nth > 1); with `times`, the seconds of each step are written there.
-    private func runImage(_ image: Int, job: Job, arena: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                          ith: Int, nth: Int, times: UnsafeMutablePointer<Double>? = nil) {
-        let S = plan.inputShape
-        let input = UnsafeMutablePointer(mutating: job.input + image * S.count)
+    /// All steps on image `image` (its input at `input`), thread ith of nth sharing it
+    /// (barriers between steps when nth > 1); with `times`, the seconds of each step are
+    /// written there.
+    private func runImage(_ image: Int, input: UnsafeMutablePointer<Float>, job: Job, arena: UnsafeMutablePointer<Float>,
+                          scratch: UnsafeMutablePointer<Float>, ith: Int, nth: Int, times: UnsafeMutablePointer<Double>? = nil) {
         let offsets = plan.offsets
         @inline(__always) func t(_ n: Int) -> UnsafeMutablePointer<Float> { n == 0 ? input : arena + offsets[n] }
         @inline(__always) func rows(_ total: Int) -> (Int, Int) { (total * ith / nth, total * (ith + 1) / nth) }

@@ -1,24 +1,39 @@
-// A decoded image: float32 RGB in [0, 1], height x width x 3 (docs/METHOD.md 1.1).
+// A decoded image: float32 samples in [0, 1], height x width x channels, RGB or one grey
+// channel (docs/METHOD.md 1.1).
 import CImageCodecs
 import Foundation
 
-/// A decoded RGB image with samples in [0, 1], stored row-major as height x width x 3.
+/// A decoded image with samples in [0, 1], stored row-major as height x width x `channels`:
+/// three (RGB) for a colour file, one for a grey one (the network sees it as R = G = B).
 ///
 ///     let img = try Image.decode(contentsOf: URL(fileURLWithPath: "part.png"))
-///     print(img.width, img.height)
+///     print(img.width, img.height, img.channels)
 public struct Image: Sendable {
     /// Width in pixels.
     public let width: Int
     /// Height in pixels.
     public let height: Int
-    /// Samples, `(y * width + x) * 3 + channel`.
+    /// Samples per pixel: 3 (RGB) or 1 (grey).
+    public let channels: Int
+    /// Samples, `(y * width + x) * channels + channel`.
     public var pixels: [Float]
 
     /// Creates an image from HWC RGB samples.
     public init(width: Int, height: Int, pixels: [Float]) {
+        self.init(width: width, height: height, channels: 3, pixels: pixels)
+    }
+
+    /// Creates an image from HWC samples with `channels` (1 or 3) per pixel.
+    public init(width: Int, height: Int, channels: Int, pixels: [Float]) {
         self.width = width
         self.height = height
+        self.channels = channels
         self.pixels = pixels
+    }
+
+    /// The samples as RGB, `(y * width + x) * 3 + channel` (a grey image's channel three times).
+    public var rgbPixels: [Float] {
+        channels == 3 ? pixels : pixels.flatMap { [$0, $0, $0] }
     }
 
     /// Reads and decodes a PNG or JPEG file. Images over `limits.maxImagePixels`, and files
@@ -52,16 +67,20 @@ public struct Image: Sendable {
             guard pixelCount <= maxPixels else {
                 throw GaussianADError.badImage(path: name, reason: "\(info.width) x \(info.height) = \(pixelCount) pixels is over the limit of \(maxPixels); raise it with --max-image-pixels or GAUSSIAN_AD_MAX_IMAGE_PIXELS if the image is genuine")
             }
-            var out = [Float](repeating: 0, count: pixelCount * 3)
+            // A grey file (with or without alpha, which is dropped) stays one channel. The decoder
+            // writes every sample before returning success: no zeroing.
+            let channels = info.channels_in <= 2 ? 1 : 3
+            let floats = pixelCount * channels
+            var out = [Float](unsafeUninitializedCapacity: floats) { _, n in n = floats }
             let rc = out.withUnsafeMutableBufferPointer { o in
                 kind == 1
-                    ? cic_png_decode(base, raw.count, maxPixels, o.baseAddress, o.count, &info, &err, err.count)
-                    : cic_jpeg_decode(base, raw.count, maxPixels, o.baseAddress, o.count, &info, &err, err.count)
+                    ? cic_png_decode(base, raw.count, maxPixels, o.baseAddress, channels, o.count, &info, &err, err.count)
+                    : cic_jpeg_decode(base, raw.count, maxPixels, o.baseAddress, channels, o.count, &info, &err, err.count)
             }
             guard rc == CIC_OK else {
                 throw GaussianADError.badImage(path: name, reason: message(err, fallback: "corrupt or truncated data"))
             }
-            return Image(width: Int(info.width), height: Int(info.height), pixels: out)
+            return Image(width: Int(info.width), height: Int(info.height), channels: channels, pixels: out)
         }
     }
 

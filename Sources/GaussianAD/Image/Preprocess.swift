@@ -20,19 +20,25 @@ public struct Normalization: Sendable, Equatable, Codable {
 /// Turns decoded images into the float NHWC input of a backbone.
 public enum Preprocess {
     /// Resizes `image` to `size` x `size` with the antialiased bilinear filter and normalises it,
-    /// writing size * size * 3 floats (HWC) into `out`. `scratch` is resized as needed.
+    /// writing size * size * 3 floats (HWC) into `out` (a grey image as three equal channels
+    /// before normalisation). `scratch` is resized as needed.
     public static func resizeNormalize(_ image: Image, size: Int, normalization: Normalization,
                                        into out: UnsafeMutablePointer<Float>, scratch: inout [Float]) {
-        let need = image.height * size * 3
+        let need = image.height * size * image.channels
         // The width pass writes every scratch value before the height pass reads it: no zeroing.
         if scratch.count < need { scratch = [Float](unsafeUninitializedCapacity: need) { _, n in n = need } }
         image.pixels.withUnsafeBufferPointer { px in
             normalization.mean.withUnsafeBufferPointer { m in
                 normalization.std.withUnsafeBufferPointer { s in
                     scratch.withUnsafeMutableBufferPointer { sc in
-                        ck_f32_resize_aa_normalize_hwc(image.height, image.width, 3, px.baseAddress,
-                                                       size, size, m.baseAddress, s.baseAddress,
-                                                       sc.baseAddress, out)
+                        if image.channels == 1 {
+                            ck_f32_resize_aa_grey_to_rgb(image.height, image.width, px.baseAddress, size, size,
+                                                         m.baseAddress, s.baseAddress, sc.baseAddress, out)
+                        } else {
+                            ck_f32_resize_aa_normalize_hwc(image.height, image.width, 3, px.baseAddress,
+                                                           size, size, m.baseAddress, s.baseAddress,
+                                                           sc.baseAddress, out)
+                        }
                     }
                 }
             }

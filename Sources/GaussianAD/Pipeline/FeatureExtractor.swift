@@ -10,10 +10,14 @@ import Foundation
 public final class FeatureExtractor: Sendable {
     /// The network.
     public let backbone: Backbone
-    /// Images per network call.
+    /// The batch the network's plan was made for: images run one per thread in runs of
+    /// `backbone.imagesPerRun(batch:)`, or `batchSize` at a time when the plan splits every op.
     public let batchSize: Int
     /// The batch size the commands run the network at (and `gaussian-ad tune` tunes by default).
     public static let defaultBatchSize = 16
+    /// Images given to the network at once (`Backbone.imagesPerRun(batch:)`): a caller that
+    /// gathers images before extracting them gathers this many.
+    public var imagesPerRun: Int { backbone.imagesPerRun(batch: batchSize) }
     /// Bounds applied to every image decoded.
     public let limits: InputLimits
 
@@ -89,9 +93,10 @@ public final class FeatureExtractor: Sendable {
                         _ body: (FeatureMatrix, Range<Int>, [Error?]) throws -> Void) throws {
         let dims = backbone.levelDims
         progress?(0, urls.count)
+        let run = imagesPerRun
         var start = 0
         while start < urls.count {
-            let end = min(urls.count, start + batchSize)
+            let end = min(urls.count, start + run)
             let (all, errors) = runBatch(urls[start..<end])
             if stopAtFirstError, let e = errors.compactMap({ $0 }).first { throw e }
             // Images that failed leave the batch; the others close up in order.

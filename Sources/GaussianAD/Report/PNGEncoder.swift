@@ -52,10 +52,14 @@ public enum PNGEncoder {
         guard let img = try? Image.decode(contentsOf: url) else { return nil }
         let s = Double(size) / Double(max(img.width, img.height))
         let w = max(1, Int((Double(img.width) * s).rounded())), h = max(1, Int((Double(img.height) * s).rounded()))
-        var scratch = [Float](repeating: 0, count: img.height * w * 3)
+        var scratch = [Float](repeating: 0, count: img.height * w * img.channels)
         var out = [Float](repeating: 0, count: w * h * 3)
         let mean: [Float] = [0, 0, 0], std: [Float] = [1, 1, 1]
-        ck_f32_resize_aa_normalize_hwc(img.height, img.width, 3, img.pixels, h, w, mean, std, &scratch, &out)
+        if img.channels == 1 {
+            ck_f32_resize_aa_grey_to_rgb(img.height, img.width, img.pixels, h, w, mean, std, &scratch, &out)
+        } else {
+            ck_f32_resize_aa_normalize_hwc(img.height, img.width, 3, img.pixels, h, w, mean, std, &scratch, &out)
+        }
         return "data:image/png;base64," + Data(encode(width: w, height: h, rgb: out)).base64EncodedString()
     }
 }

@@ -26,9 +26,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
     if (len == 0 || CIC_INFO(data, len, &info, err, sizeof err) != CIC_OK) return 0;
     size_t pixels = (size_t)info.width * info.height;
     if (pixels == 0 || pixels > MAX_PIXELS) return 0;
-    float *out = (float *)malloc(pixels * 3 * sizeof(float));
+    size_t channels = info.channels_in <= 2 ? 1 : 3; /* gray stays one channel, as in Image.decode */
+    float *out = (float *)malloc(pixels * channels * sizeof(float));
     if (!out) return 0;
-    (void)CIC_DECODE(data, len, MAX_PIXELS, out, pixels * 3, &info, err, sizeof err);
+    (void)CIC_DECODE(data, len, MAX_PIXELS, out, channels, pixels * channels, &info, err, sizeof err);
     free(out);
     return 0;
 }
