@@ -73,7 +73,7 @@ enum EngineBench {
     /// The tuning file's plan for `kind` at `batch` x `threads` (its warning, if any, on
     /// standard error), or nil with `--untuned` or without an entry: the heuristic plan.
     static func plan(_ kind: BackboneKind, batch: Int, threads: Int) -> PlanOptions? {
-        let (plan, warning) = TuningFile.options(for: kind, batch: batch, threads: threads)
+        let (plan, warning) = TuningFile.options(for: kind, batch: batch, threads: threads, url: cache.tuningFile)
         if let warning { FileHandle.standardError.write((warning + "\n").data(using: .utf8)!) }
         return CommandLine.arguments.contains("--untuned") ? nil : plan
     }
@@ -86,7 +86,7 @@ enum EngineBench {
         let formula = CommandLine.arguments.contains("--formula-weights") || kind.family != .efficientNetLite
         let options = plan(kind, batch: Int(arg("--batch", "16")) ?? 16, threads: Int(arg("--threads", "2")) ?? 2)
         let net = formula ? try Backbone.load(kind, checkpoint: FormulaWeights.checkpoint(kind), weightsSHA256: "formula", threads: 1, plan: options)
-                          : try Backbone.load(kind, weights: weightsArgument(), threads: 1, plan: options)
+                          : try Backbone.load(kind, weights: weightsArgument(), cache: cache, threads: 1, plan: options)
         let steps = net.profileSteps(rounds: Int(arg("--rounds", "7")) ?? 7)
         let total = steps.reduce(0) { $0 + $1.seconds }
         print("machine: \(MachineFacts.current.summary); kernels \(Kernels.activeLevel); plan \(options == nil ? "heuristic" : "tuned")")
@@ -133,7 +133,7 @@ enum EngineBench {
         // hand; the peer then runs the same architecture with the same formula weights.
         let options = plan(kind, batch: batch, threads: threads)
         let net = formula ? try Backbone.load(kind, checkpoint: FormulaWeights.checkpoint(kind), weightsSHA256: "formula", threads: threads, plan: options)
-                          : try Backbone.load(kind, weights: weightsArgument(), threads: threads, plan: options)
+                          : try Backbone.load(kind, weights: weightsArgument(), cache: cache, threads: threads, plan: options)
         let S = kind.inputSize
         var rng = UInt64(1)
         let input = (0..<(batch * S * S * 3)).map { _ -> Float in
@@ -194,8 +194,8 @@ enum EngineBench {
         }
         let threads = Int(arg("--threads", "2")) ?? 2
         let batch = Int(arg("--batch", "16")) ?? 16
-        let data = arg("--data", ELPVDataset.defaultURL.path)
-        let net = try Backbone.load(kind, weights: weightsArgument(), threads: threads,
+        let data = arg("--data", cache.elpvData.path)
+        let net = try Backbone.load(kind, weights: weightsArgument(), cache: cache, threads: threads,
                                     plan: plan(kind, batch: batch, threads: threads))
         let fx = FeatureExtractor(backbone: net, batchSize: batch)
         var opts = EvaluationOptions()

@@ -40,7 +40,12 @@ func writeJSON(_ obj: [String: Any]) {
     try? d.write(to: URL(fileURLWithPath: path))
 }
 
+/// The cache folder: `$GAUSSIAN_AD_HOME`, else `~/.cache/gaussian-ad`.
+let cache = CacheFolder.fromEnvironment(ProcessInfo.processInfo.environment)
+
 do {
+    // GAUSSIAN_AD_KERNELS caps the kernel level, here where the program starts.
+    if let cap = try Kernels.cap(fromEnvironment: ProcessInfo.processInfo.environment) { try Kernels.select(cap: cap) }
     Kernels.ensureInitialised()
     switch CommandLine.arguments.dropFirst().first ?? "engine" {
     case "machine": EngineBench.machine()

@@ -35,6 +35,13 @@ enum CLI {
     static func run(_ args: [String]) -> Int32 {
         guard let cmd = args.first else { printError(overview); return 2 }
         let rest = Array(args.dropFirst())
+        // The kernel level is capped here, where the tool starts, before any network is built.
+        do {
+            if let cap = try Kernels.cap(fromEnvironment: ProcessInfo.processInfo.environment) { try Kernels.select(cap: cap) }
+        } catch {
+            printError("gaussian-ad: \(error)")
+            return 2
+        }
         do {
             switch cmd {
             case "-h", "--help", "help": try printOutput(overview); return 0
@@ -224,11 +231,14 @@ struct Options {
     /// be used), else by the heuristic plan.
     func loadBackbone(_ kind: BackboneKind, batch: Int = FeatureExtractor.defaultBatchSize, limits: InputLimits) throws -> Backbone {
         let threads = try self.threads() ?? ProcessInfo.processInfo.activeProcessorCount
-        let (plan, warning) = TuningFile.options(for: kind, batch: batch, threads: threads)
+        let (plan, warning) = TuningFile.options(for: kind, batch: batch, threads: threads, url: cache.tuningFile)
         if let warning { printError(warning) }
-        return try Backbone.load(kind, weights: value("--weights").map { URL(fileURLWithPath: $0) }, threads: threads,
-                                 limits: limits, plan: plan)
+        return try Backbone.load(kind, weights: value("--weights").map { URL(fileURLWithPath: $0) }, cache: cache,
+                                 threads: threads, limits: limits, plan: plan)
     }
+
+    /// The cache folder: `$GAUSSIAN_AD_HOME`, else `~/.cache/gaussian-ad`.
+    var cache: CacheFolder { CacheFolder.fromEnvironment(ProcessInfo.processInfo.environment) }
 
     func backbone() throws -> BackboneKind {
         let name = value("--backbone") ?? "lite0"

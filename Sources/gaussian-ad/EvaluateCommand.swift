@@ -24,7 +24,7 @@ enum EvaluateCommand {
                             flags: ["-h", "--help", "--baselines"], multi: ["--category"])
         if o.has("-h") || o.has("--help") { try printOutput(help); return 0 }
         guard o.positionals.count <= 1 else { throw UsageError(description: "one DATA folder at most\n\n" + help) }
-        let dataURL = o.positionals.first.map { URL(fileURLWithPath: $0) } ?? ELPVDataset.defaultURL
+        let dataURL = o.positionals.first.map { URL(fileURLWithPath: $0) } ?? o.cache.elpvData
         if o.positionals.isEmpty && !FileManager.default.fileExists(atPath: dataURL.path) {
             throw GaussianADError.badDataset(path: dataURL.path, reason: "the default ELPV data is missing; run scripts/setup or give a DATA folder")
         }

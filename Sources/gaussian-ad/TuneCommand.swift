@@ -36,7 +36,7 @@ enum TuneCommand {
         guard let budget = Double(seconds), budget > 0, budget <= 3600 else {
             throw UsageError(description: "--seconds takes a number of seconds from 1 to 3600, got '\(seconds)'")
         }
-        let url = o.value("--file").map { URL(fileURLWithPath: $0) } ?? TuningFile.defaultURL
+        let url = o.value("--file").map { URL(fileURLWithPath: $0) } ?? o.cache.tuningFile
         if o.value("--file") != nil { try AtomicFile.checkWritable(url) }
         let checkpoint: Checkpoint, path: String
         if o.has("--formula-weights") {
@@ -44,7 +44,7 @@ enum TuneCommand {
             checkpoint = FormulaWeights.checkpoint(kind)
             path = "(formula weights)"
         } else {
-            let w = try Backbone.weightsURL(kind, weights: o.value("--weights").map { URL(fileURLWithPath: $0) })
+            let w = try Backbone.weightsURL(kind, weights: o.value("--weights").map { URL(fileURLWithPath: $0) }, cache: o.cache)
             checkpoint = try Checkpoint.load(contentsOf: w, limits: try o.limits())
             path = w.path
         }

@@ -18,7 +18,7 @@ class CLITestCase: XCTestCase {
     }
 
     override func setUpWithError() throws {
-        guard FileManager.default.fileExists(atPath: BackboneKind.efficientNetLite0.cachedWeightsURL.path) else {
+        guard FileManager.default.fileExists(atPath: CacheFolder.fromEnvironment(ProcessInfo.processInfo.environment).weights(for: .efficientNetLite0).path) else {
             throw XCTSkip("SKIPPED: Lite0 weights missing; run scripts/setup")
         }
         guard FileManager.default.isExecutableFile(atPath: tool.path) else {
@@ -182,6 +182,10 @@ final class CLITests: CLITestCase {
         let absent = try run(["classify", image, "--backbone", "resnet50"], environment: ["GAUSSIAN_AD_HOME": work.path])
         XCTAssertEqual(absent.code, 1)
         XCTAssertTrue(absent.err.contains("resnet50-0676ba61.pth") && absent.err.contains("docs/METHOD.md"), absent.err)
+        // A kernel level that does not exist is refused where the tool starts, naming the variable.
+        let level = try run(["classify", image], environment: ["GAUSSIAN_AD_KERNELS": "sse9"])
+        XCTAssertEqual(level.code, 2)
+        XCTAssertTrue(level.err.contains("GAUSSIAN_AD_KERNELS") && level.err.contains("'sse9'"), level.err)
     }
 
     func testMVTecEvaluateFitScoreInfo() throws {
@@ -315,8 +319,8 @@ final class CLITests: CLITestCase {
         r = try run(["score", ver.path, Self.fixtures.appendingPathComponent("chelsea.png").path])
         XCTAssertEqual(r.code, 1)
         XCTAssertTrue(r.err.contains(ver.path) && r.err.contains("version 7"), r.err)
-        if FileManager.default.fileExists(atPath: BackboneKind.efficientNetLite1.cachedWeightsURL.path) {
-            r = try run(["score", good.path, "--weights", BackboneKind.efficientNetLite1.cachedWeightsURL.path,
+        if FileManager.default.fileExists(atPath: CacheFolder.fromEnvironment(ProcessInfo.processInfo.environment).weights(for: .efficientNetLite1).path) {
+            r = try run(["score", good.path, "--weights", CacheFolder.fromEnvironment(ProcessInfo.processInfo.environment).weights(for: .efficientNetLite1).path,
                          Self.fixtures.appendingPathComponent("chelsea.png").path])
             XCTAssertEqual(r.code, 1)
             XCTAssertTrue(r.err.contains(good.path) || r.err.contains("lite1"), r.err)

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 @testable import GaussianAD
 
-final class ArchitectureTests: XCTestCase {
+final class ArchitectureTests: KernelLevelTestCase {
     func fixture() throws -> [String: [String: Any]] {
         try XCTUnwrap((try Fixtures.json("architectures.json") as? [String: Any])?["architectures"] as? [String: [String: Any]])
     }

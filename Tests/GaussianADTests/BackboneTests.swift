@@ -3,15 +3,15 @@ import Foundation
 import XCTest
 @testable import GaussianAD
 
-final class BackboneTests: XCTestCase {
+final class BackboneTests: KernelLevelTestCase {
     static let images = ["chelsea.png", "coffee.png", "rocket.jpg", "elpv_cell0004_normal.png", "elpv_cell0001_defect.png"]
 
     func loadOrSkip(_ kind: BackboneKind) throws -> Backbone {
-        let url = kind.cachedWeightsURL
+        let url = Fixtures.cache.weights(for: kind)
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw XCTSkip("SKIPPED: \(kind.rawValue) weights not at \(url.path); run scripts/setup")
         }
-        return try Backbone.load(kind)
+        return try Backbone.load(kind, cache: Fixtures.cache)
     }
 
     func relErr(_ got: ArraySlice<Float>, _ ref: [Double]) -> Double {
@@ -52,10 +52,10 @@ final class BackboneTests: XCTestCase {
     func testLevelsIndependentOfBatchAndThreads() throws {
         _ = try loadOrSkip(.efficientNetLite0)
         let imgs = try Self.images.map { try Image.decode(contentsOf: Fixtures.url("images/" + $0)) }
-        let one = try Backbone.load(.efficientNetLite0, threads: 1)
+        let one = try Backbone.load(.efficientNetLite0, cache: Fixtures.cache, threads: 1)
         let ref = try imgs.map { try one.levels(for: [$0]) }
         for threads in [1, 2, 3] {
-            let net = try Backbone.load(.efficientNetLite0, threads: threads)
+            let net = try Backbone.load(.efficientNetLite0, cache: Fixtures.cache, threads: threads)
             for batch in [1, 2, 5] {
                 let feats = try net.levels(for: Array(imgs.prefix(batch)))
                 for j in 0..<batch {
@@ -73,7 +73,7 @@ final class BackboneTests: XCTestCase {
     func testStreamedRunsMatchImagesRunAlone() throws {
         _ = try loadOrSkip(.efficientNetLite0)
         let urls = Self.images.map { Fixtures.url("images/" + $0) }
-        let one = try Backbone.load(.efficientNetLite0, threads: 1)
+        let one = try Backbone.load(.efficientNetLite0, cache: Fixtures.cache, threads: 1)
         let ref = try urls.map { try one.levels(for: [try Image.decode(contentsOf: $0)]).values.map(Double.init) }
         // 67 files: a run of 64 and a last run of 3 (one image per thread, then one split).
         var list = (0..<67).map { urls[$0 % urls.count] }
@@ -81,7 +81,7 @@ final class BackboneTests: XCTestCase {
         for spread in [true, false] {
             var plan = PlanOptions.heuristic(for: MachineFacts.current)
             plan.spreadImages = spread
-            let net = try Backbone.load(.efficientNetLite0, threads: 2, plan: plan)
+            let net = try Backbone.load(.efficientNetLite0, cache: Fixtures.cache, threads: 2, plan: plan)
             let fx = FeatureExtractor(backbone: net, batchSize: 4)
             XCTAssertEqual(fx.imagesPerRun, spread ? 64 : 4)
             let (feats, errors) = fx.extractEach(list)

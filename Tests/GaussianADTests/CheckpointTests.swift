@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 @testable import GaussianAD
 
-final class CheckpointTests: XCTestCase {
+final class CheckpointTests: KernelLevelTestCase {
     struct Expected { let dtype: String; let shape: [Int]; let values: [Double] }
 
     func expected() throws -> [String: Expected] {

@@ -3,9 +3,9 @@ import Foundation
 import XCTest
 @testable import GaussianAD
 
-final class ELPVReferenceTests: XCTestCase {
+final class ELPVReferenceTests: KernelLevelTestCase {
     func dataset() throws -> Dataset {
-        let url = ELPVDataset.defaultURL
+        let url = Fixtures.cache.elpvData
         guard FileManager.default.fileExists(atPath: url.appendingPathComponent("labels.csv").path) else {
             throw XCTSkip("SKIPPED: ELPV data not at \(url.path); run scripts/setup")
         }
@@ -21,10 +21,10 @@ final class ELPVReferenceTests: XCTestCase {
     /// Extracts each category once, then evaluates it under every option set given.
     func check(_ kind: BackboneKind, runs: [(String, Reduction)]) throws {
         let ds = try dataset()
-        guard FileManager.default.fileExists(atPath: kind.cachedWeightsURL.path) else {
+        guard FileManager.default.fileExists(atPath: Fixtures.cache.weights(for: kind).path) else {
             throw XCTSkip("SKIPPED: \(kind.rawValue) weights missing; run scripts/setup")
         }
-        let fx = FeatureExtractor(backbone: try Backbone.load(kind))
+        let fx = FeatureExtractor(backbone: try Backbone.load(kind, cache: Fixtures.cache))
         XCTAssertEqual(ds.categories.map(\.name), ["mono", "poly"])
         XCTAssertEqual(ds.categories.reduce(0) { $0 + $1.items.count }, 2223)
         for cat in ds.categories {

@@ -1,5 +1,6 @@
 // Locates the fixtures copied into the test folder and reads their JSON and float files.
 import Foundation
+import GaussianAD
 import XCTest
 
 enum Fixtures {
@@ -19,11 +20,8 @@ enum Fixtures {
         }
     }
 
-    /// The cache folder scripts/setup fills (weights and data).
-    static var cacheHome: URL {
-        if let h = ProcessInfo.processInfo.environment["GAUSSIAN_AD_HOME"], !h.isEmpty { return URL(fileURLWithPath: h) }
-        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/gaussian-ad")
-    }
+    /// The cache folder scripts/setup fills (weights and data), as the CLI finds it.
+    static var cache: CacheFolder { CacheFolder.fromEnvironment(ProcessInfo.processInfo.environment) }
 }
 
 /// Deterministic pseudo-random bytes for mutation tests (SplitMix64).

@@ -27,7 +27,7 @@ func assertSameModel(_ a: GaussianModel, _ b: GaussianModel, _ what: String) {
     }
 }
 
-final class FoldedAccumulatorTests: XCTestCase {
+final class FoldedAccumulatorTests: KernelLevelTestCase {
     func testShardsMergedInAnyOrderEqualOnePassFits() throws {
         let all = try gaussianFixtureFeatures()
         let levels = [0, 3, 8]

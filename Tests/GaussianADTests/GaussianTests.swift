@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 @testable import GaussianAD
 
-final class GaussianTests: XCTestCase {
+final class GaussianTests: KernelLevelTestCase {
     static var exp: [String: Any] = [:]
     static var train: FeatureMatrix!
     static var test: FeatureMatrix!

@@ -6,7 +6,7 @@ import Foundation
 import XCTest
 @testable import GaussianAD
 
-final class GraphTests: XCTestCase {
+final class GraphTests: KernelLevelTestCase {
     var rng = UInt64(99)
     func rand() -> Float {
         rng = rng &* 6364136223846793005 &+ 1442695040888963407

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 @testable import GaussianAD
 
-final class HostileFileTests: XCTestCase {
+final class HostileFileTests: KernelLevelTestCase {
     static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fuzz/hostile")
 
@@ -128,7 +128,7 @@ final class HostileFileTests: XCTestCase {
     /// Real Lite0 weights whose stem kernel is 0 x 0: refused before any graph is built, naming
     /// the file, the tensor and the shape expected.
     func testZeroSizedWeightsAreRefusedByName() throws {
-        let src = BackboneKind.efficientNetLite0.cachedWeightsURL
+        let src = Fixtures.cache.weights(for: .efficientNetLite0)
         guard FileManager.default.fileExists(atPath: src.path) else { throw XCTSkip("SKIPPED: Lite0 weights not at \(src.path); run scripts/setup") }
         let ckpt = try Checkpoint.load(contentsOf: src)
         let tensors = ckpt.names.map { n -> (String, [Int], [Float]) in

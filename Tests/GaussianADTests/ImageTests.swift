@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 @testable import GaussianAD
 
-final class ImageTests: XCTestCase {
+final class ImageTests: KernelLevelTestCase {
     func testDecodeEveryFormat() throws {
         let exp = try Fixtures.json("decode/expected.json") as! [String: [String: Any]]
         XCTAssertEqual(exp.count, 7)

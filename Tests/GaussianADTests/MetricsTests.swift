@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 @testable import GaussianAD
 
-final class MetricsTests: XCTestCase {
+final class MetricsTests: KernelLevelTestCase {
     func testChiSquareQuantiles() throws {
         let j = try Fixtures.json("chi2.json") as! [String: [[String: Any]]]
         for e in j["ppf"]! {

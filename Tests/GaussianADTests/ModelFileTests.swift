@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 @testable import GaussianAD
 
-final class ModelFileTests: XCTestCase {
+final class ModelFileTests: KernelLevelTestCase {
     func fixtureModel(_ r: Reduction = .none) throws -> (GaussianModel, FeatureMatrix) {
         let exp = try Fixtures.json("gaussian/expected.json") as! [String: Any]
         let dims = exp["level_dims"] as! [Int]

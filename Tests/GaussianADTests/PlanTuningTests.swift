@@ -4,15 +4,63 @@ import Foundation
 import XCTest
 @testable import GaussianAD
 
-final class PlanTuningTests: XCTestCase {
+final class PlanTuningTests: KernelLevelTestCase {
     var dir: URL!
 
     override func setUpWithError() throws {
+        try super.setUpWithError()
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("gad-tuning-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    /// The level the run asked for (GAUSSIAN_AD_KERNELS, as scripts/test sets it for the
+    /// portable pass) is the level the kernels run at; once chosen it cannot change.
+    func testKernelLevelIsTheOneAskedForAndChosenOnce() throws {
+        let cpu = Kernels.cpuLevel
+        let active = try XCTUnwrap(Kernels.Level(rawValue: Kernels.activeLevel))
+        if let asked = try Kernels.cap(fromEnvironment: ProcessInfo.processInfo.environment) {
+            XCTAssertEqual(active, min(asked, cpu))
+        } else {
+            XCTAssertEqual(active, cpu)
+        }
+        XCTAssertEqual(try Kernels.select(cap: active), active)
+        for other in Kernels.Level.allCases where min(other, cpu) != active {
+            XCTAssertThrowsError(try Kernels.select(cap: other)) { e in
+                XCTAssertTrue("\(e)".contains("already run at \(active.rawValue)"), "\(e)")
+            }
+        }
+        XCTAssertEqual(Kernels.activeLevel, active.rawValue)
+    }
+
+    /// GAUSSIAN_AD_KERNELS: the three level names in any case; unset or empty is no cap;
+    /// anything else is an error naming the variable.
+    func testKernelCapFromEnvironment() throws {
+        XCTAssertEqual(try Kernels.cap(fromEnvironment: ["GAUSSIAN_AD_KERNELS": "AVX2"]), .avx2)
+        XCTAssertEqual(try Kernels.cap(fromEnvironment: ["GAUSSIAN_AD_KERNELS": "portable"]), .portable)
+        XCTAssertEqual(try Kernels.cap(fromEnvironment: ["GAUSSIAN_AD_KERNELS": "avx512f"]), .avx512f)
+        XCTAssertNil(try Kernels.cap(fromEnvironment: ["GAUSSIAN_AD_KERNELS": ""]))
+        XCTAssertNil(try Kernels.cap(fromEnvironment: [:]))
+        XCTAssertThrowsError(try Kernels.cap(fromEnvironment: ["GAUSSIAN_AD_KERNELS": "sse9"])) { e in
+            XCTAssertTrue("\(e)".contains("GAUSSIAN_AD_KERNELS") && "\(e)".contains("'sse9'"), "\(e)")
+        }
+        XCTAssertLessThan(Kernels.Level.portable, .avx2)
+        XCTAssertLessThan(Kernels.Level.avx2, .avx512f)
+    }
+
+    /// The cache folder: GAUSSIAN_AD_HOME where set and not empty, else ~/.cache/gaussian-ad;
+    /// the set-up's layout beneath it.
+    func testCacheFolderFromEnvironment() {
+        let home = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/gaussian-ad")
+        XCTAssertEqual(CacheFolder.fromEnvironment([:]).url.path, home.path)
+        XCTAssertEqual(CacheFolder.fromEnvironment(["GAUSSIAN_AD_HOME": ""]).url.path, home.path)
+        let c = CacheFolder.fromEnvironment(["GAUSSIAN_AD_HOME": "/data/gad"])
+        XCTAssertEqual(c.url.path, "/data/gad")
+        XCTAssertEqual(c.tuningFile.path, "/data/gad/tuning.json")
+        XCTAssertEqual(c.elpvData.path, "/data/gad/elpv/data")
+        XCTAssertEqual(c.weights(for: .efficientNetLite0).path, "/data/gad/weights/efficientnet-lite0-57934424.pth")
+    }
 
     /// CPUID's cache sizes agree with what Linux reports in sysfs (independent of CPUID).
     func testMachineFactsAgreeWithSysfs() throws {

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 @testable import GaussianAD
 
-final class ShardedFitTests: XCTestCase {
+final class ShardedFitTests: KernelLevelTestCase {
     func plan(_ reduction: Reduction, paths: [String], seed: UInt64 = 0, levelDims: [Int]) throws -> FitPlan {
         try FitPlan(backbone: .efficientNetLite0, weightsSHA256: "ab", levelDims: levelDims,
                     options: GaussianOptions(levels: [1, 4, 8], reduction: reduction, threads: 1),

@@ -52,16 +52,16 @@ public final class Backbone: Sendable {
     /// Floats of activation workspace the engine holds (all threads).
     public var workspaceFloats: Int { engine.threads * (engine.plan.arenaFloats + engine.plan.scratchFloats + engine.plan.inputShape.count) }
 
-    /// Loads `kind` from `weights`, or from the cache folder filled by scripts/setup; the
+    /// Loads `kind` from `weights`, or from `cache` (the folder scripts/setup fills); the
     /// checkpoint's sizes are bounded by `limits`. The network runs on `threads` threads
     /// (default: every core), planned with `plan` (default: the heuristic plan of this
     /// machine; `TuningFile.options` gives a measured one).
     /// - Throws: `.missingWeights` (nothing in the cache folder), `.unreadableFile` (a missing
     ///   `weights` file), `.badCheckpoint`, `.weightsMismatch` naming file and tensor.
-    public static func load(_ kind: BackboneKind, weights: URL? = nil, threads: Int? = nil,
+    public static func load(_ kind: BackboneKind, weights: URL? = nil, cache: CacheFolder = .standard, threads: Int? = nil,
                             limits: InputLimits = .default, plan: PlanOptions? = nil) throws -> Backbone {
         Kernels.ensureInitialised()
-        let url = try weightsURL(kind, weights: weights)
+        let url = try weightsURL(kind, weights: weights, cache: cache)
         let bytes = try FileBytes.read(url)
         // The hash runs on a second thread while this one parses and plans (cold start).
         let hash = BackgroundValue { SHA256.hex(bytes) }
@@ -77,11 +77,11 @@ public final class Backbone: Sendable {
         }
     }
 
-    /// The weights file of `kind`: `weights`, or the published file in the cache folder.
+    /// The weights file of `kind`: `weights`, or the published file in `cache`.
     /// - Throws: `.unreadableFile` for a named file that does not exist, `.missingWeights` (with
     ///   where to get it) for a cache file that does not.
-    public static func weightsURL(_ kind: BackboneKind, weights: URL?) throws -> URL {
-        let url = weights ?? kind.cachedWeightsURL
+    public static func weightsURL(_ kind: BackboneKind, weights: URL?, cache: CacheFolder = .standard) throws -> URL {
+        let url = weights ?? cache.weights(for: kind)
         guard FileManager.default.fileExists(atPath: url.path) else {
             // A file the user named is simply missing; the cache folder's says where to get it.
             if weights != nil { throw GaussianADError.unreadableFile(path: url.path, reason: "no such weights file") }

@@ -104,17 +104,4 @@ public enum BackboneKind: String, CaseIterable, Sendable, Codable {
     public var stateDict: [(name: String, shape: [Int])] {
         family == .resnet ? ResNetConfig.stateDict(self) : EfficientNetConfig.stateDict(self)
     }
-
-    /// The cache folder: `$GAUSSIAN_AD_HOME`, else `~/.cache/gaussian-ad`.
-    public static var cacheHome: URL {
-        if let h = ProcessInfo.processInfo.environment["GAUSSIAN_AD_HOME"], !h.isEmpty {
-            return URL(fileURLWithPath: h)
-        }
-        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/gaussian-ad")
-    }
-
-    /// Where scripts/setup puts this backbone's weights (Lite), or where a user puts them.
-    public var cachedWeightsURL: URL {
-        Self.cacheHome.appendingPathComponent("weights").appendingPathComponent(weightsFileName)
-    }
 }

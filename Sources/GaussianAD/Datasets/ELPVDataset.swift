@@ -3,9 +3,6 @@ import Foundation
 
 /// ELPV: categories `mono` and `poly`; probability 0 normal, 1 anomalous, 0.33/0.67 left out.
 public enum ELPVDataset {
-    /// The default data folder that scripts/setup fills.
-    public static var defaultURL: URL { BackboneKind.cacheHome.appendingPathComponent("elpv/data") }
-
     /// Opens `url` (the data folder, or a folder holding `data/`) if it has labels.csv.
     static func openIfPresent(_ url: URL) throws -> Dataset? {
         var dir = url

@@ -7,9 +7,10 @@ import Foundation
 /// Measures plans of a network and returns the fastest as a `TuningEntry`.
 ///
 ///     let entry = try Tuner.tune(.efficientNetLite0, checkpoint: ckpt, batch: 16, threads: 2) { print($0) }
-///     var file = TuningFile.read().file ?? TuningFile()
+///     let url = CacheFolder.standard.tuningFile
+///     var file = TuningFile.read(url).file ?? TuningFile()
 ///     file.record(entry)
-///     try file.write()
+///     try file.write(to: url)
 public enum Tuner {
     /// One knob of the plan: its name and the values worth trying on this machine.
     struct Knob {

@@ -26,9 +26,10 @@ public struct TuningEntry: Sendable, Codable, Equatable {
     }
 }
 
-/// The tuning file (`$GAUSSIAN_AD_HOME/tuning.json`): a versioned list of `TuningEntry`.
+/// The tuning file (`CacheFolder.tuningFile`): a versioned list of `TuningEntry`.
 ///
-///     let (options, warning) = TuningFile.options(for: .efficientNetLite0, batch: 16, threads: 2)
+///     let url = CacheFolder.standard.tuningFile
+///     let (options, warning) = TuningFile.options(for: .efficientNetLite0, batch: 16, threads: 2, url: url)
 ///     if let warning { print(warning) }        // a corrupt, foreign or stale file: ignored
 ///     let net = try Backbone.load(.efficientNetLite0, threads: 2, plan: options)
 public struct TuningFile: Sendable, Codable, Equatable {
@@ -46,12 +47,9 @@ public struct TuningFile: Sendable, Codable, Equatable {
     /// An empty file.
     public init() {}
 
-    /// Where the tuning file lives: the cache folder.
-    public static var defaultURL: URL { BackboneKind.cacheHome.appendingPathComponent("tuning.json") }
-
     /// Reads a tuning file: nil with no warning when it does not exist; nil and a one-line
     /// warning naming the file when it is unreadable, too large, corrupt or of another version.
-    public static func read(_ url: URL = defaultURL) -> (file: TuningFile?, warning: String?) {
+    public static func read(_ url: URL) -> (file: TuningFile?, warning: String?) {
         guard FileManager.default.fileExists(atPath: url.path) else { return (nil, nil) }
         func ignored(_ why: String) -> (TuningFile?, String?) {
             (nil, "gaussian-ad: ignoring the tuning file \(url.path): \(why); the heuristic plan is used (run 'gaussian-ad tune' to measure one)")
@@ -71,7 +69,7 @@ public struct TuningFile: Sendable, Codable, Equatable {
 
     /// The tuned options for that network, batch and threads on this machine, or nil (use the
     /// heuristic plan); the warning says why the file was ignored, if it was.
-    public static func options(for kind: BackboneKind, batch: Int, threads: Int, url: URL = defaultURL)
+    public static func options(for kind: BackboneKind, batch: Int, threads: Int, url: URL)
         -> (options: PlanOptions?, warning: String?) {
         let (file, warning) = read(url)
         return (file?.entry(for: kind, batch: batch, threads: threads)?.options, warning)
@@ -85,7 +83,7 @@ public struct TuningFile: Sendable, Codable, Equatable {
     }
 
     /// Writes the file atomically (temporary sibling, rename), creating the folder.
-    public func write(to url: URL = defaultURL) throws {
+    public func write(to url: URL) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
