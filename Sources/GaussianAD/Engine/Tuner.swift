@@ -67,21 +67,24 @@ public enum Tuner {
                 }
             }
         }
-        /// The best batch time of each engine over runs that alternate between them (on a shared
-        /// machine the fastest run is the least disturbed, and alternation shares the drifts).
+        /// The median batch time of each engine over runs that alternate between them: the
+        /// alternation shares a shared machine's drifts, and the median is the time a user sees.
+        /// (The fastest run would favour plans that are quick only when nothing disturbs them,
+        /// such as one image split over the threads, whose threads meet after every op and all
+        /// wait for one that was descheduled.)
         func race(_ engines: [Engine], minSeconds: Double = 0.3) throws -> [Double] {
-            var best = [Double](repeating: .infinity, count: engines.count)
+            var runs = [[Double]](repeating: [], count: engines.count)
             for e in engines { _ = try time(e) }
             var spent = 0.0, rounds = 0
-            while rounds < 3 || (spent < minSeconds * Double(engines.count) && rounds < 40) {
+            while rounds < 5 || (spent < minSeconds * Double(engines.count) && rounds < 41) {
                 for (i, e) in engines.enumerated() {
                     let t = try time(e)
                     spent += t
-                    best[i] = min(best[i], t)
+                    runs[i].append(t)
                 }
                 rounds += 1
             }
-            return best
+            return runs.map { $0.sorted()[$0.count / 2] }
         }
         func rate(_ seconds: Double) -> Double { Double(batch) / seconds }
         let heuristic = PlanOptions.heuristic(for: machine)
