@@ -137,6 +137,10 @@ static int cic_jpeg_run(const uint8_t *data, size_t len, size_t max_pixels, floa
         JSAMPROW rows[1] = {row};
         if (jpeg_read_scanlines(&cinfo, rows, 1) != 1) break;
         float *o = out + y * w * out_channels;
+        if (nc == out_channels) {
+            for (size_t i = 0; i < w * nc; i++) o[i] = (float)row[i] * inv;
+            continue;
+        }
         for (size_t x = 0; x < w; x++)
             for (size_t c = 0; c < out_channels; c++) o[x * out_channels + c] = (float)row[x * nc + (nc == 1 ? 0 : c)] * inv;
     }

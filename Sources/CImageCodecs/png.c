@@ -136,6 +136,11 @@ static int cic_png_run(const uint8_t *data, size_t len, size_t max_pixels, float
         if (passes > 1) r = row + (size_t)y * rowbytes;
         else png_read_row(png, r, NULL);
         float *o = out + (size_t)y * w * out_channels;
+        if (!is16 && channels == out_channels) {
+            /* 8-bit samples as they are: one flat loop the compiler vectorises. */
+            for (size_t i = 0; i < (size_t)w * channels; i++) o[i] = (float)r[i] * inv;
+            continue;
+        }
         for (png_uint_32 x = 0; x < w; x++) {
             for (size_t c = 0; c < out_channels; c++) {
                 size_t sc = channels == 1 ? 0 : c;
