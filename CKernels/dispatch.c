@@ -142,11 +142,11 @@ void ck_f32_scale_channels(size_t rows, size_t channels, const float *in, const 
     ck_table.scale_channels(rows, channels, in, scale, out);
 }
 
-void ck_f32_winograd23_input(const ck_conv2d_geom *g, const float *in, size_t ty0, size_t ty1, float *v) {
-    ck_table.winograd_input(g, in, ty0, ty1, v);
+void ck_f32_winograd23_input(const ck_conv2d_geom *g, const float *in, size_t ty0, size_t ty1, float *v, size_t ld) {
+    ck_table.winograd_input(g, in, ty0, ty1, v, ld);
 }
 
-void ck_f32_winograd23_output(const ck_conv2d_geom *g, size_t cout, const float *m, size_t ty0, size_t ty1,
+void ck_f32_winograd23_output(const ck_conv2d_geom *g, size_t cout, const float *m, size_t ld, size_t ty0, size_t ty1,
                               const float *bias, const float *residual, float *out, ck_act act) {
-    ck_table.winograd_output(g, cout, m, ty0, ty1, bias, residual, out, act);
+    ck_table.winograd_output(g, cout, m, ld, ty0, ty1, bias, residual, out, act);
 }

@@ -5,8 +5,8 @@
 
 typedef void (*ck_mean_pool_fn)(size_t, size_t, size_t, const float *, float *);
 typedef void (*ck_scale_channels_fn)(size_t, size_t, const float *, const float *, float *);
-typedef void (*ck_winograd_input_fn)(const ck_conv2d_geom *, const float *, size_t, size_t, float *);
-typedef void (*ck_winograd_output_fn)(const ck_conv2d_geom *, size_t, const float *, size_t, size_t, const float *,
+typedef void (*ck_winograd_input_fn)(const ck_conv2d_geom *, const float *, size_t, size_t, float *, size_t);
+typedef void (*ck_winograd_output_fn)(const ck_conv2d_geom *, size_t, const float *, size_t, size_t, size_t, const float *,
                                       const float *, float *, ck_act);
 
 typedef struct ck_dispatch_table {
@@ -21,8 +21,8 @@ typedef struct ck_dispatch_table {
 /* One variant per ISA of each simple kernel (pool.c, winograd.c). */
 #define CK_DECLARE_SIMPLE_VARIANTS(SUFFIX)                                                             \
     void ck_f32_scale_channels__##SUFFIX(size_t, size_t, const float *, const float *, float *);      \
-    void ck_f32_winograd23_input__##SUFFIX(const ck_conv2d_geom *, const float *, size_t, size_t, float *); \
-    void ck_f32_winograd23_output__##SUFFIX(const ck_conv2d_geom *, size_t, const float *, size_t, size_t, \
+    void ck_f32_winograd23_input__##SUFFIX(const ck_conv2d_geom *, const float *, size_t, size_t, float *, size_t); \
+    void ck_f32_winograd23_output__##SUFFIX(const ck_conv2d_geom *, size_t, const float *, size_t, size_t, size_t, \
                                             const float *, const float *, float *, ck_act);
 CK_DECLARE_SIMPLE_VARIANTS(portable)
 CK_DECLARE_SIMPLE_VARIANTS(avx2)

@@ -35,9 +35,9 @@ size_t ck_winograd23_tiles_h(const ck_conv2d_geom *g) { return (g->out_h + 1) / 
  * baseline ISA, AVX2 and AVX-512 (ck_dispatch_init picks one): the channel loops vectorise to
  * the widest registers of each. */
 static inline __attribute__((always_inline)) void winograd23_input(const ck_conv2d_geom *g, const float *in, size_t ty0,
-                                                                   size_t ty1, float *v) {
+                                                                   size_t ty1, float *v, size_t ld) {
     const size_t C = g->channels, W = g->in_w, H = g->in_h, tw = ck_winograd23_tiles_w(g);
-    const size_t stride = (ty1 - ty0) * tw * C; /* floats between two of the 16 matrices */
+    const size_t stride = ld * C; /* floats between two of the 16 matrices */
     float d[16][CB];
     for (size_t ty = ty0; ty < ty1; ty++) {
         for (size_t tx = 0; tx < tw; tx++) {
@@ -95,10 +95,10 @@ static inline __attribute__((always_inline)) void winograd23_store(const float *
 }
 
 static inline __attribute__((always_inline)) void winograd23_output(const ck_conv2d_geom *g, size_t cout, const float *m,
-                                                                    size_t ty0, size_t ty1, const float *bias,
+                                                                    size_t ld, size_t ty0, size_t ty1, const float *bias,
                                                                     const float *residual, float *out, ck_act act) {
     const size_t tw = ck_winograd23_tiles_w(g), OW = g->out_w, OH = g->out_h;
-    const size_t stride = (ty1 - ty0) * tw * cout;
+    const size_t stride = ld * cout;
     float y[4][CB];
     for (size_t ty = ty0; ty < ty1; ty++) {
         for (size_t tx = 0; tx < tw; tx++) {
@@ -133,13 +133,13 @@ static inline __attribute__((always_inline)) void winograd23_output(const ck_con
 
 #define CK_WINOGRAD_VARIANT(SUFFIX, TARGET)                                                            \
     TARGET void ck_f32_winograd23_input__##SUFFIX(const ck_conv2d_geom *g, const float *in, size_t ty0, \
-                                                  size_t ty1, float *v) {                              \
-        winograd23_input(g, in, ty0, ty1, v);                                                         \
+                                                  size_t ty1, float *v, size_t ld) {                   \
+        winograd23_input(g, in, ty0, ty1, v, ld);                                                     \
     }                                                                                                 \
     TARGET void ck_f32_winograd23_output__##SUFFIX(const ck_conv2d_geom *g, size_t cout, const float *m, \
-                                                   size_t ty0, size_t ty1, const float *bias,          \
+                                                   size_t ld, size_t ty0, size_t ty1, const float *bias, \
                                                    const float *residual, float *out, ck_act act) {    \
-        winograd23_output(g, cout, m, ty0, ty1, bias, residual, out, act);                            \
+        winograd23_output(g, cout, m, ld, ty0, ty1, bias, residual, out, act);                        \
     }
 
 CK_WINOGRAD_VARIANT(portable, )

@@ -212,7 +212,9 @@ void ck_f32_im2col_rows_nhwc(const ck_conv2d_geom *g, const float *in, float *co
  * ck_winograd23_tiles_h x ck_winograd23_tiles_w tiles. A band of tile rows [ty0, ty1) is
  * computed as: ck_f32_winograd23_input (16 matrices V[i] of T x Cin, T = tiles in the band),
  * 16 GEMMs M[i] = V[i] * U[i] (T x Cout; U from ck_f32_winograd23_weights, no bias), then
- * ck_f32_winograd23_output. The i-th matrix of V (and M) starts i * T * C floats in.
+ * ck_f32_winograd23_output. The i-th matrix of V (and M) starts i * ld * C floats in, ld >= T
+ * (ld = T for one image; several images' bands side by side, image j's tiles from row j * T of
+ * each matrix with ld = images * T, make the 16 GEMMs one per matrix for all of them).
  */
 size_t ck_winograd23_tiles_w(const ck_conv2d_geom *g);
 size_t ck_winograd23_tiles_h(const ck_conv2d_geom *g);
@@ -221,15 +223,16 @@ size_t ck_winograd23_tiles_h(const ck_conv2d_geom *g);
  *  Cout matrices, from w stored [(ky, kx, ci)][co] as the GEMM path stores them. */
 void ck_f32_winograd23_weights(size_t cin, size_t cout, const float *w, float *u);
 
-/** Input transform of tile rows [ty0, ty1) of one NHWC image (g: kernel 3, stride 1); v holds
- *  16 x T x C floats; positions in the padding read 0. */
-void ck_f32_winograd23_input(const ck_conv2d_geom *g, const float *in, size_t ty0, size_t ty1, float *v);
+/** Input transform of tile rows [ty0, ty1) of one NHWC image (g: kernel 3, stride 1) into the
+ *  first T rows of the 16 matrices at v, ld rows apart (ld * C floats); positions in the padding
+ *  read 0. */
+void ck_f32_winograd23_input(const ck_conv2d_geom *g, const float *in, size_t ty0, size_t ty1, float *v, size_t ld);
 
 /** Output transform of tile rows [ty0, ty1): out[oy][ox][co] = act(Y + bias[co] + residual),
  *  for the output pixels inside the image (out and residual: the whole NHWC output, out_h x
- *  out_w x cout); m holds the 16 GEMM results, 16 x T x cout floats. bias and residual may be
- *  NULL; residual must not alias out. */
-void ck_f32_winograd23_output(const ck_conv2d_geom *g, size_t cout, const float *m, size_t ty0, size_t ty1,
+ *  out_w x cout); m holds the 16 GEMM results in the first T rows of 16 matrices ld rows apart
+ *  (ld * cout floats). bias and residual may be NULL; residual must not alias out. */
+void ck_f32_winograd23_output(const ck_conv2d_geom *g, size_t cout, const float *m, size_t ld, size_t ty0, size_t ty1,
                               const float *bias, const float *residual, float *out, ck_act act);
 
 /**

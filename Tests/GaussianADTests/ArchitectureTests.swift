@@ -30,11 +30,11 @@ final class ArchitectureTests: KernelLevelTestCase {
 
     /// Levels and logits of the formula input under formula weights, within 1e-4 of the
     /// fixture relative to each vector's largest magnitude.
-    func check(_ kind: BackboneKind, plan: PlanOptions? = nil) throws {
+    func check(_ kind: BackboneKind, plan: PlanOptions? = nil, threads: Int = 2) throws {
         let a = try XCTUnwrap(try fixture()[kind.rawValue])
         let levels = try XCTUnwrap(a["formula_levels"] as? [[[Double]]])
         let logits = try XCTUnwrap(a["formula_logits"] as? [[Double]])
-        let net = try Backbone.load(kind, checkpoint: FormulaWeights.checkpoint(kind), weightsSHA256: "formula", threads: 2, plan: plan)
+        let net = try Backbone.load(kind, checkpoint: FormulaWeights.checkpoint(kind), weightsSHA256: "formula", threads: threads, plan: plan)
         XCTAssertEqual(net.levelDims, kind.levelDims)
         if let plan { XCTAssertEqual(net.planOptions, plan) }
         let n = levels.count
@@ -71,6 +71,27 @@ final class ArchitectureTests: KernelLevelTestCase {
         var im2col = base
         im2col.winograd = false; im2col.spreadImages = false
         try check(.resnet18, plan: im2col)
+    }
+
+    /// Sub-batches: on one thread every fixture image runs the last stage together (Winograd
+    /// bands and GEMMs over all of them, squeeze-excitation and taps image by image), and
+    /// without sub-batches: the fixture's features either way.
+    func testSubBatchedLastStageGivesTheSameFeatures() throws {
+        let n = try XCTUnwrap(try fixture()["resnet18"]?["formula_levels"] as? [[[Double]]]).count
+        XCTAssertGreaterThanOrEqual(n, 2, "the fixture needs two images for a sub-batch")
+        var grouped = PlanOptions.heuristic(for: .current)
+        grouped.subBatchBytes = 1 << 30
+        for kind in [BackboneKind.resnet18, .efficientNetB0] {
+            let plan = ExecutionPlan(try Backbone.graph(kind, checkpoint: FormulaWeights.checkpoint(kind), path: "formula"), options: grouped)
+            XCTAssertGreaterThanOrEqual(plan.groupImages, 2, kind.rawValue)
+            XCTAssertLessThan(plan.groupStart, plan.steps.count, kind.rawValue)
+            try check(kind, plan: grouped, threads: 1)
+        }
+        var alone = grouped
+        alone.subBatchBytes = 0
+        XCTAssertEqual(ExecutionPlan(try Backbone.graph(.resnet18, checkpoint: FormulaWeights.checkpoint(.resnet18), path: "formula"),
+                                     options: alone).groupImages, 1)
+        try check(.resnet18, plan: alone, threads: 1)
     }
 
     /// A weight file of another architecture is refused naming the first tensor that differs.

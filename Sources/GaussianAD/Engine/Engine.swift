@@ -12,11 +12,12 @@ final class Engine: @unchecked Sendable {
     let plan: ExecutionPlan
     let threads: Int
     private let pool: OpaquePointer
-    /// threads x (arena + scratch + one input image) floats, 64-byte aligned.
+    /// threads x (arena + scratch + one input image + group arena) floats, 64-byte aligned.
     private let workspace: FloatStorage
     private let slotFloats: Int
-    /// Where a thread's own input image starts in its slot (for images it prepares and runs).
-    private let inputOffset: Int
+    /// Where a thread's own input image starts in its slot (for images it prepares and runs),
+    /// and its group arena (the sub-batched last stage's tensors, `ExecutionPlan.groupImages`).
+    private let inputOffset: Int, groupOffset: Int
     /// Serialises runs: the pool, the workspace and `job` belong to one batch at a time.
     private let lock = NSLock()
     private var job: Job?
@@ -31,7 +32,8 @@ final class Engine: @unchecked Sendable {
         }
         pool = p
         inputOffset = (plan.arenaFloats + plan.scratchFloats + 15) / 16 * 16
-        slotFloats = inputOffset + (plan.inputShape.count + 15) / 16 * 16
+        groupOffset = inputOffset + (plan.inputShape.count + 15) / 16 * 16
+        slotFloats = groupOffset + (plan.groupArenaFloats + 15) / 16 * 16
         workspace = FloatStorage(count: self.threads * slotFloats, zeroed: false)
     }
 
@@ -97,6 +99,8 @@ final class Engine: @unchecked Sendable {
         func splitInput(_ i: Int) -> UnsafeMutablePointer<Float> {
             UnsafeMutablePointer(mutating: job.input) + (job.prepare == nil ? i : i - spread) * S
         }
+        // Images of this thread waiting for the sub-batched last stage (plan.groupImages of them).
+        var group: [Int] = []
         while claimed > 0 {
             let i = ck_pool_claim(pool)
             guard i < claimed else { break }
@@ -106,11 +110,18 @@ final class Engine: @unchecked Sendable {
                     input = mine + inputOffset
                     prepare(i, input)
                 }
-                runImage(i, input: input, job: job, arena: mine, scratch: mine + plan.arenaFloats, ith: 0, nth: 1)
+                if plan.groupImages > 1 {
+                    runStage(i, input: input, job: job, slot: mine, into: group.count)
+                    group.append(i)
+                    if group.count == plan.groupImages { runGroup(group, job: job, slot: mine); group.removeAll(keepingCapacity: true) }
+                } else {
+                    runImage(i, input: input, job: job, arena: mine, scratch: mine + plan.arenaFloats, ith: 0, nth: 1)
+                }
             } else {
                 job.prepare?(i, splitInput(i))
             }
         }
+        if !group.isEmpty { runGroup(group, job: job, slot: mine) }
         guard spread < job.count else { return }
         ck_pool_barrier(pool)
         let shared = workspace.pointer
@@ -140,17 +151,82 @@ final class Engine: @unchecked Sendable {
         return best
     }
 
-    /// All steps on image `image` (its input at `input`), thread ith of nth sharing it
-    /// (barriers between steps when nth > 1); with `times`, the seconds of each step are
-    /// written there.
+    /// All steps on image `image` (its input at `input`, its tensors in `arena` at the plan's
+    /// offsets), thread ith of nth sharing it (barriers between steps when nth > 1); with
+    /// `times`, the seconds of each step are written there.
     private func runImage(_ image: Int, input: UnsafeMutablePointer<Float>, job: Job, arena: UnsafeMutablePointer<Float>,
                           scratch: UnsafeMutablePointer<Float>, ith: Int, nth: Int, times: UnsafeMutablePointer<Double>? = nil) {
         let offsets = plan.offsets
-        @inline(__always) func t(_ n: Int) -> UnsafeMutablePointer<Float> { n == 0 ? input : arena + offsets[n] }
+        runSteps(plan.steps.indices, image: image, job: job, tensor: { $0 == 0 ? input : arena + offsets[$0] }, temps: arena,
+                 scratch: scratch, ith: ith, nth: nth, times: times)
+    }
+
+    /// The steps before the sub-batched stage on image `image` in the thread's own arena, then
+    /// its boundary tensors copied to place `j` of the thread's group arena.
+    private func runStage(_ image: Int, input: UnsafeMutablePointer<Float>, job: Job, slot: UnsafeMutablePointer<Float>, into j: Int) {
+        let offsets = plan.offsets
+        runSteps(0..<plan.groupStart, image: image, job: job, tensor: { $0 == 0 ? input : slot + offsets[$0] }, temps: slot,
+                 scratch: slot + plan.arenaFloats, ith: 0, nth: 1)
+        for t in plan.boundary {
+            let n = plan.shapes[t].count
+            (slot + groupOffset + plan.groupOffsets[t] + j * n).update(from: slot + offsets[t], count: n)
+        }
+    }
+
+    /// The sub-batched stage for the thread's `images` (their boundary tensors in the group
+    /// arena): pointwise GEMMs and adds once over all of them, Winograd bands with all images'
+    /// tiles in each of the 16 GEMMs, every other step image by image. The thread's own arena is
+    /// free by then and holds the per-image temporaries (squeeze-excitation, classifier).
+    private func runGroup(_ images: [Int], job: Job, slot: UnsafeMutablePointer<Float>) {
+        let g = images.count, base = slot + groupOffset, scratch = slot + plan.arenaFloats
+        @inline(__always) func t(_ n: Int, _ j: Int = 0) -> UnsafeMutablePointer<Float> {
+            base + plan.groupOffsets[n] + j * plan.shapes[n].count
+        }
+        for index in plan.groupStart..<plan.steps.count {
+            switch plan.steps[index] {
+            case .pointwise(let p, let pixels, let x, let r, let act, let o):
+                p.run(m: pixels * g, a: t(x), residual: r.map { UnsafePointer(t($0)) }, c: t(o), act: act, ith: 0, nth: 1)
+            case .add(let a, let b, let count, let act, let o):
+                ck_f32_add_act(count * g, t(a), t(b), t(o), act)
+            case .winograd(let wc):
+                var geom = wc.geometry
+                let tilesH = ck_winograd23_tiles_h(&geom), tilesW = ck_winograd23_tiles_w(&geom), cin = geom.channels
+                var ty = 0
+                while ty < tilesH {
+                    let ty2 = min(tilesH, ty + wc.bandRows)
+                    let T = (ty2 - ty) * tilesW, ld = g * T
+                    let products = scratch + 16 * ld * cin
+                    for j in 0..<g { ck_f32_winograd23_input(&geom, t(wc.input, j), ty, ty2, scratch + j * T * cin, ld) }
+                    for i in 0..<16 {
+                        wc.gemms[i].run(m: ld, a: scratch + i * ld * cin, residual: nil, c: products + i * ld * wc.cout,
+                                        act: CK_ACT_NONE, ith: 0, nth: 1)
+                    }
+                    for j in 0..<g {
+                        ck_f32_winograd23_output(&geom, wc.cout, products + j * T * wc.cout, ld, ty, ty2, wc.bias.pointer,
+                                                 wc.residual.map { UnsafePointer(t($0, j)) }, t(wc.output, j), wc.act)
+                    }
+                    ty = ty2
+                }
+            default:
+                for j in 0..<g {
+                    runSteps(index..<(index + 1), image: images[j], job: job, tensor: { t($0, j) }, temps: slot,
+                             scratch: scratch, ith: 0, nth: 1)
+                }
+            }
+        }
+    }
+
+    /// Steps `range` on image `image`: tensor n at `tensor(n)`, the steps' temporaries at their
+    /// offsets from `temps`.
+    private func runSteps(_ range: Range<Int>, image: Int, job: Job, tensor: (Int) -> UnsafeMutablePointer<Float>,
+                          temps arena: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, ith: Int, nth: Int,
+                          times: UnsafeMutablePointer<Double>? = nil) {
+        @inline(__always) func t(_ n: Int) -> UnsafeMutablePointer<Float> { tensor(n) }
         @inline(__always) func rows(_ total: Int) -> (Int, Int) { (total * ith / nth, total * (ith + 1) / nth) }
         let levelRow = job.levels + image * plan.featureDim
         var clock = times == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-        for (index, step) in plan.steps.enumerated() {
+        for index in range {
+            let step = plan.steps[index]
             switch step {
             case .pointwise(let g, let pixels, let x, let r, let act, let o):
                 g.run(m: pixels, a: t(x), residual: r.map { UnsafePointer(t($0)) }, c: t(o), act: act, ith: ith, nth: nth)
@@ -174,12 +250,12 @@ final class Engine: @unchecked Sendable {
                     let ty2 = min(t1, ty + wc.bandRows)
                     let T = (ty2 - ty) * tilesW
                     let products = scratch + 16 * T * cin
-                    ck_f32_winograd23_input(&geom, t(wc.input), ty, ty2, scratch)
+                    ck_f32_winograd23_input(&geom, t(wc.input), ty, ty2, scratch, T)
                     for i in 0..<16 {
                         wc.gemms[i].run(m: T, a: scratch + i * T * cin, residual: nil, c: products + i * T * wc.cout,
                                         act: CK_ACT_NONE, ith: 0, nth: 1)
                     }
-                    ck_f32_winograd23_output(&geom, wc.cout, products, ty, ty2, wc.bias.pointer,
+                    ck_f32_winograd23_output(&geom, wc.cout, products, T, ty, ty2, wc.bias.pointer,
                                              wc.residual.map { UnsafePointer(t($0)) }, t(wc.output), wc.act)
                     ty = ty2
                 }

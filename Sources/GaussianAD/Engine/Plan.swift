@@ -233,6 +233,14 @@ final class ExecutionPlan: Sendable {
     let classes: Int
     /// Floating-point operations per image.
     let flops: Int
+    /// Sub-batches (`PlanOptions.subBatchBytes`): steps from `groupStart` on run once for up to
+    /// `groupImages` images of a thread, their tensors side by side in a group arena of
+    /// `groupArenaFloats` floats (tensor t of the group's image j at `groupOffsets[t] + j *
+    /// shapes[t].count`), the `boundary` tensors copied there from each image's arena first.
+    /// `groupImages` is 1 (and `groupStart` the step count) when the plan has no sub-batches.
+    let groupStart: Int, groupImages: Int
+    let groupOffsets: [Int], boundary: [Int]
+    let groupArenaFloats: Int
 
     /// The choices it was compiled with.
     let options: PlanOptions
@@ -292,6 +300,7 @@ final class ExecutionPlan: Sendable {
         var spatial = 0
         let fused = Self.fusable(graph, minBytes: options.fuseMinBytes)
         var skipUntil = -1
+        var stepOps: [ClosedRange<Int>] = []
         func geometry(_ s: TensorShape, _ o: TensorShape, kernel: Int, stride: Int, padding: Padding) -> ck_conv2d_geom {
             ck_conv2d_geom(in_h: s.h, in_w: s.w, channels: s.c, kernel: kernel, stride: stride,
                            pad_top: padding.top, pad_left: padding.left, out_h: o.h, out_w: o.w)
@@ -304,6 +313,7 @@ final class ExecutionPlan: Sendable {
                 offsets[block.output] = allocator.allocate(shapes[block.output].count)
                 steps.append(.fused(block))
                 let last = f.project ?? f.dw
+                stepOps.append(i...last)
                 for j in i...last {
                     for t in graph.ops[j].inputs where t != 0 && lastUse[t] == j && offsets[t] >= 0 {
                         allocator.free(offsets[t], shapes[t].count)
@@ -319,6 +329,7 @@ final class ExecutionPlan: Sendable {
                 return off
             }
             if let o = op.output { offsets[o] = allocator.allocate(shapes[o].count) }
+            stepOps.append(i...i)
             switch op {
             case .conv(let w, let x, let r, let act, let o):
                 let packed = PackedGemm(m: shapes[o].h * shapes[o].w, k: w.kernel * w.kernel * w.cin, n: w.cout,
@@ -370,8 +381,54 @@ final class ExecutionPlan: Sendable {
         self.steps = steps
         self.offsets = offsets
         arenaFloats = allocator.peak
-        scratchFloats = scratch
         spatialFloats = spatial
+        let group = Self.group(graph, steps: steps, stepOps: stepOps, lastUse: lastUse, options: options)
+        (groupStart, groupImages, groupOffsets, boundary, groupArenaFloats) =
+            (group.start, group.images, group.offsets, group.boundary, group.arenaFloats)
+        scratchFloats = max(scratch, group.scratchFloats)
+    }
+
+    /// The sub-batched last stage: the longest tail of steps all of whose tensors have no more
+    /// pixels than the network's smallest map (and none is the input), when it holds a GEMM;
+    /// as many images as `subBatchBytes` holds of its largest tensor (at most 8); the group
+    /// arena laid out by lifetime with every tensor `images` times over; the scratch its
+    /// Winograd bands need for all images at once.
+    static func group(_ graph: Graph, steps: [Step], stepOps: [ClosedRange<Int>], lastUse: [Int], options: PlanOptions)
+        -> (start: Int, images: Int, offsets: [Int], boundary: [Int], arenaFloats: Int, scratchFloats: Int) {
+        let shapes = graph.shapes
+        let none = (steps.count, 1, [Int](repeating: -1, count: shapes.count), [Int](), 0, 0)
+        guard options.subBatchBytes > 0, options.spreadImages, !steps.isEmpty else { return none }
+        func pixels(_ t: Int) -> Int { shapes[t].h * shapes[t].w }
+        func tensors(_ ops: ClosedRange<Int>) -> [Int] {
+            ops.flatMap { graph.ops[$0].inputs + (graph.ops[$0].output.map { [$0] } ?? []) }
+        }
+        let smallest = graph.ops.compactMap(\.output).map(pixels).min() ?? 0
+        var start = steps.count
+        while start > 0, tensors(stepOps[start - 1]).allSatisfy({ $0 != 0 && pixels($0) <= smallest }) { start -= 1 }
+        let tail = start..<steps.count
+        guard tail.contains(where: { !steps[$0].gemms.isEmpty && steps[$0].flops > 0 }) else { return none }
+        let largest = tail.flatMap { tensors(stepOps[$0]) }.map { shapes[$0].count * 4 }.max() ?? 1
+        let images = min(8, options.subBatchBytes / max(largest, 1))
+        guard images >= 2 else { return none }
+        // Tensors made before the stage and read in it come over from each image's arena.
+        let firstOp = stepOps[start].lowerBound
+        var made = Set<Int>()
+        for ops in stepOps[..<start] { for i in ops { if let o = graph.ops[i].output { made.insert(o) } } }
+        var boundary: [Int] = []
+        for i in tail { for t in tensors(stepOps[i]) where made.contains(t) && lastUse[t] >= firstOp && !boundary.contains(t) { boundary.append(t) } }
+        var allocator = ArenaAllocator()
+        var offsets = [Int](repeating: -1, count: shapes.count)
+        for t in boundary { offsets[t] = allocator.allocate(images * shapes[t].count) }
+        for ops in stepOps[start...] {
+            for i in ops { if let o = graph.ops[i].output, offsets[o] < 0 { offsets[o] = allocator.allocate(images * shapes[o].count) } }
+            for i in ops {
+                for t in graph.ops[i].inputs where lastUse[t] == i && offsets[t] >= 0 { allocator.free(offsets[t], 0) }
+                if let o = graph.ops[i].output, lastUse[o] < 0 { allocator.free(offsets[o], 0) }
+            }
+        }
+        var scratch = 0
+        for i in tail { if case .winograd(let wc) = steps[i] { scratch = max(scratch, images * wc.scratchFloats) } }
+        return (start, images, offsets, boundary, allocator.peak, scratch)
     }
 }
 

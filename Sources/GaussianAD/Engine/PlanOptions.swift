@@ -30,6 +30,12 @@ public struct PlanOptions: Sendable, Codable, Equatable {
     /// (each image's activations stay in one core's cache), or every op is split over all
     /// threads for every image.
     public var spreadImages: Bool
+    /// Sub-batches: with images spread over the threads, a thread runs this many bytes' worth of
+    /// images together through the last stage (the steps on the network's smallest maps, where
+    /// the weights are largest and each image's activations smallest): as many images as fit
+    /// this budget with the stage's largest tensor, at most 8, so that each weight is read once
+    /// for all of them (the stage's GEMMs get that many times the rows). 0 runs every image alone.
+    public var subBatchBytes: Int = 0
     /// The GEMM micro-kernel measured fastest for a product shape (`gemmKey`), by its
     /// registered name; shapes not listed, or kernels this CPU cannot run, use the heuristic
     /// (the fewest padded rows x columns).
@@ -52,22 +58,27 @@ public struct PlanOptions: Sendable, Codable, Equatable {
 
     /// The plan derived from a core's L2 size (docs/PERFORMANCE.md, "the heuristic plan"):
     /// fuse blocks whose expanded tensor does not fit in L2, give a fused block 3/8 of L2 for
-    /// its ring and band, im2col 3/32 of it, a Winograd band and a GEMM's weights half of it.
+    /// its ring and band, im2col 3/32 of it, a Winograd band and a GEMM's weights half of it,
+    /// and sub-batches of the last stage twice of it.
     public static func heuristic(for machine: MachineFacts) -> PlanOptions {
         let l2 = machine.planningL2Bytes
-        return PlanOptions(fuseMinBytes: l2, fuseScratchBytes: l2 / 8 * 3, im2colChunkBytes: max(l2 / 32 * 3, 16 << 10),
-                           winogradBandBytes: l2 / 2, gemmPanelBudget: l2 / 2, winograd: true, spreadImages: true)
+        var o = PlanOptions(fuseMinBytes: l2, fuseScratchBytes: l2 / 8 * 3, im2colChunkBytes: max(l2 / 32 * 3, 16 << 10),
+                            winogradBandBytes: l2 / 2, gemmPanelBudget: l2 / 2, winograd: true, spreadImages: true)
+        o.subBatchBytes = 2 * l2
+        return o
     }
 
     /// Whether every value is in the range a plan can use (a tuning file is untrusted input).
     public var isValid: Bool {
         let sizes = [fuseScratchBytes, im2colChunkBytes, winogradBandBytes, gemmPanelBudget]
         return fuseMinBytes >= 0 && fuseMinBytes <= Self.never && sizes.allSatisfy { $0 >= 4 << 10 && $0 <= 1 << 30 }
+            && subBatchBytes >= 0 && subBatchBytes <= 1 << 30
             && gemmKernels.count <= 10_000 && gemmKernels.allSatisfy { $0.key.count <= 64 && $0.value.count <= 128 }
     }
 
     enum CodingKeys: String, CodingKey {
-        case fuseMinBytes, fuseScratchBytes, im2colChunkBytes, winogradBandBytes, gemmPanelBudget, winograd, spreadImages, gemmKernels
+        case fuseMinBytes, fuseScratchBytes, im2colChunkBytes, winogradBandBytes, gemmPanelBudget, winograd, spreadImages, subBatchBytes,
+             gemmKernels
     }
 
     /// Decodes options; `gemmKernels` may be absent.
@@ -80,6 +91,7 @@ public struct PlanOptions: Sendable, Codable, Equatable {
         gemmPanelBudget = try c.decode(Int.self, forKey: .gemmPanelBudget)
         winograd = try c.decode(Bool.self, forKey: .winograd)
         spreadImages = try c.decode(Bool.self, forKey: .spreadImages)
+        subBatchBytes = try c.decode(Int.self, forKey: .subBatchBytes)
         gemmKernels = try c.decodeIfPresent([String: String].self, forKey: .gemmKernels) ?? [:]
     }
 }

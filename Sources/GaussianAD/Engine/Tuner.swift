@@ -36,6 +36,9 @@ public enum Tuner {
         }
         knobs.append(vary("im2col-chunk-bytes", [machine.planningL1dBytes, l2 / 8, l2 / 4], \.im2colChunkBytes))
         knobs.append(vary("gemm-panel-budget", [l2 / 4, l2 / 2, l2], \.gemmPanelBudget))
+        if batch >= 2 * threads {
+            knobs.append(vary("sub-batch-bytes", [0, l2, 2 * l2, 4 * l2], \.subBatchBytes))
+        }
         if threads > 1 && batch >= threads {
             knobs.append(Knob(name: "spread-images", values: [true, false].map { var o = base; o.spreadImages = $0; return o }))
         }
@@ -174,6 +177,7 @@ public enum Tuner {
         case "im2col-chunk-bytes": into.im2colChunkBytes = from.im2colChunkBytes
         case "gemm-panel-budget": into.gemmPanelBudget = from.gemmPanelBudget
         case "spread-images": into.spreadImages = from.spreadImages
+        case "sub-batch-bytes": into.subBatchBytes = from.subBatchBytes
         default: break
         }
     }
@@ -189,6 +193,7 @@ public enum Tuner {
         case "im2col-chunk-bytes": return bytes(o.im2colChunkBytes)
         case "gemm-panel-budget": return bytes(o.gemmPanelBudget)
         case "spread-images": return o.spreadImages ? "one image per thread" : "every op split over the threads"
+        case "sub-batch-bytes": return o.subBatchBytes == 0 ? "off" : MachineFacts.size(o.subBatchBytes)
         default: return "?"
         }
     }
