@@ -136,13 +136,16 @@ final class PlanTuningTests: KernelLevelTestCase {
         good.record(entry())
         let enc = JSONEncoder()
         var stale = good
-        stale.version = TuningFile.version + 1
+        stale.version = TuningFile.version - 1
+        var newer = good
+        newer.version = TuningFile.version + 1
         var foreign = good
         foreign.format = "something else"
         let cases: [(String, Data)] = [
             ("corrupt", Data("{\"format\": \"gaussian-ad tuning\", \"vers".utf8)),
             ("not a tuning file", Data("[1, 2, 3]".utf8)),
             ("stale", try enc.encode(stale)),
+            ("newer", try enc.encode(newer)),
             ("format", try enc.encode(foreign)),
             ("bytes", Data(count: TuningFile.maxBytes + 1)),
         ]
@@ -163,6 +166,12 @@ final class PlanTuningTests: KernelLevelTestCase {
         bad.options.gemmPanelBudget = -5
         var file = TuningFile()
         file.record(bad)
+        try file.write(to: url)
+        XCTAssertNil(TuningFile.options(for: .efficientNetLite0, batch: 16, threads: 2, url: url).options)
+        var hugeGroups = entry()
+        hugeGroups.options.subBatchBytes = -1
+        file = TuningFile()
+        file.record(hugeGroups)
         try file.write(to: url)
         XCTAssertNil(TuningFile.options(for: .efficientNetLite0, batch: 16, threads: 2, url: url).options)
     }

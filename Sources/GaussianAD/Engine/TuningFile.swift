@@ -58,7 +58,10 @@ public struct TuningFile: Sendable, Codable, Equatable {
         do { data = Data(try FileBytes.read(url, maxBytes: maxBytes)) } catch { return ignored("\(error)") }
         guard let file = try? JSONDecoder().decode(TuningFile.self, from: data) else { return ignored("it is not a tuning file (corrupt JSON)") }
         guard file.format == format else { return ignored("it is not a tuning file (format '\(file.format)')") }
-        guard file.version == version else { return ignored("it was written for plan version \(file.version), this is \(version) (stale)") }
+        guard file.version == version else {
+            return ignored(file.version < version ? "it was written for plan version \(file.version), this is \(version) (stale)"
+                                                  : "it was written by a newer gaussian-ad (plan version \(file.version); this one reads \(version))")
+        }
         return (file, nil)
     }
 
