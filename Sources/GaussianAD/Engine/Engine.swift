@@ -18,6 +18,8 @@ final class Engine: @unchecked Sendable {
     /// Where a thread's own input image starts in its slot (for images it prepares and runs),
     /// and its group arena (the sub-batched last stage's tensors, `ExecutionPlan.groupImages`).
     private let inputOffset: Int, groupOffset: Int
+    /// threads x groupImages image numbers: each thread's images waiting for the last stage.
+    private let groupSlots: UnsafeMutablePointer<Int>
     /// Serialises runs: the pool, the workspace and `job` belong to one batch at a time.
     private let lock = NSLock()
     private var job: Job?
@@ -35,9 +37,13 @@ final class Engine: @unchecked Sendable {
         groupOffset = inputOffset + (plan.inputShape.count + 15) / 16 * 16
         slotFloats = groupOffset + (plan.groupArenaFloats + 15) / 16 * 16
         workspace = FloatStorage(count: self.threads * slotFloats, zeroed: false)
+        groupSlots = .allocate(capacity: self.threads * plan.groupImages)
     }
 
-    deinit { ck_pool_destroy(pool) }
+    deinit {
+        ck_pool_destroy(pool)
+        groupSlots.deallocate()
+    }
 
     /// Writes image i's input (S x S x 3 floats) into the slot given; run on the pool's threads.
     typealias Prepare = @Sendable (Int, UnsafeMutablePointer<Float>) -> Void
@@ -86,8 +92,9 @@ final class Engine: @unchecked Sendable {
     }
 
     /// Thread ith's part of the current job: whole images claimed one at a time while every
-    /// thread can still get one (a thread on a busier core claims fewer), then the remainder
-    /// with every op split over the threads. Without `spreadImages`, every image is split.
+    /// thread can still get one (a thread on a busier core claims fewer; with sub-batches, its
+    /// images wait after the stage before the last one until it has a group), then the
+    /// remainder with every op split over the threads. Without `spreadImages`, every image is split.
     /// With `prepare`, the claiming thread writes each image's input first (the remainder's too).
     private func work(ith: Int, nth: Int) {
         guard let job else { return }
@@ -100,7 +107,8 @@ final class Engine: @unchecked Sendable {
             UnsafeMutablePointer(mutating: job.input) + (job.prepare == nil ? i : i - spread) * S
         }
         // Images of this thread waiting for the sub-batched last stage (plan.groupImages of them).
-        var group: [Int] = []
+        let slots = groupSlots + ith * plan.groupImages
+        var waiting = 0
         while claimed > 0 {
             let i = ck_pool_claim(pool)
             guard i < claimed else { break }
@@ -111,9 +119,13 @@ final class Engine: @unchecked Sendable {
                     prepare(i, input)
                 }
                 if plan.groupImages > 1 {
-                    runStage(i, input: input, job: job, slot: mine, into: group.count)
-                    group.append(i)
-                    if group.count == plan.groupImages { runGroup(group, job: job, slot: mine); group.removeAll(keepingCapacity: true) }
+                    runStage(i, input: input, job: job, slot: mine, into: waiting)
+                    slots[waiting] = i
+                    waiting += 1
+                    if waiting == plan.groupImages {
+                        runGroup(UnsafeBufferPointer(start: slots, count: waiting), job: job, slot: mine)
+                        waiting = 0
+                    }
                 } else {
                     runImage(i, input: input, job: job, arena: mine, scratch: mine + plan.arenaFloats, ith: 0, nth: 1)
                 }
@@ -121,7 +133,7 @@ final class Engine: @unchecked Sendable {
                 job.prepare?(i, splitInput(i))
             }
         }
-        if !group.isEmpty { runGroup(group, job: job, slot: mine) }
+        if waiting > 0 { runGroup(UnsafeBufferPointer(start: slots, count: waiting), job: job, slot: mine) }
         guard spread < job.count else { return }
         ck_pool_barrier(pool)
         let shared = workspace.pointer
@@ -142,8 +154,8 @@ final class Engine: @unchecked Sendable {
             let job = Job(count: 1, input: input, prepare: nil, levels: lv.baseAddress!, logits: nil, spatial: nil)
             for _ in 0..<max(1, rounds) {
                 times.withUnsafeMutableBufferPointer { t in
-                    runImage(0, input: UnsafeMutablePointer(mutating: input), job: job, arena: workspace.pointer, scratch: workspace.pointer + plan.arenaFloats, ith: 0, nth: 1,
-                             times: t.baseAddress)
+                    runImage(0, input: UnsafeMutablePointer(mutating: input), job: job, arena: workspace.pointer,
+                             scratch: workspace.pointer + plan.arenaFloats, ith: 0, nth: 1, times: t.baseAddress)
                 }
                 for i in best.indices { best[i] = min(best[i], times[i]) }
             }
@@ -177,7 +189,7 @@ final class Engine: @unchecked Sendable {
     /// arena): pointwise GEMMs and adds once over all of them, Winograd bands with all images'
     /// tiles in each of the 16 GEMMs, every other step image by image. The thread's own arena is
     /// free by then and holds the per-image temporaries (squeeze-excitation, classifier).
-    private func runGroup(_ images: [Int], job: Job, slot: UnsafeMutablePointer<Float>) {
+    private func runGroup(_ images: UnsafeBufferPointer<Int>, job: Job, slot: UnsafeMutablePointer<Float>) {
         let g = images.count, base = slot + groupOffset, scratch = slot + plan.arenaFloats
         @inline(__always) func t(_ n: Int, _ j: Int = 0) -> UnsafeMutablePointer<Float> {
             base + plan.groupOffsets[n] + j * plan.shapes[n].count
