@@ -1,7 +1,8 @@
 // The layer graph's ops, each on its own, against a plain float64 evaluation written out here:
 // k x k convolution with stride and asymmetric padding and a residual, depthwise, squeeze-
 // excitation, max and average pooling, add, every activation, taps (pooled and spatial), the
-// classifier; through the planner and the engine with 1 to 3 threads and batches of 1 to 4.
+// classifier; through the planner and the engine with 1 to 3 threads and batches of 1 to 4, and
+// a network whose last stage runs in sub-batches.
 import Foundation
 import XCTest
 @testable import GaussianAD
@@ -216,6 +217,82 @@ final class GraphTests: KernelLevelTestCase {
                 }
             }
         }
+        }
+    }
+
+    /// Sub-batches: a network whose every op after the first is on its smallest map runs that
+    /// stage for groups of images together (pointwise GEMMs with a residual, Winograd with a
+    /// residual, depthwise, squeeze-excitation, pooling, add, a spatial tap, the classifier),
+    /// with full and partial groups, images spread over 1 to 3 threads and a remainder split
+    /// over them: against the float64 evaluation of each image alone.
+    func testSubBatchedStageAgainstThePlainEvaluation() throws {
+        Kernels.ensureInitialised()
+        let S = 8
+        var g = Graph(inputSize: S)
+        let c1 = conv(3, 2, Padding(top: 1, left: 1, bottom: 1, right: 1), 3, 16)
+        let x1 = try g.conv(c1, g.input, activation: .relu)
+        let e = conv(1, 1, Padding(), 16, 24)
+        let x2 = try g.conv(e, x1, activation: .swish)
+        let dw = DepthwiseWeights(kernel: 3, stride: 1, padding: Padding(top: 1, left: 1, bottom: 1, right: 1), channels: 24,
+                                  weights: rands(9 * 24), bias: rands(24))
+        let x3 = try g.depthwise(dw, x2, activation: .relu6)
+        let se = SqueezeExcitation(channels: 24, reduced: 4, reduceWeights: rands(96), reduceBias: rands(4),
+                                   expandWeights: rands(96), expandBias: rands(24), activation: .swish)
+        let x4 = try g.squeezeExcite(se, x3)
+        let p = conv(1, 1, Padding(), 24, 16)
+        let x5 = try g.conv(p, x4, residual: x1, activation: .none)
+        g.tap(x5, spatial: true)
+        let w = conv(3, 1, Padding(top: 1, left: 1, bottom: 1, right: 1), 16, 16)
+        let x6 = try g.conv(w, x5, residual: x5, activation: .relu)
+        let mp = Pooling(kind: .max, kernel: 3, stride: 1, padding: Padding(top: 1, left: 1, bottom: 1, right: 1))
+        let x7 = try g.pool(mp, x6)
+        let x8 = try g.add(x7, x6, activation: .relu)
+        g.tap(x8)
+        let fcW = rands(16 * 10), fcB = rands(10)
+        try g.classifier(x8, weights: fcW, bias: fcB)
+
+        var options = PlanOptions.heuristic(for: .current)
+        options.subBatchBytes = 3 * 4 * 4 * 24 * 4      // three images of the stage's largest tensor
+        let plan = ExecutionPlan(g, options: options)
+        XCTAssertEqual(plan.groupImages, 3)
+        XCTAssertEqual(plan.groupStart, 1, "every step after the first convolution is in the stage")
+        XCTAssertTrue(plan.steps.contains { if case .winograd = $0 { return true } else { return false } })
+        let n = 7
+        let inputs = rands(n * S * S * 3)
+        var refLevels: [[Double]] = [], refSpatial: [[Double]] = [], refLogits: [[Double]] = []
+        for i in 0..<n {
+            let x = T(h: S, w: S, c: 3, v: inputs[(i * S * S * 3)..<((i + 1) * S * S * 3)].map(Double.init))
+            let r1 = refConv(x, c1, residual: nil, .relu)
+            let r5 = refConv(refSE(refDepthwise(refConv(r1, e, residual: nil, .swish), dw, .relu6), se), p, residual: r1, .none)
+            let r6 = refConv(r5, w, residual: r5, .relu)
+            var r8 = refPool(r6, mp)
+            for j in 0..<r8.v.count { r8.v[j] = max(0, r8.v[j] + r6.v[j]) }
+            let pooled = refMean(r8)
+            refLevels.append(refMean(r5) + pooled)
+            refSpatial.append(r5.v)
+            refLogits.append((0..<10).map { o in Double(fcB[o]) + (0..<16).reduce(0.0) { $0 + pooled[$1] * Double(fcW[$1 * 10 + o]) } })
+        }
+        for threads in [1, 2, 3] {
+            let engine = try Engine(plan: plan, threads: threads)
+            for batch in [1, 3, 4, 7] {
+                var levels = [Float](repeating: .nan, count: batch * plan.featureDim)
+                var logits = [Float](repeating: .nan, count: batch * 10)
+                var spatial = [Float](repeating: .nan, count: batch * plan.spatialFloats)
+                inputs.withUnsafeBufferPointer { inp in
+                    engine.run(count: batch, input: inp.baseAddress!, levels: &levels, logits: &logits, spatial: &spatial)
+                }
+                for i in 0..<batch {
+                    func close(_ got: ArraySlice<Float>, _ want: [Double], _ what: String) {
+                        let scale = max(1, want.map(abs).max() ?? 1)
+                        for (a, b) in zip(got, want) where !(abs(Double(a) - b) <= 1e-5 * scale) {
+                            XCTFail("threads \(threads) batch \(batch) image \(i) \(what): \(a) vs \(b)"); return
+                        }
+                    }
+                    close(levels[(i * plan.featureDim)..<((i + 1) * plan.featureDim)], refLevels[i], "levels")
+                    close(logits[(i * 10)..<((i + 1) * 10)], refLogits[i], "logits")
+                    close(spatial[(i * plan.spatialFloats)..<((i + 1) * plan.spatialFloats)], refSpatial[i], "spatial map")
+                }
+            }
         }
     }
 
