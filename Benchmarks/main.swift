@@ -45,7 +45,7 @@ let cache = CacheFolder.fromEnvironment(ProcessInfo.processInfo.environment)
 
 do {
     // GAUSSIAN_AD_KERNELS caps the kernel level, here where the program starts.
-    if let cap = try Kernels.cap(fromEnvironment: ProcessInfo.processInfo.environment) { try Kernels.select(cap: cap) }
+    try Kernels.select(fromEnvironment: ProcessInfo.processInfo.environment)
     Kernels.ensureInitialised()
     switch CommandLine.arguments.dropFirst().first ?? "engine" {
     case "machine": EngineBench.machine()

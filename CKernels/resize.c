@@ -167,10 +167,7 @@ void ck_f32_resize_aa_grey_to_rgb(size_t in_h, size_t in_w, const float *in, siz
     /* Past the stack tables (extreme downscales): the general path on one channel, then spread. */
     const float zero = 0.0f, one = 1.0f;
     ck_f32_resize_aa_normalize_hwc(in_h, in_w, 1, in, out_h, out_w, &zero, &one, scratch, out);
-    for (size_t i = out_h * out_w; i-- > 0;) {
-        const float v = out[i];
-        for (size_t c = 0; c < 3; c++) out[i * 3 + c] = (v - mean[c]) / std[c];
-    }
+    ck_aa_spread_rgb(out, out_h * out_w, mean, std);
 }
 
 void ck_f32_resize_aa_normalize_hwc(size_t in_h, size_t in_w, size_t channels, const float *in,

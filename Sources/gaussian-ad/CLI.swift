@@ -37,7 +37,7 @@ enum CLI {
         let rest = Array(args.dropFirst())
         // The kernel level is capped here, where the tool starts, before any network is built.
         do {
-            if let cap = try Kernels.cap(fromEnvironment: ProcessInfo.processInfo.environment) { try Kernels.select(cap: cap) }
+            try Kernels.select(fromEnvironment: ProcessInfo.processInfo.environment)
         } catch {
             printError("gaussian-ad: \(error)")
             return 2

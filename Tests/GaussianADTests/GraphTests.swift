@@ -89,6 +89,35 @@ final class GraphTests: KernelLevelTestCase {
         return out
     }
 
+    /// Runs `plan` on 1 to 3 threads for each batch size over the first images of `inputs`
+    /// and checks every image's levels, logits (10 classes) and spatial maps against the
+    /// reference, within 1e-5 of each vector's largest magnitude (at least 1).
+    func checkEngine(_ plan: ExecutionPlan, inputs: [Float], batches: [Int], levels refLevels: [[Double]],
+                     logits refLogits: [[Double]], spatial refSpatial: [[Double]]) throws {
+        for threads in [1, 2, 3] {
+            let engine = try Engine(plan: plan, threads: threads)
+            for batch in batches {
+                var levels = [Float](repeating: .nan, count: batch * plan.featureDim)
+                var logits = [Float](repeating: .nan, count: batch * 10)
+                var spatial = [Float](repeating: .nan, count: batch * plan.spatialFloats)
+                inputs.withUnsafeBufferPointer { inp in
+                    engine.run(count: batch, input: inp.baseAddress!, levels: &levels, logits: &logits, spatial: &spatial)
+                }
+                for i in 0..<batch {
+                    func close(_ got: ArraySlice<Float>, _ want: [Double], _ what: String) {
+                        let scale = max(1, want.map(abs).max() ?? 1)
+                        for (a, b) in zip(got, want) where !(abs(Double(a) - b) <= 1e-5 * scale) {
+                            XCTFail("threads \(threads) batch \(batch) image \(i) \(what): \(a) vs \(b)"); return
+                        }
+                    }
+                    close(levels[(i * plan.featureDim)..<((i + 1) * plan.featureDim)], refLevels[i], "levels")
+                    close(logits[(i * 10)..<((i + 1) * 10)], refLogits[i], "logits")
+                    close(spatial[(i * plan.spatialFloats)..<((i + 1) * plan.spatialFloats)], refSpatial[i], "spatial map")
+                }
+            }
+        }
+    }
+
     func conv(_ k: Int, _ s: Int, _ pad: Padding, _ cin: Int, _ cout: Int) -> ConvWeights {
         ConvWeights(kernel: k, stride: s, padding: pad, cin: cin, cout: cout, weights: rands(k * k * cin * cout).map { $0 * 0.5 }, bias: rands(cout))
     }
@@ -195,28 +224,7 @@ final class GraphTests: KernelLevelTestCase {
             refSpatial.append(r5.v)
             refLogits.append((0..<10).map { o in Double(fcB[o]) + (0..<17).reduce(0.0) { $0 + pooled[$1] * Double(fcW[$1 * 10 + o]) } })
         }
-        for threads in [1, 2, 3] {
-            let engine = try Engine(plan: plan, threads: threads)
-            for batch in [1, 3, 4] {
-                var levels = [Float](repeating: .nan, count: batch * plan.featureDim)
-                var logits = [Float](repeating: .nan, count: batch * 10)
-                var spatial = [Float](repeating: .nan, count: batch * plan.spatialFloats)
-                inputs.withUnsafeBufferPointer { inp in
-                    engine.run(count: batch, input: inp.baseAddress!, levels: &levels, logits: &logits, spatial: &spatial)
-                }
-                for i in 0..<batch {
-                    func close(_ got: ArraySlice<Float>, _ want: [Double], _ what: String) {
-                        let scale = max(1, want.map(abs).max() ?? 1)
-                        for (a, b) in zip(got, want) where abs(Double(a) - b) > 1e-5 * scale {
-                            XCTFail("threads \(threads) batch \(batch) image \(i) \(what): \(a) vs \(b)"); return
-                        }
-                    }
-                    close(levels[(i * plan.featureDim)..<((i + 1) * plan.featureDim)], refLevels[i], "levels")
-                    close(logits[(i * 10)..<((i + 1) * 10)], refLogits[i], "logits")
-                    close(spatial[(i * plan.spatialFloats)..<((i + 1) * plan.spatialFloats)], refSpatial[i], "spatial map")
-                }
-            }
-        }
+        try checkEngine(plan, inputs: inputs, batches: [1, 3, 4], levels: refLevels, logits: refLogits, spatial: refSpatial)
         }
     }
 
@@ -272,28 +280,7 @@ final class GraphTests: KernelLevelTestCase {
             refSpatial.append(r5.v)
             refLogits.append((0..<10).map { o in Double(fcB[o]) + (0..<16).reduce(0.0) { $0 + pooled[$1] * Double(fcW[$1 * 10 + o]) } })
         }
-        for threads in [1, 2, 3] {
-            let engine = try Engine(plan: plan, threads: threads)
-            for batch in [1, 3, 4, 7] {
-                var levels = [Float](repeating: .nan, count: batch * plan.featureDim)
-                var logits = [Float](repeating: .nan, count: batch * 10)
-                var spatial = [Float](repeating: .nan, count: batch * plan.spatialFloats)
-                inputs.withUnsafeBufferPointer { inp in
-                    engine.run(count: batch, input: inp.baseAddress!, levels: &levels, logits: &logits, spatial: &spatial)
-                }
-                for i in 0..<batch {
-                    func close(_ got: ArraySlice<Float>, _ want: [Double], _ what: String) {
-                        let scale = max(1, want.map(abs).max() ?? 1)
-                        for (a, b) in zip(got, want) where !(abs(Double(a) - b) <= 1e-5 * scale) {
-                            XCTFail("threads \(threads) batch \(batch) image \(i) \(what): \(a) vs \(b)"); return
-                        }
-                    }
-                    close(levels[(i * plan.featureDim)..<((i + 1) * plan.featureDim)], refLevels[i], "levels")
-                    close(logits[(i * 10)..<((i + 1) * 10)], refLogits[i], "logits")
-                    close(spatial[(i * plan.spatialFloats)..<((i + 1) * plan.spatialFloats)], refSpatial[i], "spatial map")
-                }
-            }
-        }
+        try checkEngine(plan, inputs: inputs, batches: [1, 3, 4, 7], levels: refLevels, logits: refLogits, spatial: refSpatial)
     }
 
     /// The arena is smaller than the sum of the tensors: lifetimes let buffers be reused.

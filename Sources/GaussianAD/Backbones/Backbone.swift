@@ -50,9 +50,7 @@ public final class Backbone: Sendable {
     /// Floating-point operations of one image through the network (multiply-adds count two).
     public var flopsPerImage: Int { engine.plan.flops }
     /// Floats of activation workspace the engine holds (all threads).
-    public var workspaceFloats: Int {
-        engine.threads * (engine.plan.arenaFloats + engine.plan.scratchFloats + engine.plan.inputShape.count + engine.plan.groupArenaFloats)
-    }
+    public var workspaceFloats: Int { engine.workspaceFloats }
 
     /// Loads `kind` from `weights`, or from `cache` (the folder scripts/setup fills); the
     /// checkpoint's sizes are bounded by `limits`. The network runs on `threads` threads

@@ -40,6 +40,9 @@ final class Engine: @unchecked Sendable {
         groupSlots = .allocate(capacity: self.threads * plan.groupImages)
     }
 
+    /// Floats of the workspace (every thread's slot).
+    var workspaceFloats: Int { threads * slotFloats }
+
     deinit {
         ck_pool_destroy(pool)
         groupSlots.deallocate()

@@ -411,11 +411,10 @@ final class ExecutionPlan: Sendable {
         let images = min(8, options.subBatchBytes / max(largest, 1))
         guard images >= 2 else { return none }
         // Tensors made before the stage and read in it come over from each image's arena.
-        let firstOp = stepOps[start].lowerBound
         var made = Set<Int>()
         for ops in stepOps[..<start] { for i in ops { if let o = graph.ops[i].output { made.insert(o) } } }
         var boundary: [Int] = []
-        for i in tail { for t in tensors(stepOps[i]) where made.contains(t) && lastUse[t] >= firstOp && !boundary.contains(t) { boundary.append(t) } }
+        for i in tail { for t in tensors(stepOps[i]) where made.contains(t) && !boundary.contains(t) { boundary.append(t) } }
         var allocator = ArenaAllocator()
         var offsets = [Int](repeating: -1, count: shapes.count)
         for t in boundary { offsets[t] = allocator.allocate(images * shapes[t].count) }

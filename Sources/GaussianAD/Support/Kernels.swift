@@ -10,9 +10,7 @@ import Foundation
 /// the CPU's best. A program that lets its users cap the level (the CLI honours
 /// `GAUSSIAN_AD_KERNELS`) calls `select(cap:)` where it starts:
 ///
-///     if let cap = try Kernels.cap(fromEnvironment: ProcessInfo.processInfo.environment) {
-///         try Kernels.select(cap: cap)
-///     }
+///     try Kernels.select(fromEnvironment: ProcessInfo.processInfo.environment)
 public enum Kernels {
     /// A level of the C kernels, lowest first.
     public enum Level: String, Sendable, CaseIterable, Comparable {
@@ -82,6 +80,14 @@ public enum Kernels {
             throw GaussianADError.invalidArgument("GAUSSIAN_AD_KERNELS must be portable, avx2 or avx512f, got '\(s)'")
         }
         return level
+    }
+
+    /// Selects the cap that `GAUSSIAN_AD_KERNELS` asks for in `env`, if it asks for one: what a
+    /// program that honours the variable calls where it starts.
+    /// - Throws: `.invalidArgument` for a value that is not a level, or (from `select(cap:)`)
+    ///   when the kernels already run at another level.
+    public static func select(fromEnvironment env: [String: String]) throws {
+        if let cap = try cap(fromEnvironment: env) { try select(cap: cap) }
     }
 
     /// Makes sure the dispatch table is filled (at the CPU's best level unless `select(cap:)`
