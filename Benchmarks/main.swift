@@ -10,6 +10,7 @@
 //   gaussian-ad-bench kernels
 //   gaussian-ad-bench gaussian [--images 10000] [--threads 2]
 //   gaussian-ad-bench scale [--images 100000] [--size 64] [--dir DIR] [--threads 2] [--max-memory 1G]
+//   gaussian-ad-bench features [--data DIR] [--category NAME] [--backbone NAME] -o PREFIX
 //
 // Prints medians over rounds after one warm-up; --json FILE writes them too, with the machine's
 // facts. engine and e2e use the tuning file's plan for the batch and threads when there is one
@@ -55,8 +56,9 @@ do {
     case "gaussian": try GaussianBench.run()
     case "kernels": KernelBench.run()
     case "scale": try ScaleBench.run()
+    case "features": try FeatureDump.run()
     default:
-        print("usage: gaussian-ad-bench machine|layers|engine|e2e|kernels|gaussian|scale [options]")
+        print("usage: gaussian-ad-bench machine|layers|engine|e2e|kernels|gaussian|scale|features [options]")
         exit(2)
     }
 } catch {

@@ -25,7 +25,8 @@ enum CLI {
       score MODEL IMAGE...  score images against a model (- reads paths from stdin)
       info MODEL            describe a model file
       merge PART... -o OUT  merge the parts of a sharded fit's pass
-      project, calibrate    the later passes of a sharded fit (see merge --help)
+      project, calibrate, refit
+                        the later passes of a sharded fit (see merge --help)
       tune                  measure the fastest plan of a backbone on this machine
       version               the tool's version (also --version)
 
@@ -54,6 +55,7 @@ enum CLI {
             case "merge": return try MergeCommand.run(rest)
             case "calibrate": return try PassCommand.run(rest, pass: .calibration)
             case "project": return try PassCommand.run(rest, pass: .projection)
+            case "refit": return try PassCommand.run(rest, pass: .moments)
             case "tune": return try TuneCommand.run(rest)
             default:
                 printError("gaussian-ad: unknown command '\(cmd)'\n\n" + overview)

@@ -7,7 +7,7 @@ enum EvaluateCommand {
     Usage: gaussian-ad evaluate [DATA] [--backbone NAME] [--weights FILE] [--folds 5] [--seed 0]
                                 [--category NAME...] [--levels 0-8] [--pca T | --npca T]
                                 [--baselines] [--batch 16] [--json FILE] [--report FILE.html]
-                                [--max-memory 1G]
+                                [--max-memory 1G] [--contamination auto|F]
 
     Runs the evaluation protocol of docs/METHOD.md 6 on every category of DATA (an MVTec AD root or
     category, a folder with good/ and one folder per defect type, or the ELPV data folder).
@@ -16,11 +16,15 @@ enum EvaluateCommand {
     Features are accumulated, not kept: a category whose features exceed a quarter of --max-memory
     is run through the network again for each pass (two, three with --pca/--npca).
 
+      --contamination R     fit every fold robustly, as `fit --contamination R` does (auto or a
+                            fraction F), and list each category's suspects: the training images
+                            its robust fit on all of them drops (in the report as thumbnails)
+
     """ + Options.backboneHelp + Options.levelsHelp + Options.limitsHelp
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: ["--backbone", "--folds", "--seed", "--category", "--levels", "--pca", "--npca",
-                                           "--json", "--report", "--batch", "--weights", "--max-image-pixels", "--threads", "--max-memory"],
+                                           "--json", "--report", "--batch", "--weights", "--max-image-pixels", "--threads", "--max-memory", "--contamination"],
                             flags: ["-h", "--help", "--baselines"], multi: ["--category"])
         if o.has("-h") || o.has("--help") { try printOutput(help); return 0 }
         guard o.positionals.count <= 1 else { throw UsageError(description: "one DATA folder at most\n\n" + help) }
@@ -38,6 +42,7 @@ enum EvaluateCommand {
         if let m = o.value("--max-memory") { opts.maxMemory = try InputLimits.parseBytes(m, name: "--max-memory") }
         let limits = try o.limits()
         opts.threads = try o.threads()
+        opts.contamination = try FitSummaryOutput.contamination(o)
         try o.checkOutputs([o.value("--json"), o.value("--report")])
         let dataset = try Options.openDataset(dataURL).selecting(o.values["--category"] ?? [])
         for c in dataset.categories { try Evaluation.checkEvaluable(c) }
@@ -85,6 +90,10 @@ enum Table {
             if baselines, let a = c.l2AUROC, let b = c.sedAUROC { l += String(format: "   %.4f %.4f", a, b) }
             lines.append(l)
             lines.append("    folds: " + c.aurocFolds.map { String(format: "%.4f", $0) }.joined(separator: " "))
+            if let rule = r.contamination {
+                lines.append("    robust fit (--contamination \(rule)): \(c.suspects.count) suspects, \(c.excluded.count) training images excluded"
+                             + (c.suspects.isEmpty ? "" : "; most suspect: " + c.suspects.prefix(3).map { String(format: "%@ (%.2f)", $0.path, $0.score) }.joined(separator: ", ")))
+            }
         }
         var mean = String(format: "mean over %d categories: %.4f", r.categories.count, r.aurocMean)
         if let s = r.aurocSEM { mean += String(format: " +- %.4f (SEM over categories)", s) }

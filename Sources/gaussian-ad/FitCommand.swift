@@ -7,13 +7,15 @@ enum FitCommand {
     static let help = """
     Usage: gaussian-ad fit DATA -o MODEL.gad [--category NAME] [--backbone NAME] [--weights FILE]
                            [--levels 0-8] [--pca T | --npca T] [--fpr 0.01] [--folds 5] [--seed 0]
-                           [--max-memory 1G]
+                           [--max-memory 1G] [--contamination auto|F] [--json FILE]
            gaussian-ad fit DATA --shard I/N -o PART.gadpart [same options]
 
     Fits the Gaussians on every normal training image of one category (MVTec: train/good;
     folder layouts and ELPV: all normal images) and calibrates the threshold on the combined
     score: the (1 - fpr) quantile of out-of-fold scores of the normal images (each scored by a
-    model fitted without its fold). Writes MODEL.gad atomically.
+    model fitted without its fold). Writes MODEL.gad atomically. Training images whose
+    out-of-fold score is improbable for a normal image (robust z above 3.5) are listed as
+    suspects: a folder of good parts with a few defective ones in it.
 
     Features are accumulated, not kept: the passes that need the images again (the
     calibration, and the projection of --pca/--npca) replay them from memory when they fit in
@@ -25,12 +27,12 @@ enum FitCommand {
                     `gaussian-ad merge PART... -o MODEL.gad` and the pass it names next
                     (see `gaussian-ad merge --help`)
 
-    """ + Options.backboneHelp + Options.levelsHelp + Options.limitsHelp
+    """ + FitSummaryOutput.help + Options.backboneHelp + Options.levelsHelp + Options.limitsHelp
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try Options(args, valued: ["-o", "--output", "--category", "--backbone", "--levels", "--pca", "--npca",
                                            "--fpr", "--folds", "--seed", "--batch", "--weights", "--max-image-pixels", "--threads",
-                                           "--shard", "--max-memory"],
+                                           "--shard", "--max-memory", "--contamination", "--json"],
                             flags: ["-h", "--help"])
         if o.has("-h") || o.has("--help") { try printOutput(help); return 0 }
         guard o.positionals.count == 1 else { throw UsageError(description: "give one DATA folder\n\n" + help) }
@@ -46,7 +48,12 @@ enum FitCommand {
         let reduction = try EvaluateCommand.reduction(o)
         let limits = try o.limits()
         let threads = try o.threads()
-        try o.checkOutputs([out])
+        let contamination = try FitSummaryOutput.contamination(o)
+        let json = o.value("--json")
+        if json != nil, shard != nil {
+            throw UsageError(description: "--json describes a finished fit: give it to the last `gaussian-ad merge` of a sharded one")
+        }
+        try o.checkOutputs([out] + (json.map { [$0] } ?? []))
         let dataURL = URL(fileURLWithPath: o.positionals[0])
         let cat = try o.category(of: dataURL)
         let normals = cat.trainingNormals
@@ -57,7 +64,7 @@ enum FitCommand {
         let gopts = GaussianOptions(levels: levels, reduction: reduction, threads: threads)
         let paths = normals.map(\.relativePath)
         let plan = try FitPlan(backbone: kind, weightsSHA256: net.weightsSHA256, levelDims: net.levelDims, options: gopts,
-                               folds: k, seed: seed, category: cat.name, paths: paths)
+                               folds: k, seed: seed, category: cat.name, paths: paths, contamination: contamination)
         let meta = ["created": ISO8601DateFormatter().string(from: Date()), "dataset": dataURL.path, "category": cat.name,
                     "tool": "gaussian-ad \(GaussianADVersion.string)", "folds": "\(k)", "seed": "\(seed)"]
         let fx = FeatureExtractor(backbone: net, batchSize: try o.batch(), limits: limits)
@@ -73,14 +80,16 @@ enum FitCommand {
         let images = ImageFeatures(extractor: fx, urls: normals.map(\.url), paths: paths, maxMemory: maxMemory) {
             bar.update(cat.name, $0, $1)
         }
-        let (model, wp) = try FitRunner.fit(FitState(plan: plan), paths: paths, targetFPR: fpr, threads: threads,
-                                            batches: images.batches)
-        let file = ModelFile(backbone: kind, weightsSHA256: net.weightsSHA256, model: model, workingPoint: wp, metadata: meta)
+        let (model, wp, summary) = try FitRunner.fit(FitState(plan: plan), paths: paths, targetFPR: fpr, threads: threads,
+                                                     batches: images.batches)
+        let file = ModelFile(backbone: kind, weightsSHA256: net.weightsSHA256, model: model, workingPoint: wp,
+                             metadata: meta.merging(FitSummaryOutput.metadata(summary)) { a, _ in a })
         try file.save(to: URL(fileURLWithPath: out))
         try printOutput("fitted \(kind.rawValue) on \(normals.count) normal images of \(cat.name); levels \(model.levels.map(\.level))"
               + (images.keepsFeatures ? "" : " (\(images.extractions) passes over the images: their features exceed a quarter of --max-memory)"))
         try printOutput(String(format: "threshold %.4f at target FPR %.4f (out-of-fold observed FPR %.4f over %d images)",
                      wp.threshold, wp.targetFPR, wp.observedFPR, wp.calibrationCount))
+        try FitSummaryOutput.report(summary, json: json)
         try printOutput("wrote \(out)")
         return 0
     }

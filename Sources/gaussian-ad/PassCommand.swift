@@ -1,13 +1,19 @@
-// `gaussian-ad calibrate` and `gaussian-ad project`: one shard's part of a later pass of a fit
-// in progress (a `.gad` written by `merge`).
+// `gaussian-ad calibrate`, `project` and `refit`: one shard's part of a later pass of a fit in
+// progress (a `.gad` written by `merge`).
 import Foundation
 import GaussianAD
 
 enum PassCommand {
     static func help(_ pass: FitPass) -> String {
-        let (cmd, what) = pass == .calibration
-            ? ("calibrate", "scores each image of the shard with the model fitted without its fold; merge\n    sets the threshold at the (1 - fpr) quantile of these out-of-fold scores")
-            : ("project", "sums the moments of the images projected by the components the merged\n    covariance chose (--pca / --npca fits only)")
+        let (cmd, what): (String, String)
+        switch pass {
+        case .calibration:
+            (cmd, what) = ("calibrate", "scores each image of the shard with the model fitted without its fold; merge\n    sets the threshold at the (1 - fpr) quantile of these out-of-fold scores")
+        case .projection:
+            (cmd, what) = ("project", "sums the moments of the images projected by the components the merged\n    covariance chose (--pca / --npca fits only)")
+        case .moments:
+            (cmd, what) = ("refit", "sums the moments of the images the robust fit keeps, after a merge\n    dropped its suspects (fit --contamination only)")
+        }
         return """
         Usage: gaussian-ad \(cmd) MODEL.gad DATA --shard I/N -o PART.gadpart [--category NAME]
                                   [--weights FILE] [--batch 16]

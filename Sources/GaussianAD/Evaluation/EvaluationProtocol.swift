@@ -19,6 +19,15 @@ public struct EvaluationOptions: Sendable {
     /// Memory budget in bytes: a category's features are kept between the passes when they
     /// take at most a quarter of it, and the images are run through the network again otherwise.
     public var maxMemory: Int = 1 << 30
+    /// A robust fit in every fold (docs/METHOD.md 8; nil: the plain fit). Each fold's
+    /// training images are fitted as `fit --contamination` would, with inner folds of their
+    /// own, and the category's suspects come from a robust fit on all its training images.
+    public var contamination: Contamination? = nil
+    /// The backbone and weights the features come from: the robust fits' plans name them
+    /// (`run` sets them from its extractor).
+    public var backbone: BackboneKind = .efficientNetLite0
+    /// SHA-256 of the weights file.
+    public var weightsSHA256 = ""
 
     /// Defaults of the paper: 5 folds, seed 0, all levels, no reduction.
     public init() {}
@@ -36,6 +45,9 @@ public enum Evaluation {
     public static func run(dataset: Dataset, extractor: FeatureExtractor, options: EvaluationOptions,
                            progress: Progress? = nil) throws -> EvaluationResult {
         for cat in dataset.categories { try checkEvaluable(cat) }
+        var options = options
+        options.backbone = extractor.backbone.kind
+        options.weightsSHA256 = extractor.backbone.weightsSHA256
         let t0 = DispatchTime.now().uptimeNanoseconds
         var extractSeconds = 0.0, images = 0
         var results: [CategoryResult] = []
@@ -53,7 +65,8 @@ public enum Evaluation {
         return EvaluationResult(backbone: extractor.backbone.kind.rawValue,
                                 levels: options.levels ?? Array(extractor.backbone.levelDims.indices),
                                 reduction: options.reduction, categories: results,
-                                imagesPerSecond: extractSeconds > 0 ? Double(images) / extractSeconds : 0, seconds: total)
+                                imagesPerSecond: extractSeconds > 0 ? Double(images) / extractSeconds : 0, seconds: total,
+                                contamination: options.contamination)
     }
 
     /// Throws unless `cat` has what the protocol tests on: MVTec's test/ with normal and
@@ -144,7 +157,31 @@ public enum Evaluation {
                 }
             }
         }
-        let models = try training.map { try $0.finalize() }
+        var models = try training.map { try $0.finalize() }
+        var suspects: [Suspect] = [], excluded: [String] = []
+        if let rule = options.contamination {
+            func robust(_ takes: @escaping (Int) -> Bool) throws -> (GaussianModel, FitSummary) {
+                let paths = items.indices.filter(takes).map { items[$0].relativePath }
+                let plan = try FitPlan(backbone: options.backbone, weightsSHA256: options.weightsSHA256, levelDims: moments.perFold[0].levelDims,
+                                       options: GaussianOptions(levels: options.levels, reduction: options.reduction),
+                                       folds: robustFolds, seed: options.seed, category: cat.name, paths: paths, contamination: rule)
+                let fit = try FitRunner.fit(FitState(plan: plan), paths: paths, targetFPR: 0.05, threads: options.threads) { body in
+                    try withoutActuallyEscaping(body) { body in
+                        try batches { feats, idx in
+                            let rows = idx.indices.filter { takes(idx[$0]) }
+                            if !rows.isEmpty { try body(feats.selecting(rows: rows), rows.map { items[idx[$0]].relativePath }) }
+                        }
+                    }
+                }
+                return (fit.model, fit.summary)
+            }
+            let perFold = try (0..<k).map { f in try robust { inTrainingOf($0, f) } }
+            models = perFold.map(\.0)
+            // With one fold the fold's fit is the fit on every training image.
+            let whole = k == 1 ? perFold[0].1 : try robust(trains).1
+            suspects = whole.suspects
+            excluded = whole.excluded
+        }
         let dims = models[0].levels.map(\.dimension)
         // Per fold: the test items scored and their scores, in the order they came.
         var testedItems = [[Int]](repeating: [], count: k)
@@ -186,6 +223,10 @@ public enum Evaluation {
                               anomalousCount: tested.filter { $0.label != 0 }.count,
                               aurocFolds: aurocs, levelAUROC: levelMean,
                               l2AUROC: l2s.isEmpty ? nil : Summary.mean(l2s), sedAUROC: seds.isEmpty ? nil : Summary.mean(seds),
-                              tested: tested, levelDimensions: dims, workingPoint: wp)
+                              tested: tested, levelDimensions: dims, workingPoint: wp,
+                              suspects: suspects, excluded: excluded)
     }
+
+    /// Inner calibration folds of a robust fit in the protocol (`fit`'s default).
+    public static let robustFolds = 5
 }

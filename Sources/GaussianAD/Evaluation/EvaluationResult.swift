@@ -35,6 +35,10 @@ public struct CategoryResult: Sendable {
     public let levelDimensions: [Int]
     /// Threshold at 5 % FPR calibrated on the held-out normal scores, and its observed FPR.
     public let workingPoint: WorkingPoint?
+    /// With a robust fit (`EvaluationOptions.contamination`): the suspects among the
+    /// category's training images, most suspect first, and the images its robust fit on all
+    /// of them excluded. Empty otherwise.
+    public var suspects: [Suspect] = [], excluded: [String] = []
 }
 
 /// The protocol's result on a dataset.
@@ -51,6 +55,8 @@ public struct EvaluationResult: Sendable {
     public let imagesPerSecond: Double
     /// Wall time of the whole evaluation.
     public let seconds: Double
+    /// The robust fit's rule, if the folds were fitted robustly.
+    public var contamination: Contamination? = nil
 
     /// Mean over categories of the category means.
     public var aurocMean: Double { Summary.mean(categories.map(\.aurocMean)) }
@@ -66,6 +72,10 @@ public struct EvaluationResult: Sendable {
                                     "level_auroc": c.levelAUROC]
             if let l = c.l2AUROC { o["l2_auroc_mean"] = l }
             if let s = c.sedAUROC { o["sed_auroc_mean"] = s }
+            if contamination != nil {
+                o["suspects"] = c.suspects.map { ["path": $0.path, "score": $0.score, "p": $0.p] as [String: Any] }
+                o["excluded"] = c.excluded
+            }
             cats.append(o)
         }
         var out: [String: Any] = ["backbone": backbone, "levels": levels, "categories": cats, "auroc_mean": aurocMean,
@@ -76,6 +86,7 @@ public struct EvaluationResult: Sendable {
         case .npca(let t): out["npca"] = t
         }
         if let s = aurocSEM { out["auroc_sem"] = s }
+        if let c = contamination { out["contamination"] = c.description }
         return out
     }
 }

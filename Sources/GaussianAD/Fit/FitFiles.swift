@@ -4,13 +4,15 @@ import Foundation
 
 extension FitState {
     /// Current format version of a saved state.
-    public static let version: UInt32 = 1
+    public static let version: UInt32 = 2
 
     struct Header: Codable {
         var format: String
         var plan: FitPlan
         var next: FitPass
         var metadata: [String: String]
+        var excluded: [String]
+        var round: Int
         var projectionFull: [ModelCodec.ProjectionHeader?]?
         var projectionOutOfFold: [[ModelCodec.ProjectionHeader?]]?
         var model: [ModelCodec.LevelHeader]?
@@ -21,7 +23,8 @@ extension FitState {
     /// The bytes of the file.
     public func encoded() throws -> [UInt8] {
         var arrays: [Double] = []
-        var h = Header(format: "gaussian-ad fit in progress", plan: plan, next: nextPass, metadata: metadata, arrayCount: 0)
+        var h = Header(format: "gaussian-ad fit in progress", plan: plan, next: nextPass, metadata: metadata,
+                       excluded: excluded, round: round, arrayCount: 0)
         switch stage {
         case .moments: break
         case .projection(let full, let oof):
@@ -59,6 +62,10 @@ extension FitState {
                                                limits: limits, header: Header.self, fail: fail)
         let plan = try validated(h.plan, fail: fail)
         guard h.arrayCount == reader.remaining else { throw fail("array section size does not match the header") }
+        guard h.round >= 1, h.round <= maxRounds, h.excluded.count <= plan.imageCount - 2 * plan.folds,
+              Set(h.excluded).count == h.excluded.count, h.excluded.isEmpty || plan.contamination != nil else {
+            throw fail("round \(h.round) excluding \(h.excluded.count) of \(plan.imageCount) images is not a valid fit in progress")
+        }
         let stage: Stage
         switch h.next {
         case .moments:
@@ -86,7 +93,8 @@ extension FitState {
             stage = .calibration(model: model, outOfFold: try oh.map(read))
         }
         try reader.finish()
-        return FitState(plan: plan, stage: stage, metadata: h.metadata)
+        return FitState(plan: plan, stage: stage, metadata: h.metadata, excluded: h.excluded.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) },
+                        round: h.round)
     }
 
     /// A plan read from a file, checked against its backbone.
@@ -104,7 +112,7 @@ extension FitState {
 
 extension FitPart {
     /// Current format version of a part.
-    public static let version: UInt32 = 1
+    public static let version: UInt32 = 2
 
     struct Header: Codable {
         var format: String
@@ -117,6 +125,7 @@ extension FitPart {
         var groups: [[ModelCodec.MomentHeader]]
         var projected: Bool
         var scoreCount: Int
+        var scorePaths: [String]
         var arrayCount: Int
     }
 
@@ -127,7 +136,7 @@ extension FitPart {
         arrays += scores
         let h = Header(format: "gaussian-ad fit part", plan: plan, pass: pass, stateDigest: stateDigest, shardCount: shardCount,
                        shards: shards, count: count, groups: gh, projected: pass == .projection, scoreCount: scores.count,
-                       arrayCount: arrays.count)
+                       scorePaths: scorePaths, arrayCount: arrays.count)
         return try Container.encode(magic: Container.partMagic, version: Self.version, header: h, arrays: arrays)
     }
 
@@ -161,7 +170,7 @@ extension FitPart {
         case .calibration: expectedGroups = 0
         }
         guard h.groups.count == expectedGroups, h.groups.allSatisfy({ $0.count == plan.levels.count }),
-              h.scoreCount == (h.pass == .calibration ? h.count : 0) else {
+              h.scoreCount == (h.pass == .calibration ? h.count : 0), h.scorePaths.count == h.scoreCount else {
             throw fail("a \(h.pass.rawValue) part needs \(expectedGroups) groups of \(plan.levels.count) levels")
         }
         let groups = try h.groups.map { g -> GaussianAccumulator in
@@ -179,6 +188,6 @@ extension FitPart {
         let scores = try reader.take(h.scoreCount, "scores")
         try reader.finish()
         return FitPart(plan: plan, pass: h.pass, stateDigest: h.stateDigest, shardCount: h.shardCount, shards: h.shards.sorted(),
-                       groups: groups, scores: scores, count: h.count)
+                       groups: groups, scores: scores, scorePaths: h.scorePaths, count: h.count)
     }
 }

@@ -20,11 +20,13 @@ public struct FitPart: Sendable {
     var groups: [GaussianAccumulator]
     /// Calibration: the out-of-fold scores of the images seen (in no particular order).
     public internal(set) var scores: [Double]
+    /// Calibration: the relative path of each score.
+    public internal(set) var scorePaths: [String]
     /// Images the part has seen.
     public internal(set) var count: Int
 
     init(plan: FitPlan, pass: FitPass, stateDigest: String, shardCount: Int, shards: [Int],
-         groups: [GaussianAccumulator], scores: [Double], count: Int) {
+         groups: [GaussianAccumulator], scores: [Double], scorePaths: [String], count: Int) {
         self.plan = plan
         self.pass = pass
         self.stateDigest = stateDigest
@@ -32,6 +34,7 @@ public struct FitPart: Sendable {
         self.shards = shards
         self.groups = groups
         self.scores = scores
+        self.scorePaths = scorePaths
         self.count = count
     }
 
@@ -41,7 +44,7 @@ public struct FitPart: Sendable {
         guard !parts.isEmpty else {
             throw GaussianADError.invalidArgument("no part of the \(state.nextPass.rawValue) pass to merge")
         }
-        let digest = state.nextPass == .moments ? "" : try state.digest()
+        let digest = state.isInitial ? "" : try state.digest()
         var acc = parts[0]
         for (i, part) in parts.enumerated() {
             let name = names[i]
@@ -100,6 +103,7 @@ public struct FitPart: Sendable {
         guard other.groups.count == groups.count else { throw GaussianADError.invalidArgument("parts of different layouts") }
         for g in groups.indices { try groups[g].merge(other.groups[g]) }
         scores += other.scores
+        scorePaths += other.scorePaths
         count += other.count
         shards = (shards + other.shards).sorted()
     }
@@ -112,9 +116,11 @@ public struct FitPassAccumulator: Sendable {
     let stage: FitState.Stage
     let shard: Shard
     let folds: [String: Int]
+    /// Images the round's model leaves out: not summed, but scored.
+    let excluded: Set<String>
     let threads: Int?
 
-    init(state: FitState, shard: Shard, folds: [String: Int], threads: Int?) throws {
+    init(state: FitState, shard: Shard, folds: [String: Int], excluded: Set<String>, threads: Int?) throws {
         let plan = state.plan
         let groups: [GaussianAccumulator]
         switch state.stage {
@@ -127,11 +133,12 @@ public struct FitPassAccumulator: Sendable {
         case .calibration:
             groups = []
         }
-        part = FitPart(plan: plan, pass: state.nextPass, stateDigest: state.nextPass == .moments ? "" : try state.digest(),
-                       shardCount: shard.count, shards: [shard.index], groups: groups, scores: [], count: 0)
+        part = FitPart(plan: plan, pass: state.nextPass, stateDigest: state.isInitial ? "" : try state.digest(),
+                       shardCount: shard.count, shards: [shard.index], groups: groups, scores: [], scorePaths: [], count: 0)
         stage = state.stage
         self.shard = shard
         self.folds = folds
+        self.excluded = excluded
         self.threads = threads
     }
 
@@ -150,19 +157,25 @@ public struct FitPassAccumulator: Sendable {
             return f
         }
         let k = part.plan.folds
-        let rowsOf = (0..<k).map { f in fold.indices.filter { fold[$0] == f } }
+        let kept = fold.indices.filter { !excluded.contains(paths[$0]) }
         switch stage {
         case .moments:
-            for f in 0..<k where !rowsOf[f].isEmpty { try part.groups[f].add(batch: batch.selecting(rows: rowsOf[f])) }
-        case .projection:
-            try part.groups[0].add(batch: batch)
             for f in 0..<k {
-                let others = fold.indices.filter { fold[$0] != f }
+                let rows = kept.filter { fold[$0] == f }
+                if !rows.isEmpty { try part.groups[f].add(batch: batch.selecting(rows: rows)) }
+            }
+        case .projection:
+            if !kept.isEmpty { try part.groups[0].add(batch: kept.count == batch.rows ? batch : batch.selecting(rows: kept)) }
+            for f in 0..<k {
+                let others = kept.filter { fold[$0] != f }
                 if !others.isEmpty { try part.groups[1 + f].add(batch: batch.selecting(rows: others)) }
             }
         case .calibration(_, let oof):
-            for f in 0..<k where !rowsOf[f].isEmpty {
-                part.scores += try oof[f].score(batch.selecting(rows: rowsOf[f]), threads: threads).combined
+            for f in 0..<k {
+                let rows = fold.indices.filter { fold[$0] == f }
+                guard !rows.isEmpty else { continue }
+                part.scores += try oof[f].score(batch.selecting(rows: rows), threads: threads).combined
+                part.scorePaths += rows.map { paths[$0] }
             }
         }
         part.count += batch.rows

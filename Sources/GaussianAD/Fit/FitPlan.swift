@@ -29,12 +29,14 @@ public struct FitPlan: Sendable, Codable, Equatable {
     public var imageCount: Int
     /// SHA-256 of the sorted relative paths, one a line: the same images, whoever lists them.
     public var fingerprint: String
+    /// The robust fit's rule (nil: a plain fit on every image).
+    public var contamination: Contamination?
 
     /// A plan over the normal training images `paths` (relative to the category).
     /// - Throws: `.invalidArgument` for fewer than 2 folds, repeated paths, or fewer than
     ///   2 images a fold.
     public init(backbone: BackboneKind, weightsSHA256: String, levelDims: [Int], options: GaussianOptions,
-                folds: Int, seed: UInt64, category: String, paths: [String]) throws {
+                folds: Int, seed: UInt64, category: String, paths: [String], contamination: Contamination? = nil) throws {
         guard folds >= 2 else { throw GaussianADError.invalidArgument("out-of-fold calibration needs at least 2 folds, got \(folds)") }
         guard Set(paths).count == paths.count else { throw GaussianADError.invalidArgument("the fit's image paths repeat") }
         guard paths.count >= 2 * folds else {
@@ -54,6 +56,7 @@ public struct FitPlan: Sendable, Codable, Equatable {
         self.category = category
         imageCount = paths.count
         fingerprint = Self.fingerprint(of: paths)
+        self.contamination = contamination
     }
 
     /// The fingerprint of a list of relative paths (order does not matter).
@@ -78,6 +81,9 @@ public struct FitPlan: Sendable, Codable, Equatable {
         if levels != other.levels || levelDims != other.levelDims { return "levels \(other.levels) instead of \(levels)" }
         if reduction != other.reduction { return "reduction \(other.reduction) instead of \(reduction)" }
         if folds != other.folds || seed != other.seed { return "\(other.folds) folds, seed \(other.seed) instead of \(folds), \(seed)" }
+        if contamination != other.contamination {
+            return "--contamination \(other.contamination?.description ?? "(none)") instead of \(contamination?.description ?? "(none)")"
+        }
         if category != other.category || imageCount != other.imageCount || fingerprint != other.fingerprint {
             return "images of \(other.category) (\(other.imageCount), fingerprint \(other.fingerprint.prefix(12))…) instead of \(category) (\(imageCount), \(fingerprint.prefix(12))…)"
         }

@@ -8,7 +8,11 @@ import Foundation
 ///   the merged covariance has chosen the components (the full fit and each out-of-fold fit
 ///   project with their own);
 /// - `calibration`: each image's score under the model fitted without its fold, whose
-///   (1 - q) quantile is the threshold (docs/METHOD.md 5).
+///   (1 - q) quantile is the threshold (docs/METHOD.md 5), and whose robust z names the
+///   suspects (docs/METHOD.md 8).
+///
+/// A robust fit (`FitPlan.contamination`) then drops the suspects and runs the passes again on
+/// the images it keeps, until the kept set stops changing (at most `maxRounds` rounds).
 public enum FitPass: String, Sendable, Codable {
     case moments, projection, calibration
 }
@@ -22,7 +26,7 @@ public enum FitPass: String, Sendable, Codable {
 ///         for (batch, batchPaths) in batches { try pass.add(batch, paths: batchPaths) }
 ///         switch try state.advance(merging: [pass.part], targetFPR: 0.01) {
 ///         case .next(let s): state = s
-///         case .done(let model, let wp): return (model, wp)
+///         case .done(let model, let wp, let summary): return (model, wp, summary)
 ///         }
 ///     }
 public struct FitState: Sendable {
@@ -39,18 +43,37 @@ public struct FitState: Sendable {
     let stage: Stage
     /// Metadata carried to the finished model file (dataset, category, tool...).
     public var metadata: [String: String]
+    /// Images this round's model leaves out (sorted): none in the first round.
+    public let excluded: [String]
+    /// The fit round in progress, from 1.
+    public let round: Int
+
+    /// Rounds of a robust fit at most: the first fit and up to three concentration steps.
+    public static let maxRounds = 4
 
     /// A fit that has not seen its images yet.
     public init(plan: FitPlan, metadata: [String: String] = [:]) {
-        self.plan = plan
-        stage = .moments
-        self.metadata = metadata
+        self.init(plan: plan, stage: .moments, metadata: metadata, excluded: [], round: 1)
     }
 
-    init(plan: FitPlan, stage: Stage, metadata: [String: String]) {
+    init(plan: FitPlan, stage: Stage, metadata: [String: String], excluded: [String], round: Int) {
         self.plan = plan
         self.stage = stage
         self.metadata = metadata
+        self.excluded = excluded
+        self.round = round
+    }
+
+    /// The same round at another stage.
+    private func at(_ stage: Stage) -> FitState {
+        FitState(plan: plan, stage: stage, metadata: metadata, excluded: excluded, round: round)
+    }
+
+    /// Whether this is the fit before any pass: its moments parts carry no state digest (they
+    /// are computed by `fit --shard` before any state exists).
+    var isInitial: Bool {
+        if case .moments = stage { return round == 1 }
+        return false
     }
 
     /// The pass this fit waits for.
@@ -70,7 +93,7 @@ public struct FitState: Sendable {
 
     /// What a person runs next, for messages.
     public func nextStep(modelPath: String) -> String {
-        let cmd = nextPass == .projection ? "project" : "calibrate"
+        let cmd = nextPass == .projection ? "project" : nextPass == .moments ? "refit" : "calibrate"
         return "run `gaussian-ad \(cmd) \(modelPath) DATA --shard I/N -o PART.gadpart` for I = 0..N-1, then `gaussian-ad merge \(modelPath) PART... -o MODEL.gad`"
     }
 
@@ -79,7 +102,7 @@ public struct FitState: Sendable {
     /// Its BLAS steps run on `threads` threads (nil: every core).
     /// - Throws: when `paths` are not the images the fit was started on.
     public func pass(shard: Shard, paths: [String], threads: Int? = nil) throws -> FitPassAccumulator {
-        try FitPassAccumulator(state: self, shard: shard, folds: plan.foldMap(of: paths), threads: threads)
+        try FitPassAccumulator(state: self, shard: shard, folds: plan.foldMap(of: paths), excluded: Set(excluded), threads: threads)
     }
 
     /// Identifies this state for its parts: the SHA-256 of its encoding without metadata.
@@ -93,8 +116,9 @@ public struct FitState: Sendable {
     public enum Outcome: Sendable {
         /// Another pass is needed.
         case next(FitState)
-        /// The fit is finished.
-        case done(GaussianModel, WorkingPoint)
+        /// The fit is finished: the model, its working point, and what the fit found among its
+        /// images.
+        case done(GaussianModel, WorkingPoint, FitSummary)
     }
 
     /// Merges the parts of the next pass (any order) and moves on. At the end the threshold is
@@ -110,19 +134,39 @@ public struct FitState: Sendable {
             if plan.reduction == .none {
                 let full = try acc.model()
                 let oof = try (0..<k).map { try acc.model(excludingFold: $0) }
-                return .next(FitState(plan: plan, stage: .calibration(model: full, outOfFold: oof), metadata: metadata))
+                return .next(at(.calibration(model: full, outOfFold: oof)))
             }
             let full = try acc.merged().projected(plan.reduction).projections
             let oof = try (0..<k).map { try acc.merged(excludingFold: $0).projected(plan.reduction).projections }
-            return .next(FitState(plan: plan, stage: .projection(full: full, outOfFold: oof), metadata: metadata))
+            return .next(at(.projection(full: full, outOfFold: oof)))
         case .projection:
             let full = try merged.groups[0].finalize()
             let oof = try merged.groups.dropFirst().map { try $0.finalize() }
-            return .next(FitState(plan: plan, stage: .calibration(model: full, outOfFold: oof), metadata: metadata))
+            return .next(at(.calibration(model: full, outOfFold: oof)))
         case .calibration(let model, _):
-            let wp = try WorkingPoint.calibrate(normalScores: merged.scores, targetFPR: targetFPR,
-                                                levelDimensions: model.levels.map(\.dimension))
-            return .done(model, wp)
+            return try finish(model, paths: merged.scorePaths, scores: merged.scores, targetFPR: targetFPR)
         }
+    }
+
+    /// The end of a round: the suspects of the out-of-fold `scores` of every image `paths`
+    /// (their robust z about the median and MAD of all of them, kept or not: docs/METHOD.md 8),
+    /// then either the finished model or (a robust fit whose suspects moved) the next round
+    /// without them. The working point is calibrated on the images the model was fitted on.
+    private func finish(_ model: GaussianModel, paths: [String], scores: [Double], targetFPR: Double) throws -> Outcome {
+        let out = Set(excluded)
+        let keptScores = zip(paths, scores).filter { !out.contains($0.0) }.map(\.1)
+        let suspects = Suspects.find(paths: paths, scores: scores, rule: plan.contamination)
+        if plan.contamination != nil, round < Self.maxRounds {
+            let next = suspects.map(\.path).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            if next != excluded, plan.imageCount - next.count >= 2 * plan.folds {
+                return .next(FitState(plan: plan, stage: .moments, metadata: metadata, excluded: next, round: round + 1))
+            }
+        }
+        let wp = try WorkingPoint.calibrate(normalScores: keptScores, targetFPR: targetFPR,
+                                            levelDimensions: model.levels.map(\.dimension))
+        let summary = FitSummary(images: plan.imageCount, kept: plan.imageCount - excluded.count, threshold: wp.threshold,
+                                 targetFPR: targetFPR, contamination: plan.contamination?.description, rounds: round,
+                                 suspects: suspects, excluded: excluded)
+        return .done(model, wp, summary)
     }
 }

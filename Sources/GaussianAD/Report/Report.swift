@@ -16,7 +16,7 @@ public enum Report {
         &middot; \(String(format: "%.1f", r.imagesPerSecond)) images/s &middot; \(String(format: "%.1f", r.seconds)) s</p>
         """
         body += summaryTable(r)
-        for c in r.categories { body += category(c, levels: r.levels) }
+        for c in r.categories { body += category(c, levels: r.levels, root: dataset.categories.first { $0.name == c.name }?.root) }
         return """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>gaussian-ad: \(esc(r.backbone))</title>
@@ -52,7 +52,10 @@ public enum Report {
         return s
     }
 
-    static func category(_ c: CategoryResult, levels: [Int]) -> String {
+    /// Suspect thumbnails shown per category.
+    static let maxSuspects = 24
+
+    static func category(_ c: CategoryResult, levels: [Int], root: URL?) -> String {
         var s = "<h2>\(esc(c.name))</h2>"
         s += "<p class=meta>AUROC \(f(c.aurocMean)) &plusmn; \(f(c.aurocSEM)) over \(c.aurocFolds.count) folds; \(c.normalCount) normal, \(c.anomalousCount) anomalous images"
         if let wp = c.workingPoint {
@@ -69,7 +72,17 @@ public enum Report {
         let anomalies = c.tested.filter { $0.label != 0 }.sorted { $0.score < $1.score }.prefix(5)
         s += "<h3>Highest-scoring normal images</h3><div class=thumbs>" + normals.map { thumb($0, "normal") }.joined() + "</div>"
         s += "<h3>Lowest-scoring anomalous images</h3><div class=thumbs>" + anomalies.map { thumb($0, "anom") }.joined() + "</div>"
+        if !c.suspects.isEmpty, let root {
+            let more = c.suspects.count > maxSuspects ? " (the \(maxSuspects) most suspect shown)" : ""
+            s += "<h3>Suspect training images: \(c.suspects.count), \(c.excluded.count) excluded by the robust fit\(more)</h3><div class=thumbs>"
+                + c.suspects.prefix(maxSuspects).map { suspectThumb($0, root: root) }.joined() + "</div>"
+        }
         return s
+    }
+
+    static func suspectThumb(_ x: Suspect, root: URL) -> String {
+        let img = PNGEncoder.thumbnailURI(root.appendingPathComponent(x.path), size: 112).map { "<img src=\"\($0)\" alt=\"\(esc(x.path))\">" } ?? "<div>(unreadable)</div>"
+        return "<div class=\"thumb anom\">\(img)<br>\(esc(x.path))<br>score \(f(x.score, 2)), p \(String(format: "%.1e", x.p))</div>"
     }
 
     static func thumb(_ t: TestedImage, _ cls: String) -> String {
