@@ -89,7 +89,7 @@ enum FitCommand {
               + (images.keepsFeatures ? "" : " (\(images.extractions) passes over the images: their features exceed a quarter of --max-memory)"))
         try printOutput(String(format: "threshold %.4f at target FPR %.4f (out-of-fold observed FPR %.4f over %d images)",
                      wp.threshold, wp.targetFPR, wp.observedFPR, wp.calibrationCount))
-        try FitSummaryOutput.report(summary, json: json)
+        try FitSummaryOutput.report(FitSummaryOutput.relative(summary, root: cat.root, data: dataURL), json: json)
         try printOutput("wrote \(out)")
         return 0
     }

@@ -15,7 +15,7 @@ enum FitSummaryOutput {
                             without them until the dropped set stops changing (4 rounds at
                             most) and the threshold is set on the kept images
       --json FILE           write a summary of the fit: images, threshold, suspects (path,
-                            score, p) and the excluded paths
+                            score, p) and the excluded paths, relative to DATA
 
     """
 
@@ -24,6 +24,19 @@ enum FitSummaryOutput {
         try o.value("--contamination").map { v in
             do { return try Contamination(parsing: v) } catch { throw UsageError(description: "\(error)") }
         }
+    }
+
+    /// The summary with its paths relative to DATA (`data`) instead of the category folder
+    /// `root`, where the category lies inside DATA (an MVTec root, or the folder above ELPV's
+    /// `data/`).
+    static func relative(_ s: FitSummary, root: URL, data: URL) -> FitSummary {
+        let r = root.standardizedFileURL.path, d = data.standardizedFileURL.path
+        guard r != d, r.hasPrefix(d.hasSuffix("/") ? d : d + "/") else { return s }
+        let prefix = String(r.dropFirst(d.count).drop { $0 == "/" }) + "/"
+        var out = s
+        out.suspects = s.suspects.map { var x = $0; x.path = prefix + x.path; return x }
+        out.excluded = s.excluded.map { prefix + $0 }
+        return out
     }
 
     /// The metadata a model records of its fit: nothing for a plain fit.

@@ -26,6 +26,7 @@ enum MergeCommand {
 
       --fpr Q      target false-positive rate of the threshold, set at the last merge (default 0.01)
       --json FILE  at the last merge: the fit's summary (suspects, excluded images), as `fit --json`
+                   but with paths relative to the category folder
     """
 
     static func run(_ args: [String]) throws -> Int32 {
