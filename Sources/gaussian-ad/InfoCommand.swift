@@ -18,6 +18,9 @@ enum InfoCommand {
         var nextStep: String
         var plan: FitPlan
         var metadata: [String: String]
+        /// The robust fit's round and the images it leaves out.
+        var round: Int
+        var excluded: [String]
     }
 
     static func run(_ args: [String]) throws -> Int32 {
@@ -31,7 +34,8 @@ enum InfoCommand {
             let st = try FitState.load(from: url, limits: try o.limits())
             let p = st.plan
             if o.has("--json") {
-                let j = InProgress(nextPass: st.nextPass, nextStep: st.nextStep(modelPath: url.path), plan: p, metadata: st.metadata)
+                let j = InProgress(nextPass: st.nextPass, nextStep: st.nextStep(modelPath: url.path), plan: p, metadata: st.metadata,
+                                   round: st.round, excluded: st.excluded)
                 try printOutput(String(decoding: try enc.encode(j), as: UTF8.self))
                 return 0
             }
@@ -39,6 +43,9 @@ enum InfoCommand {
             try printOutput("backbone     \(p.backbone.rawValue), weights sha256 \(p.weightsSHA256)")
             try printOutput("images       \(p.imageCount) normal images of \(p.category), \(p.folds) folds, seed \(p.seed)")
             try printOutput("levels       \(p.levels), reduction \(p.reduction)")
+            if let rule = p.contamination {
+                try printOutput("robust fit   --contamination \(rule), round \(st.round): \(st.excluded.count) images left out")
+            }
             try printOutput("next         \(st.nextStep(modelPath: url.path))")
             return 0
         }
