@@ -85,6 +85,25 @@ final class ContaminationCLITests: CLITestCase {
         XCTAssertEqual(try summary(shardedJSON)["excluded"] as? [String], excluded)
     }
 
+    func testEvaluateWithRobustFoldsListsTheSuspects() throws {
+        let root = try plantedCells().deletingLastPathComponent()
+        let json = work.appendingPathComponent("e.json"), report = work.appendingPathComponent("e.html")
+        let r = try run(["evaluate", root.path, "--folds", "2", "--levels", "0-4", "--contamination", "auto",
+                         "--json", json.path, "--report", report.path])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.out.contains("robust fit (--contamination auto)"), r.out)
+        let j = try summary(json)
+        XCTAssertEqual(j["contamination"] as? String, "auto")
+        let cat = try XCTUnwrap((j["categories"] as? [[String: Any]])?.first)
+        let suspects = try XCTUnwrap(cat["suspects"] as? [[String: Any]]).map { $0["path"] as! String }
+        XCTAssertTrue(Set(planted).isSubset(of: suspects), "\(suspects)")
+        XCTAssertTrue(Set(planted).isSubset(of: try XCTUnwrap(cat["excluded"] as? [String])))
+        // Normal crops against another cell: the robust folds still separate them completely.
+        XCTAssertEqual(cat["auroc_mean"] as! Double, 1.0, accuracy: 1e-9)
+        let html = try String(contentsOf: report, encoding: .utf8)
+        XCTAssertTrue(html.contains("Suspect training images") && html.contains("planted-000.png"))
+    }
+
     func testBadContaminationIsRefusedByName() throws {
         let cells = try plantedCells()
         let out = work.appendingPathComponent("m.gad"), json = work.appendingPathComponent("m.json")

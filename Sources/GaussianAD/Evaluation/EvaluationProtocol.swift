@@ -162,9 +162,13 @@ public enum Evaluation {
         if let rule = options.contamination {
             func robust(_ takes: @escaping (Int) -> Bool) throws -> (GaussianModel, FitSummary) {
                 let paths = items.indices.filter(takes).map { items[$0].relativePath }
+                guard paths.count >= 4 else {
+                    throw GaussianADError.badDataset(path: cat.root.path, reason: "a fold of \(cat.name) has \(paths.count) normal training images; a robust fit (--contamination) needs at least 4")
+                }
                 let plan = try FitPlan(backbone: options.backbone, weightsSHA256: options.weightsSHA256, levelDims: moments.perFold[0].levelDims,
                                        options: GaussianOptions(levels: options.levels, reduction: options.reduction),
-                                       folds: robustFolds, seed: options.seed, category: cat.name, paths: paths, contamination: rule)
+                                       folds: min(robustFolds, paths.count / 2), seed: options.seed, category: cat.name,
+                                       paths: paths, contamination: rule)
                 let fit = try FitRunner.fit(FitState(plan: plan), paths: paths, targetFPR: 0.05, threads: options.threads) { body in
                     try withoutActuallyEscaping(body) { body in
                         try batches { feats, idx in
@@ -227,6 +231,7 @@ public enum Evaluation {
                               suspects: suspects, excluded: excluded)
     }
 
-    /// Inner calibration folds of a robust fit in the protocol (`fit`'s default).
+    /// Inner calibration folds of a robust fit in the protocol (`fit`'s default; fewer for a
+    /// fold of fewer than 10 training images, each inner fold keeping 2).
     public static let robustFolds = 5
 }
