@@ -26,7 +26,7 @@ enum CLI {
       info MODEL            describe a model file
       merge PART... -o OUT  merge the parts of a sharded fit's pass
       project, calibrate, refit
-                        the later passes of a sharded fit (see merge --help)
+                            the later passes of a sharded fit (see merge --help)
       tune                  measure the fastest plan of a backbone on this machine
       version               the tool's version (also --version)
 
