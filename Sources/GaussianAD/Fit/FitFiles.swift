@@ -93,7 +93,7 @@ extension FitState {
             stage = .calibration(model: model, outOfFold: try oh.map(read))
         }
         try reader.finish()
-        return FitState(plan: plan, stage: stage, metadata: h.metadata, excluded: h.excluded.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) },
+        return FitState(plan: plan, stage: stage, metadata: h.metadata, excluded: FitPlan.sortedBytewise(h.excluded),
                         round: h.round)
     }
 

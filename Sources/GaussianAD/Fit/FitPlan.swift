@@ -61,8 +61,13 @@ public struct FitPlan: Sendable, Codable, Equatable {
 
     /// The fingerprint of a list of relative paths (order does not matter).
     public static func fingerprint(of paths: [String]) -> String {
-        let joined = paths.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }.joined(separator: "\n")
+        let joined = sortedBytewise(paths).joined(separator: "\n")
         return SHA256.hex(Array(joined.utf8))
+    }
+
+    /// Paths sorted by their UTF-8 bytes (the order of fingerprints and excluded lists).
+    static func sortedBytewise(_ paths: [String]) -> [String] {
+        paths.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
     }
 
     /// The fold of every path of the fit (docs/METHOD.md 6's stable split).

@@ -157,7 +157,7 @@ public struct FitState: Sendable {
         let keptScores = zip(paths, scores).filter { !out.contains($0.0) }.map(\.1)
         let suspects = Suspects.find(paths: paths, scores: scores, rule: plan.contamination)
         if plan.contamination != nil, round < Self.maxRounds {
-            let next = suspects.map(\.path).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            let next = FitPlan.sortedBytewise(suspects.map(\.path))
             if next != excluded, plan.imageCount - next.count >= 2 * plan.folds {
                 return .next(FitState(plan: plan, stage: .moments, metadata: metadata, excluded: next, round: round + 1))
             }
