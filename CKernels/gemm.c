@@ -51,20 +51,23 @@ void ck_f32_gemm_ukernel_4x16__portable(size_t mr, size_t nc, size_t k, const fl
                                         size_t ldc, ck_act act) {
     enum { MR = 4, NR = 16 };
     CK_ROW_PTRS(MR)
-    float acc[MR][NR];
-    for (size_t i = 0; i < MR; i++)
-        for (size_t j = 0; j < NR; j++) acc[i][j] = w[j];
-    w += NR;
-    for (size_t q = 0; q < k; q++, w += NR)
-        for (size_t i = 0; i < MR; i++) {
-            const float av = ar[i][q];
-            for (size_t j = 0; j < NR; j++) acc[i][j] += av * w[j];
-        }
-    for (size_t i = 0; i < MR; i++)
-        for (size_t j = 0; j < nc; j++) {
-            float v = acc[i][j] + (rr[i] ? rr[i][j] : 0.f);
-            cr[i][j] = ck_act_scalar(v, act);
-        }
+    for (size_t j0 = 0; j0 < nc; j0 += NR) {
+        const size_t n = nc - j0 < NR ? nc - j0 : NR;
+        float acc[MR][NR];
+        for (size_t i = 0; i < MR; i++)
+            for (size_t j = 0; j < NR; j++) acc[i][j] = w[j];
+        w += NR;
+        for (size_t q = 0; q < k; q++, w += NR)
+            for (size_t i = 0; i < MR; i++) {
+                const float av = ar[i][q];
+                for (size_t j = 0; j < NR; j++) acc[i][j] += av * w[j];
+            }
+        for (size_t i = 0; i < MR; i++)
+            for (size_t j = 0; j < n; j++) {
+                float v = acc[i][j] + (rr[i] ? rr[i][j0 + j] : 0.f);
+                cr[i][j0 + j] = ck_act_scalar(v, act);
+            }
+    }
 }
 
 #if CK_X86
@@ -73,56 +76,60 @@ CK_TARGET_AVX2 static inline __m256i ck_gemm_mask8(size_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/* AVX2 + FMA, 16 columns (two vectors) by MR rows: 2 * MR accumulators. A panel with at most 8
- * columns (the last of 24, 40, ...) runs a loop over its first vector only, so no FMA is spent
- * on its zero padding; partial vectors are stored and residuals read with lane masks. */
+/* AVX2 + FMA, 16 columns (two vectors) by MR rows: 2 * MR accumulators, the panels of nc
+ * columns one after the other with the row pointers set up once. A panel with at most 8 columns
+ * (the last of 24, 40, ...) runs a loop over its first vector only, so no FMA is spent on its
+ * zero padding; partial vectors are stored and residuals read with lane masks. */
 #define CK_GEMM_AVX2_NR16(MR_)                                                                 \
     CK_TARGET_AVX2 void ck_f32_gemm_ukernel_##MR_##x16__avx2(                                  \
         size_t mr, size_t nc, size_t k, const float *a, size_t lda, const float *w,            \
         const float *residual, size_t ldr, float *c, size_t ldc, ck_act act) {                 \
         enum { MR = MR_ };                                                                     \
         CK_ROW_PTRS(MR)                                                                        \
-        __m256 acc0[MR], acc1[MR];                                                             \
-        const __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8);                   \
-        _Pragma("unroll") for (int i = 0; i < MR; i++) { acc0[i] = b0; acc1[i] = b1; }         \
-        w += 16;                                                                               \
-        if (nc <= 8) {                                                                         \
-            for (size_t q = 0; q < k; q++, w += 16) {                                          \
-                const __m256 w0 = _mm256_loadu_ps(w);                                          \
-                _Pragma("unroll") for (int i = 0; i < MR; i++)                                 \
-                    acc0[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[i] + q), w0, acc0[i]);    \
+        for (size_t j0 = 0; j0 < nc; j0 += 16) {                                               \
+            const size_t n = nc - j0 < 16 ? nc - j0 : 16;                                      \
+            __m256 acc0[MR], acc1[MR];                                                         \
+            const __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8);               \
+            _Pragma("unroll") for (int i = 0; i < MR; i++) { acc0[i] = b0; acc1[i] = b1; }     \
+            w += 16;                                                                           \
+            if (n <= 8) {                                                                      \
+                for (size_t q = 0; q < k; q++, w += 16) {                                      \
+                    const __m256 w0 = _mm256_loadu_ps(w);                                      \
+                    _Pragma("unroll") for (int i = 0; i < MR; i++)                             \
+                        acc0[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[i] + q), w0, acc0[i]); \
+                }                                                                              \
+            } else {                                                                           \
+                for (size_t q = 0; q < k; q++, w += 16) {                                      \
+                    const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);         \
+                    _Pragma("unroll") for (int i = 0; i < MR; i++) {                           \
+                        const __m256 av = _mm256_broadcast_ss(ar[i] + q);                      \
+                        acc0[i] = _mm256_fmadd_ps(av, w0, acc0[i]);                            \
+                        acc1[i] = _mm256_fmadd_ps(av, w1, acc1[i]);                            \
+                    }                                                                          \
+                }                                                                              \
             }                                                                                  \
-        } else {                                                                               \
-            for (size_t q = 0; q < k; q++, w += 16) {                                          \
-                const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);             \
+            if (n == 16) {                                                                     \
                 _Pragma("unroll") for (int i = 0; i < MR; i++) {                               \
-                    const __m256 av = _mm256_broadcast_ss(ar[i] + q);                          \
-                    acc0[i] = _mm256_fmadd_ps(av, w0, acc0[i]);                                \
-                    acc1[i] = _mm256_fmadd_ps(av, w1, acc1[i]);                                \
+                    __m256 v0 = acc0[i], v1 = acc1[i];                                         \
+                    if (rr[i]) {                                                               \
+                        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(rr[i] + j0));                   \
+                        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(rr[i] + j0 + 8));               \
+                    }                                                                          \
+                    _mm256_storeu_ps(cr[i] + j0, ck_act8v(v0, act));                           \
+                    _mm256_storeu_ps(cr[i] + j0 + 8, ck_act8v(v1, act));                       \
                 }                                                                              \
-            }                                                                                  \
-        }                                                                                      \
-        if (nc == 16) {                                                                        \
-            _Pragma("unroll") for (int i = 0; i < MR; i++) {                                   \
-                __m256 v0 = acc0[i], v1 = acc1[i];                                             \
-                if (rr[i]) {                                                                   \
-                    v0 = _mm256_add_ps(v0, _mm256_loadu_ps(rr[i]));                            \
-                    v1 = _mm256_add_ps(v1, _mm256_loadu_ps(rr[i] + 8));                        \
+            } else {                                                                           \
+                const size_t n0 = n < 8 ? n : 8, n1 = n - n0;                                  \
+                const __m256i m0 = ck_gemm_mask8(n0), m1 = ck_gemm_mask8(n1);                  \
+                for (int i = 0; i < MR; i++) {                                                 \
+                    __m256 v0 = acc0[i], v1 = acc1[i];                                         \
+                    if (rr[i]) {                                                               \
+                        v0 = _mm256_add_ps(v0, _mm256_maskload_ps(rr[i] + j0, m0));            \
+                        if (n1) v1 = _mm256_add_ps(v1, _mm256_maskload_ps(rr[i] + j0 + 8, m1)); \
+                    }                                                                          \
+                    _mm256_maskstore_ps(cr[i] + j0, m0, ck_act8v(v0, act));                    \
+                    if (n1) _mm256_maskstore_ps(cr[i] + j0 + 8, m1, ck_act8v(v1, act));        \
                 }                                                                              \
-                _mm256_storeu_ps(cr[i], ck_act8v(v0, act));                                    \
-                _mm256_storeu_ps(cr[i] + 8, ck_act8v(v1, act));                                \
-            }                                                                                  \
-        } else {                                                                               \
-            const size_t n0 = nc < 8 ? nc : 8, n1 = nc - n0;                                   \
-            const __m256i m0 = ck_gemm_mask8(n0), m1 = ck_gemm_mask8(n1);                      \
-            for (int i = 0; i < MR; i++) {                                                     \
-                __m256 v0 = acc0[i], v1 = acc1[i];                                             \
-                if (rr[i]) {                                                                   \
-                    v0 = _mm256_add_ps(v0, _mm256_maskload_ps(rr[i], m0));                     \
-                    if (n1) v1 = _mm256_add_ps(v1, _mm256_maskload_ps(rr[i] + 8, m1));         \
-                }                                                                              \
-                _mm256_maskstore_ps(cr[i], m0, ck_act8v(v0, act));                             \
-                if (n1) _mm256_maskstore_ps(cr[i] + 8, m1, ck_act8v(v1, act));                 \
             }                                                                                  \
         }                                                                                      \
     }
@@ -130,43 +137,47 @@ CK_TARGET_AVX2 static inline __m256i ck_gemm_mask8(size_t n) {
 CK_GEMM_AVX2_NR16(6)
 CK_GEMM_AVX2_NR16(5)
 
-/* AVX-512, 32 columns (two vectors) by MR rows; partial panels by store masks. */
+/* AVX-512, 32 columns (two vectors) by MR rows, panel after panel; partial panels by store
+ * masks. */
 #define CK_GEMM_AVX512_NR32(MR_)                                                               \
     CK_TARGET_AVX512 void ck_f32_gemm_ukernel_##MR_##x32__avx512f(                             \
         size_t mr, size_t nc, size_t k, const float *a, size_t lda, const float *w,            \
         const float *residual, size_t ldr, float *c, size_t ldc, ck_act act) {                 \
         enum { MR = MR_ };                                                                     \
         CK_ROW_PTRS(MR)                                                                        \
-        __m512 acc0[MR], acc1[MR];                                                             \
-        const __m512 b0 = _mm512_loadu_ps(w), b1 = _mm512_loadu_ps(w + 16);                   \
-        _Pragma("unroll") for (int i = 0; i < MR; i++) { acc0[i] = b0; acc1[i] = b1; }         \
-        w += 32;                                                                               \
-        if (nc <= 16) { /* the last panel of 48, 80, ...: its first vector only */             \
-            for (size_t q = 0; q < k; q++, w += 32) {                                          \
-                const __m512 w0 = _mm512_loadu_ps(w);                                          \
-                _Pragma("unroll") for (int i = 0; i < MR; i++)                                 \
-                    acc0[i] = _mm512_fmadd_ps(_mm512_set1_ps(ar[i][q]), w0, acc0[i]);          \
-            }                                                                                  \
-        } else {                                                                               \
-            for (size_t q = 0; q < k; q++, w += 32) {                                          \
-                const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);            \
-                _Pragma("unroll") for (int i = 0; i < MR; i++) {                               \
-                    const __m512 av = _mm512_set1_ps(ar[i][q]);                                \
-                    acc0[i] = _mm512_fmadd_ps(av, w0, acc0[i]);                                \
-                    acc1[i] = _mm512_fmadd_ps(av, w1, acc1[i]);                                \
+        for (size_t j0 = 0; j0 < nc; j0 += 32) {                                               \
+            const size_t n = nc - j0 < 32 ? nc - j0 : 32;                                      \
+            __m512 acc0[MR], acc1[MR];                                                         \
+            const __m512 b0 = _mm512_loadu_ps(w), b1 = _mm512_loadu_ps(w + 16);               \
+            _Pragma("unroll") for (int i = 0; i < MR; i++) { acc0[i] = b0; acc1[i] = b1; }     \
+            w += 32;                                                                           \
+            if (n <= 16) { /* the last panel of 48, 80, ...: its first vector only */          \
+                for (size_t q = 0; q < k; q++, w += 32) {                                      \
+                    const __m512 w0 = _mm512_loadu_ps(w);                                      \
+                    _Pragma("unroll") for (int i = 0; i < MR; i++)                             \
+                        acc0[i] = _mm512_fmadd_ps(_mm512_set1_ps(ar[i][q]), w0, acc0[i]);      \
+                }                                                                              \
+            } else {                                                                           \
+                for (size_t q = 0; q < k; q++, w += 32) {                                      \
+                    const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);        \
+                    _Pragma("unroll") for (int i = 0; i < MR; i++) {                           \
+                        const __m512 av = _mm512_set1_ps(ar[i][q]);                            \
+                        acc0[i] = _mm512_fmadd_ps(av, w0, acc0[i]);                            \
+                        acc1[i] = _mm512_fmadd_ps(av, w1, acc1[i]);                            \
+                    }                                                                          \
                 }                                                                              \
             }                                                                                  \
-        }                                                                                      \
-        const __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);                  \
-        const __mmask16 m1 = nc >= 32 ? 0xFFFF : nc > 16 ? (__mmask16)((1u << (nc - 16)) - 1) : 0; \
-        _Pragma("unroll") for (int i = 0; i < MR; i++) {                                       \
-            __m512 v0 = acc0[i], v1 = acc1[i];                                                 \
-            if (rr[i]) {                                                                       \
-                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, rr[i]));                      \
-                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, rr[i] + 16));                 \
+            const __mmask16 m0 = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);                \
+            const __mmask16 m1 = n >= 32 ? 0xFFFF : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0; \
+            _Pragma("unroll") for (int i = 0; i < MR; i++) {                                   \
+                __m512 v0 = acc0[i], v1 = acc1[i];                                             \
+                if (rr[i]) {                                                                   \
+                    v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, rr[i] + j0));             \
+                    v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, rr[i] + j0 + 16));        \
+                }                                                                              \
+                _mm512_mask_storeu_ps(cr[i] + j0, m0, ck_act16v(v0, act));                     \
+                _mm512_mask_storeu_ps(cr[i] + j0 + 16, m1, ck_act16v(v1, act));                \
             }                                                                                  \
-            _mm512_mask_storeu_ps(cr[i], m0, ck_act16v(v0, act));                              \
-            _mm512_mask_storeu_ps(cr[i] + 16, m1, ck_act16v(v1, act));                         \
         }                                                                                      \
     }
 
@@ -177,20 +188,23 @@ CK_GEMM_AVX2_NR16(5)
         const float *residual, size_t ldr, float *c, size_t ldc, ck_act act) {                 \
         enum { MR = MR_ };                                                                     \
         CK_ROW_PTRS(MR)                                                                        \
-        __m512 acc[MR];                                                                        \
-        const __m512 b0 = _mm512_loadu_ps(w);                                                  \
-        _Pragma("unroll") for (int i = 0; i < MR; i++) acc[i] = b0;                            \
-        w += 16;                                                                               \
-        for (size_t q = 0; q < k; q++, w += 16) {                                              \
-            const __m512 w0 = _mm512_loadu_ps(w);                                              \
-            _Pragma("unroll") for (int i = 0; i < MR; i++)                                     \
-                acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(ar[i][q]), w0, acc[i]);                \
-        }                                                                                      \
-        const __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);                  \
-        _Pragma("unroll") for (int i = 0; i < MR; i++) {                                       \
-            __m512 v = acc[i];                                                                 \
-            if (rr[i]) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m0, rr[i]));                 \
-            _mm512_mask_storeu_ps(cr[i], m0, ck_act16v(v, act));                               \
+        for (size_t j0 = 0; j0 < nc; j0 += 16) {                                               \
+            const size_t n = nc - j0 < 16 ? nc - j0 : 16;                                      \
+            __m512 acc[MR];                                                                    \
+            const __m512 b0 = _mm512_loadu_ps(w);                                              \
+            _Pragma("unroll") for (int i = 0; i < MR; i++) acc[i] = b0;                        \
+            w += 16;                                                                           \
+            for (size_t q = 0; q < k; q++, w += 16) {                                          \
+                const __m512 w0 = _mm512_loadu_ps(w);                                          \
+                _Pragma("unroll") for (int i = 0; i < MR; i++)                                 \
+                    acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(ar[i][q]), w0, acc[i]);            \
+            }                                                                                  \
+            const __mmask16 m0 = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);                \
+            _Pragma("unroll") for (int i = 0; i < MR; i++) {                                   \
+                __m512 v = acc[i];                                                             \
+                if (rr[i]) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m0, rr[i] + j0));        \
+                _mm512_mask_storeu_ps(cr[i] + j0, m0, ck_act16v(v, act));                      \
+            }                                                                                  \
         }                                                                                      \
     }
 
@@ -270,14 +284,14 @@ void ck_f32_gemm_run(const ck_gemm_ukernel *uk, size_t m, size_t n, size_t k, co
                        residual ? residual + i * ldr + j : NULL, ldr, c + i * ldc + j, ldc, act);
             }
         }
-    } else {
+    } else if (n1 > n0) {
+        /* One call a row tile for all of the thread's panels: the kernel sets its row pointers
+         * up once (on 16-96 column layers with k = 16-40 that was a fifth of the time). */
+        const size_t j = n0 * nr, nc = (n1 * nr < n ? n1 * nr : n) - j;
         for (size_t it = m0; it < m1; it++) {
             size_t i = it * mr, rows = m - i < mr ? m - i : mr;
-            for (size_t jt = n0; jt < n1; jt++) {
-                size_t j = jt * nr, nc = n - j < nr ? n - j : nr;
-                uk->fn(rows, nc, k, a + i * lda, lda, packed + jt * panel,
-                       residual ? residual + i * ldr + j : NULL, ldr, c + i * ldc + j, ldc, act);
-            }
+            uk->fn(rows, nc, k, a + i * lda, lda, packed + n0 * panel,
+                   residual ? residual + i * ldr + j : NULL, ldr, c + i * ldc + j, ldc, act);
         }
     }
 }

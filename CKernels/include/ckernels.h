@@ -113,11 +113,12 @@ typedef enum ck_act {
 /* -------------------------------------------------------------------- GEMM */
 
 /**
- * A GEMM micro-kernel: one tile of c (mr <= MR rows, nc <= NR columns, leading dimension ldc)
+ * A GEMM micro-kernel: one row tile of c (mr <= MR rows, nc columns, leading dimension ldc)
  *   c[i][j] = act(bias[j] + sum_q a[i][q] * b[q][j] + (residual ? residual[i][j] : 0))
- * with a row-major (mr x k, lda) and one packed panel w of ck_f32_gemm_pack: NR bias values,
- * then k rows of NR weights (columns past n zero). residual (ldr) may be NULL and must not
- * alias c. Rows past mr are never read or written.
+ * with a row-major (mr x k, lda) and the ceil(nc / NR) consecutive packed panels at w of
+ * ck_f32_gemm_pack: each NR bias values, then k rows of NR weights (columns past n zero). The
+ * kernel runs the panels one after the other with its row pointers set up once. residual (ldr)
+ * may be NULL and must not alias c. Rows past mr and columns past nc are never read or written.
  */
 typedef void (*ck_gemm_ukernel_fn)(size_t mr, size_t nc, size_t k, const float *a, size_t lda,
                                    const float *w, const float *residual, size_t ldr, float *c,
