@@ -40,7 +40,7 @@ final class ArchitectureTests: KernelLevelTestCase {
         let n = levels.count
         let (feats, lg) = try net.run(inputs: FormulaWeights.input(kind, count: n), count: n, logits: true)
         let out = try XCTUnwrap(lg)
-        func close(_ got: [Float], _ want: [Double], _ what: String) {
+        func close<F: BinaryFloatingPoint>(_ got: [F], _ want: [Double], _ what: String) {
             XCTAssertEqual(got.count, want.count, what)
             let scale = max(want.map(abs).max() ?? 0, 1e-30)
             let worst = zip(got, want).map { abs(Double($0) - $1) }.max() ?? 0

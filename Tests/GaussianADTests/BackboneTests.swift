@@ -14,7 +14,7 @@ final class BackboneTests: KernelLevelTestCase {
         return try Backbone.load(kind, cache: Fixtures.cache)
     }
 
-    func relErr(_ got: ArraySlice<Float>, _ ref: [Double]) -> Double {
+    func relErr<F: BinaryFloatingPoint>(_ got: ArraySlice<F>, _ ref: [Double]) -> Double {
         let scale = ref.map(abs).max() ?? 1
         var worst = 0.0
         for (g, r) in zip(got, ref) { worst = max(worst, abs(Double(g) - r)) }
@@ -60,7 +60,7 @@ final class BackboneTests: KernelLevelTestCase {
                 let feats = try net.levels(for: Array(imgs.prefix(batch)))
                 for j in 0..<batch {
                     let row = feats.values[(j * feats.dimension)..<((j + 1) * feats.dimension)]
-                    XCTAssertLessThanOrEqual(relErr(row, ref[j].values.map(Double.init)), 1e-6, "threads \(threads) batch \(batch) image \(j)")
+                    XCTAssertLessThanOrEqual(relErr(row, ref[j].values), 1e-6, "threads \(threads) batch \(batch) image \(j)")
                 }
             }
         }
@@ -74,7 +74,7 @@ final class BackboneTests: KernelLevelTestCase {
         _ = try loadOrSkip(.efficientNetLite0)
         let urls = Self.images.map { Fixtures.url("images/" + $0) }
         let one = try Backbone.load(.efficientNetLite0, cache: Fixtures.cache, threads: 1)
-        let ref = try urls.map { try one.levels(for: [try Image.decode(contentsOf: $0)]).values.map(Double.init) }
+        let ref = try urls.map { try one.levels(for: [try Image.decode(contentsOf: $0)]).values }
         // 67 files: a run of 64 and a last run of 3 (one image per thread, then one split).
         var list = (0..<67).map { urls[$0 % urls.count] }
         list[40] = URL(fileURLWithPath: "/nonexistent/gaussian-ad-test.png")

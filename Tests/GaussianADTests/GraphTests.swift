@@ -90,18 +90,23 @@ final class GraphTests: KernelLevelTestCase {
     }
 
     /// Runs `plan` on 1 to 3 threads for each batch size over the first images of `inputs`
-    /// and checks every image's levels, logits (10 classes) and spatial maps against the
+    /// and checks every image's levels, logits (10 classes) and level `mapLevel`'s map against the
     /// reference, within 1e-5 of each vector's largest magnitude (at least 1).
     func checkEngine(_ plan: ExecutionPlan, inputs: [Float], batches: [Int], levels refLevels: [[Double]],
-                     logits refLogits: [[Double]], spatial refSpatial: [[Double]]) throws {
+                     logits refLogits: [[Double]], map mapLevel: Int, spatial refSpatial: [[Double]]) throws {
         for threads in [1, 2, 3] {
             let engine = try Engine(plan: plan, threads: threads)
             for batch in batches {
                 var levels = [Float](repeating: .nan, count: batch * plan.featureDim)
                 var logits = [Float](repeating: .nan, count: batch * 10)
-                var spatial = [Float](repeating: .nan, count: batch * plan.spatialFloats)
+                let mapFloats = plan.levelShapes[mapLevel].count
+                var spatial = [Float](repeating: .nan, count: batch * mapFloats)
                 inputs.withUnsafeBufferPointer { inp in
-                    engine.run(count: batch, input: inp.baseAddress!, levels: &levels, logits: &logits, spatial: &spatial)
+                    spatial.withUnsafeMutableBufferPointer { sp in
+                        let maps = Engine.MapOutput(pointer: sp.baseAddress!, stride: mapFloats,
+                                                    offsets: plan.levelDims.indices.map { $0 == mapLevel ? 0 : -1 })
+                        engine.run(count: batch, input: inp.baseAddress!, levels: &levels, logits: &logits, maps: maps)
+                    }
                 }
                 for i in 0..<batch {
                     func close(_ got: ArraySlice<Float>, _ want: [Double], _ what: String) {
@@ -112,7 +117,7 @@ final class GraphTests: KernelLevelTestCase {
                     }
                     close(levels[(i * plan.featureDim)..<((i + 1) * plan.featureDim)], refLevels[i], "levels")
                     close(logits[(i * 10)..<((i + 1) * 10)], refLogits[i], "logits")
-                    close(spatial[(i * plan.spatialFloats)..<((i + 1) * plan.spatialFloats)], refSpatial[i], "spatial map")
+                    close(spatial[(i * mapFloats)..<((i + 1) * mapFloats)], refSpatial[i], "level \(mapLevel) map")
                 }
             }
         }
@@ -141,7 +146,7 @@ final class GraphTests: KernelLevelTestCase {
         let x4 = try g.squeezeExcite(se, x3)
         let p = conv(1, 1, Padding(), 40, 17)
         let x5 = try g.conv(p, x4, residual: x1, activation: .none)
-        g.tap(x5, spatial: true)
+        g.tap(x5)
         // Depthwise stride 2 with sigmoid, max pool 3x3/2, 1x1 stride-2 convolution (im2col path),
         // average pool, add with ReLU.
         let dw2 = DepthwiseWeights(kernel: 3, stride: 2, padding: Padding(top: 0, left: 1, bottom: 1, right: 1), channels: 17,
@@ -224,7 +229,7 @@ final class GraphTests: KernelLevelTestCase {
             refSpatial.append(r5.v)
             refLogits.append((0..<10).map { o in Double(fcB[o]) + (0..<17).reduce(0.0) { $0 + pooled[$1] * Double(fcW[$1 * 10 + o]) } })
         }
-        try checkEngine(plan, inputs: inputs, batches: [1, 3, 4], levels: refLevels, logits: refLogits, spatial: refSpatial)
+        try checkEngine(plan, inputs: inputs, batches: [1, 3, 4], levels: refLevels, logits: refLogits, map: 1, spatial: refSpatial)
         }
     }
 
@@ -249,7 +254,7 @@ final class GraphTests: KernelLevelTestCase {
         let x4 = try g.squeezeExcite(se, x3)
         let p = conv(1, 1, Padding(), 24, 16)
         let x5 = try g.conv(p, x4, residual: x1, activation: .none)
-        g.tap(x5, spatial: true)
+        g.tap(x5)
         let w = conv(3, 1, Padding(top: 1, left: 1, bottom: 1, right: 1), 16, 16)
         let x6 = try g.conv(w, x5, residual: x5, activation: .relu)
         let mp = Pooling(kind: .max, kernel: 3, stride: 1, padding: Padding(top: 1, left: 1, bottom: 1, right: 1))
@@ -280,7 +285,7 @@ final class GraphTests: KernelLevelTestCase {
             refSpatial.append(r5.v)
             refLogits.append((0..<10).map { o in Double(fcB[o]) + (0..<16).reduce(0.0) { $0 + pooled[$1] * Double(fcW[$1 * 10 + o]) } })
         }
-        try checkEngine(plan, inputs: inputs, batches: [1, 3, 4, 7], levels: refLevels, logits: refLogits, spatial: refSpatial)
+        try checkEngine(plan, inputs: inputs, batches: [1, 3, 4, 7], levels: refLevels, logits: refLogits, map: 0, spatial: refSpatial)
     }
 
     /// The arena is smaller than the sum of the tensors: lifetimes let buffers be reused.

@@ -2,29 +2,6 @@
 import CKernels
 import Foundation
 
-/// Pooled level features of a batch of images: `count` rows of `dimension` floats, each row
-/// the levels concatenated in order (docs/METHOD.md 2.2).
-public struct LevelFeatures: Sendable {
-    /// Number of images.
-    public let count: Int
-    /// Dimension of each level.
-    public let levelDims: [Int]
-    /// Row-major `count x dimension` values.
-    public var values: [Float]
-
-    /// Total features per image (2096 for Lite0).
-    public var dimension: Int { levelDims.reduce(0, +) }
-
-    /// Start of each level within a row.
-    public var levelOffsets: [Int] { startOffsets(levelDims) }
-
-    /// Level `level` of image `image`.
-    public func level(_ level: Int, of image: Int) -> ArraySlice<Float> {
-        let start = image * dimension + levelOffsets[level]
-        return values[start..<(start + levelDims[level])]
-    }
-}
-
 /// A pretrained backbone ready to extract levels.
 ///
 ///     let net = try Backbone.load(.efficientNetLite0)          // weights from the cache folder
@@ -45,6 +22,8 @@ public final class Backbone: Sendable {
 
     /// Dimension of each pooled level.
     public var levelDims: [Int] { engine.plan.levelDims }
+    /// Shape of each level's map at the network's input size.
+    public var levelShapes: [MapShape] { engine.plan.levelShapes.map { MapShape(h: $0.h, w: $0.w, c: $0.c) } }
     /// Number of classifier outputs (1000 for ImageNet).
     public var classCount: Int { engine.plan.classes }
     /// Floating-point operations of one image through the network (multiply-adds count two).
@@ -158,7 +137,7 @@ public final class Backbone: Sendable {
 
     /// Runs preprocessed inputs: `inputs` holds `count` images of S x S x 3 floats (NHWC,
     /// normalised as `kind.normalization`). Returns the pooled levels and, if asked, logits.
-    public func run(inputs: [Float], count: Int, logits wantLogits: Bool = false) throws -> (LevelFeatures, [Float]?) {
+    public func run(inputs: [Float], count: Int, logits wantLogits: Bool = false) throws -> (FeatureMatrix, [Float]?) {
         let S = kind.inputSize
         guard count >= 0, inputs.count == count * S * S * 3 else {
             throw GaussianADError.invalidArgument("expected \(count) x \(S) x \(S) x 3 input floats, got \(inputs.count)")
@@ -166,7 +145,7 @@ public final class Backbone: Sendable {
         let plan = engine.plan
         var levels = [Float](repeating: 0, count: count * plan.featureDim)
         var logits: [Float]? = wantLogits ? [Float](repeating: 0, count: count * plan.classes) : nil
-        guard count > 0 else { return (LevelFeatures(count: 0, levelDims: plan.levelDims, values: []), logits) }
+        guard count > 0 else { return (FeatureMatrix.empty(plan.levelDims), logits) }
         inputs.withUnsafeBufferPointer { inp in
             levels.withUnsafeMutableBufferPointer { lv in
                 if logits != nil {
@@ -178,31 +157,41 @@ public final class Backbone: Sendable {
                 }
             }
         }
-        return (LevelFeatures(count: count, levelDims: plan.levelDims, values: levels), logits)
+        return (FeatureMatrix(rows: count, levelDims: plan.levelDims, float32: levels), logits)
     }
 
     /// Runs `count` images whose inputs `prepare(i, slot)` writes (S x S x 3 floats, NHWC,
     /// normalised as `kind.normalization`) on the network's own threads, each just before the
     /// network runs it: decoding and resizing share the `threads` of the network instead of
     /// competing with them. `prepare` must write every value of its slot. Returns the pooled
-    /// levels of all `count` images.
+    /// levels of all `count` images and, for the levels `maps` names, their maps.
     ///
-    ///     let feats = net.run(count: urls.count) { i, slot in /* decode urls[i], resize into slot */ }
-    public func run(count: Int, prepare: @escaping @Sendable (Int, UnsafeMutablePointer<Float>) -> Void) -> LevelFeatures {
+    ///     let (feats, maps) = net.run(count: urls.count, maps: [3, 4, 5]) { i, slot in /* decode urls[i], resize into slot */ }
+    public func run(count: Int, maps mapLevels: [Int] = [],
+                    prepare: @escaping @Sendable (Int, UnsafeMutablePointer<Float>) -> Void) -> (FeatureMatrix, FeatureMaps) {
         let plan = engine.plan
-        guard count > 0 else { return LevelFeatures(count: 0, levelDims: plan.levelDims, values: []) }
+        let shapes = mapLevels.map { levelShapes[$0] }
+        guard count > 0 else { return (FeatureMatrix.empty(plan.levelDims), FeatureMaps.empty(levels: mapLevels, shapes: shapes)) }
         // Only the images that run split over the threads need an input here (the others are
         // written into their thread's own slot), and `prepare` writes each before the network
         // reads it: no zeroing.
         let floats = max(1, engine.sharedInputImages(count: count)) * plan.inputShape.count
         var input = [Float](unsafeUninitializedCapacity: floats) { _, n in n = floats }
         var levels = [Float](repeating: 0, count: count * plan.featureDim)
+        var offsets = [Int](repeating: -1, count: plan.levelDims.count)
+        for (i, o) in startOffsets(shapes.map(\.count)).enumerated() { offsets[mapLevels[i]] = o }
+        let stride = shapes.reduce(0) { $0 + $1.count }
+        var mapValues = [Float](repeating: 0, count: count * stride)
         input.withUnsafeMutableBufferPointer { inp in
             levels.withUnsafeMutableBufferPointer { lv in
-                engine.run(count: count, input: inp.baseAddress!, levels: lv.baseAddress!, prepare: prepare)
+                mapValues.withUnsafeMutableBufferPointer { mv in
+                    let out = stride > 0 ? Engine.MapOutput(pointer: mv.baseAddress!, stride: stride, offsets: offsets) : nil
+                    engine.run(count: count, input: inp.baseAddress!, levels: lv.baseAddress!, maps: out, prepare: prepare)
+                }
             }
         }
-        return LevelFeatures(count: count, levelDims: plan.levelDims, values: levels)
+        return (FeatureMatrix(rows: count, levelDims: plan.levelDims, float32: levels),
+                FeatureMaps(unchecked: mapLevels, shapes, count, mapValues))
     }
 
     /// Preprocesses decoded images (docs/METHOD.md 1.2-1.3) into one NHWC batch.
@@ -216,7 +205,7 @@ public final class Backbone: Sendable {
     }
 
     /// The pooled levels of decoded images.
-    public func levels(for images: [Image]) throws -> LevelFeatures {
+    public func levels(for images: [Image]) throws -> FeatureMatrix {
         try run(inputs: preprocess(images), count: images.count).0
     }
 

@@ -60,7 +60,16 @@ final class Engine: @unchecked Sendable {
         let prepare: Prepare?
         let levels: UnsafeMutablePointer<Float>
         let logits: UnsafeMutablePointer<Float>?
-        let spatial: UnsafeMutablePointer<Float>?
+        let maps: MapOutput?
+    }
+
+    /// Where a run writes the maps of some levels: image i's map of level l (h x w x c floats,
+    /// NHWC) at `pointer + i * stride + offsets[l]`; levels whose offset is negative are not
+    /// written.
+    struct MapOutput {
+        let pointer: UnsafeMutablePointer<Float>
+        let stride: Int
+        let offsets: [Int]
     }
 
     /// Images of a batch of `count` that run one per thread; the others (fewer than the threads,
@@ -74,19 +83,18 @@ final class Engine: @unchecked Sendable {
     func sharedInputImages(count: Int) -> Int { count - spreadImages(count: count) }
 
     /// Runs `count` images: `input` holds them as S x S x 3 NHWC floats one after another.
-    /// Writes `count` rows of the pooled levels, and of logits / spatial maps if given.
+    /// Writes `count` rows of the pooled levels, and of logits / level maps if given.
     /// With `prepare`, the pool's threads write each image themselves, just before it runs
     /// (decoding and resizing then stay within the engine's threads, and the input is still in
     /// the core's cache when the network reads it): an image that runs on one thread into that
     /// thread's own slot, the others into `input` (`sharedInputImages(count:)` of them), so that
     /// a long run of images needs no input buffer of its size.
     func run(count: Int, input: UnsafePointer<Float>, levels: UnsafeMutablePointer<Float>,
-             logits: UnsafeMutablePointer<Float>? = nil, spatial: UnsafeMutablePointer<Float>? = nil,
-             prepare: Prepare? = nil) {
+             logits: UnsafeMutablePointer<Float>? = nil, maps: MapOutput? = nil, prepare: Prepare? = nil) {
         guard count > 0 else { return }
         lock.lock()
         defer { lock.unlock() }
-        job = Job(count: count, input: input, prepare: prepare, levels: levels, logits: logits, spatial: spatial)
+        job = Job(count: count, input: input, prepare: prepare, levels: levels, logits: logits, maps: maps)
         let ctx = Unmanaged.passUnretained(self).toOpaque()
         ck_pool_run(pool, { ctx, ith, nth in
             Unmanaged<Engine>.fromOpaque(ctx!).takeUnretainedValue().work(ith: ith, nth: nth)
@@ -154,7 +162,7 @@ final class Engine: @unchecked Sendable {
         var best = [Double](repeating: .infinity, count: plan.steps.count)
         var times = [Double](repeating: 0, count: plan.steps.count)
         levels.withUnsafeMutableBufferPointer { lv in
-            let job = Job(count: 1, input: input, prepare: nil, levels: lv.baseAddress!, logits: nil, spatial: nil)
+            let job = Job(count: 1, input: input, prepare: nil, levels: lv.baseAddress!, logits: nil, maps: nil)
             for _ in 0..<max(1, rounds) {
                 times.withUnsafeMutableBufferPointer { t in
                     runImage(0, input: UnsafeMutablePointer(mutating: input), job: job, arena: workspace.pointer,
@@ -293,14 +301,14 @@ final class Engine: @unchecked Sendable {
             case .add(let a, let b, let count, let act, let o):
                 let (e0, e1) = rows(count)
                 if e0 < e1 { ck_f32_add_act(e1 - e0, t(a) + e0, t(b) + e0, t(o) + e0, act) }
-            case .tap(let x, let pixels, let channels, let off, let at):
+            case .tap(let x, let pixels, let channels, let off, let level):
                 // Threads sharing an image pool disjoint channel ranges, whole 16-channel
                 // blocks each (a vector of every ISA), the last thread the rest.
                 let blocks = (channels + 15) / 16
                 let c0 = min(channels, blocks * ith / nth * 16), c1 = min(channels, blocks * (ith + 1) / nth * 16)
                 if c0 < c1 { ck_f32_mean_pool_nhwc(pixels, c1 - c0, channels, t(x) + c0, levelRow + off + c0) }
-                if ith == 0, let at, let sp = job.spatial {
-                    (sp + image * plan.spatialFloats + at).update(from: t(x), count: pixels * channels)
+                if ith == 0, let m = job.maps, m.offsets[level] >= 0 {
+                    (m.pointer + image * m.stride + m.offsets[level]).update(from: t(x), count: pixels * channels)
                 }
             case .fused(let f):
                 var geom = f.geometry

@@ -82,8 +82,8 @@ enum Op: Sendable {
     case pool(Pooling, input: Int, output: Int)
     /// output = act(a + b).
     case add(Int, Int, activation: Activation, output: Int)
-    /// Exports a level: its global mean (always) and, if `spatial`, the whole map.
-    case tap(level: Int, input: Int, spatial: Bool)
+    /// Exports a level: its global mean (always) and, when a run asks for it, the whole map.
+    case tap(level: Int, input: Int)
     /// Classifier: global mean of input, then a fully connected layer ([cin][classes]).
     case classifier(input: Int, weights: [Float], bias: [Float], classes: Int)
 
@@ -93,7 +93,7 @@ enum Op: Sendable {
         case .conv(_, let i, let r, _, _): return r.map { [i, $0] } ?? [i]
         case .depthwise(_, let i, _, _), .squeezeExcite(_, let i, _), .pool(_, let i, _): return [i]
         case .add(let a, let b, _, _): return [a, b]
-        case .tap(_, let i, _), .classifier(let i, _, _, _): return [i]
+        case .tap(_, let i), .classifier(let i, _, _, _): return [i]
         }
     }
 
@@ -115,6 +115,8 @@ struct Graph: Sendable {
     private(set) var ops: [Op] = []
     /// Channels of each tapped level, by level index.
     private(set) var levelDims: [Int] = []
+    /// Shape of each tapped level's map, by level index.
+    private(set) var levelShapes: [TensorShape] = []
     /// Classifier outputs (0 without a classifier).
     private(set) var classes = 0
 
@@ -204,9 +206,10 @@ struct Graph: Sendable {
     }
 
     /// Exports tensor `x` as the next level.
-    mutating func tap(_ x: Int, spatial: Bool = false) {
+    mutating func tap(_ x: Int) {
         levelDims.append(shapes[x].c)
-        _ = add(.tap(level: levelDims.count - 1, input: x, spatial: spatial), shape: nil)
+        levelShapes.append(shapes[x])
+        _ = add(.tap(level: levelDims.count - 1, input: x), shape: nil)
     }
 
     /// The classifier head on tensor `x`: global mean, then `weights` ([cin][classes]) + bias.

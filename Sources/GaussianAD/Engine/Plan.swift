@@ -85,8 +85,9 @@ enum Step: Sendable {
     case squeezeExcite(reduce: PackedGemm, expand: PackedGemm, act: ck_act, pixels: Int, input: Int, output: Int, temp: Int)
     case pool(geometry: ck_conv2d_geom, max: Bool, input: Int, output: Int)
     case add(Int, Int, count: Int, act: ck_act, output: Int)
-    /// Global mean into the level row; `spatial` is the offset of the map in the spatial output.
-    case tap(input: Int, pixels: Int, channels: Int, levelOffset: Int, spatial: Int?)
+    /// Global mean into the level row (at `levelOffset`), and the whole map where a run asks
+    /// for level `level`'s map.
+    case tap(input: Int, pixels: Int, channels: Int, levelOffset: Int, level: Int)
     case classifier(PackedGemm, input: Int, pixels: Int, temp: Int)
     /// An inverted-residual block fused over bands of output rows (see `FusedBlock`).
     case fused(FusedBlock)
@@ -228,8 +229,8 @@ final class ExecutionPlan: Sendable {
     let scratchFloats: Int
     let levelDims: [Int]
     let levelOffsets: [Int]
-    /// Floats per image of the spatial maps of the taps that export them.
-    let spatialFloats: Int
+    /// Shape of each level's map (what a run that asks for maps gets).
+    let levelShapes: [TensorShape]
     let classes: Int
     /// Floating-point operations per image.
     let flops: Int
@@ -288,6 +289,7 @@ final class ExecutionPlan: Sendable {
         shapes = graph.shapes
         levelDims = graph.levelDims
         levelOffsets = startOffsets(graph.levelDims)
+        levelShapes = graph.levelShapes
         classes = graph.classes
         flops = graph.flops
         // Lifetimes: the op that makes each tensor and the last op that reads it.
@@ -297,7 +299,6 @@ final class ExecutionPlan: Sendable {
         var offsets = [Int](repeating: -1, count: shapes.count)
         var steps: [Step] = []
         var scratch = 0
-        var spatial = 0
         let fused = Self.fusable(graph, minBytes: options.fuseMinBytes)
         var skipUntil = -1
         var stepOps: [ClosedRange<Int>] = []
@@ -365,11 +366,9 @@ final class ExecutionPlan: Sendable {
                                    max: p.kind == .max, input: x, output: o))
             case .add(let a, let b, let act, let o):
                 steps.append(.add(a, b, count: shapes[o].count, act: act.kernel, output: o))
-            case .tap(let level, let x, let isSpatial):
-                var at: Int? = nil
-                if isSpatial { at = spatial; spatial += shapes[x].count }
+            case .tap(let level, let x):
                 steps.append(.tap(input: x, pixels: shapes[x].h * shapes[x].w, channels: shapes[x].c,
-                                  levelOffset: levelOffsets[level], spatial: at))
+                                  levelOffset: levelOffsets[level], level: level))
             case .classifier(let x, let w, let b, let classes):
                 let packed = PackedGemm(m: 1, k: shapes[x].c, n: classes, weights: w, bias: b, options: options)
                 steps.append(.classifier(packed, input: x, pixels: shapes[x].h * shapes[x].w, temp: temp(shapes[x].c)))
@@ -381,7 +380,6 @@ final class ExecutionPlan: Sendable {
         self.steps = steps
         self.offsets = offsets
         arenaFloats = allocator.peak
-        spatialFloats = spatial
         let group = Self.group(graph, steps: steps, stepOps: stepOps, lastUse: lastUse, options: options)
         (groupStart, groupImages, groupOffsets, boundary, groupArenaFloats) =
             (group.start, group.images, group.offsets, group.boundary, group.arenaFloats)

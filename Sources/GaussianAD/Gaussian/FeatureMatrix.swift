@@ -1,14 +1,17 @@
 // Feature vectors of many images, levels concatenated, in float64 for the statistics.
 import Foundation
 
-/// `rows` feature vectors, each the concatenation of levels of `levelDims`, row-major float64.
+/// `rows` feature vectors, each the concatenation of the pooled levels of `levelDims`
+/// (docs/METHOD.md 2.2), row-major float64: what the network gives and the statistics read.
 public struct FeatureMatrix: Sendable {
     /// Number of images.
-    public let rows: Int
+    public private(set) var rows: Int
     /// Dimension of each level.
     public let levelDims: [Int]
     /// Row-major `rows x dimension` values.
     public var values: [Double]
+    /// The same images' level maps, when the extractor keeps them (`FeatureExtractor.mapLevels`).
+    public var maps: FeatureMaps?
 
     /// Total dimension of a row.
     public var dimension: Int { levelDims.reduce(0, +) }
@@ -26,11 +29,18 @@ public struct FeatureMatrix: Sendable {
         self.values = values
     }
 
-    /// Converts float32 pooled levels (as a backbone returns them).
-    public init(_ f: LevelFeatures) {
-        rows = f.count
-        levelDims = f.levelDims
-        values = f.values.map(Double.init)
+    /// Widens float32 pooled levels (as the network computes them): `values.count` must be
+    /// `rows * sum(levelDims)`.
+    init(rows: Int, levelDims: [Int], float32 values: [Float]) {
+        self.rows = rows
+        self.levelDims = levelDims
+        self.values = values.map(Double.init)
+    }
+
+    /// Level `level` of image `row`, in place.
+    public func level(_ level: Int, of row: Int) -> ArraySlice<Double> {
+        let start = row * dimension + levelOffsets[level]
+        return values[start..<(start + levelDims[level])]
     }
 
     /// The rows at `indices`, in that order.
@@ -39,7 +49,16 @@ public struct FeatureMatrix: Sendable {
         var out = [Double]()
         out.reserveCapacity(indices.count * D)
         for i in indices { out.append(contentsOf: values[(i * D)..<((i + 1) * D)]) }
-        return FeatureMatrix(unchecked: indices.count, levelDims, out)
+        var f = FeatureMatrix(unchecked: indices.count, levelDims, out)
+        f.maps = maps?.selecting(images: indices)
+        return f
+    }
+
+    /// Appends `other`'s rows (the same levels; maps kept only when both have them).
+    public mutating func append(_ other: FeatureMatrix) {
+        values += other.values
+        rows += other.rows
+        if maps != nil, let m = other.maps { maps!.append(m) } else { maps = nil }
     }
 
     /// Level `l` of every row as a contiguous `rows x levelDims[l]` array.

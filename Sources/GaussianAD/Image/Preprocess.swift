@@ -84,18 +84,25 @@ struct BatchSlices: @unchecked Sendable {
     subscript(i: Int) -> UnsafeMutablePointer<Float> { base + i * floatsPerImage }
 }
 
-/// One error slot per image, written by parallel workers under a lock.
-final class ErrorSlots: @unchecked Sendable {
-    private var slots: [Error?]
+/// One slot per image (its error, its size...), written by parallel workers under a lock.
+final class Slots<Value>: @unchecked Sendable {
+    private var slots: [Value]
     private let lock = NSLock()
 
-    init(count: Int) { slots = [Error?](repeating: nil, count: count) }
+    init(count: Int, _ initial: Value) { slots = [Value](repeating: initial, count: count) }
 
-    subscript(i: Int) -> Error? {
+    subscript(i: Int) -> Value {
         get { lock.lock(); defer { lock.unlock() }; return slots[i] }
         set { lock.lock(); slots[i] = newValue; lock.unlock() }
     }
 
     /// Every slot, in order.
-    var all: [Error?] { lock.lock(); defer { lock.unlock() }; return slots }
+    var all: [Value] { lock.lock(); defer { lock.unlock() }; return slots }
+}
+
+/// One error slot per image (nil where it was read).
+typealias ErrorSlots = Slots<Error?>
+
+extension Slots where Value == Error? {
+    convenience init(count: Int) { self.init(count: count, nil) }
 }

@@ -1,5 +1,6 @@
-// Images to pooled levels in batches: each image is decoded and resized by the network's own
-// thread that then runs it, so that --threads bounds all the work and the input is warm in cache.
+// Images to pooled levels (and, when asked, level maps) in batches: each image is decoded and
+// resized by the network's own thread that then runs it, so that --threads bounds all the work
+// and the input is warm in cache.
 import Dispatch
 import Foundation
 
@@ -7,6 +8,9 @@ import Foundation
 ///
 ///     let fx = FeatureExtractor(backbone: try Backbone.load(.efficientNetLite0))
 ///     let feats = try fx.extract(urls) { done, total in print(done, total) }
+///
+/// With `mapLevels`, every batch also carries those levels' maps and each image's size
+/// (`FeatureMatrix.maps`), the input of the anomaly maps.
 public final class FeatureExtractor: Sendable {
     /// The network.
     public let backbone: Backbone
@@ -20,30 +24,47 @@ public final class FeatureExtractor: Sendable {
     public var imagesPerRun: Int { backbone.imagesPerRun(batch: batchSize) }
     /// Bounds applied to every image decoded.
     public let limits: InputLimits
+    /// Levels whose maps every batch carries (none: pooled levels only).
+    public let mapLevels: [Int]
 
-    /// An extractor over `backbone` with batches of `batchSize` images.
-    public init(backbone: Backbone, batchSize: Int = FeatureExtractor.defaultBatchSize, limits: InputLimits = .default) {
+    /// An extractor over `backbone` with batches of `batchSize` images, keeping the maps of
+    /// `mapLevels` too.
+    public init(backbone: Backbone, batchSize: Int = FeatureExtractor.defaultBatchSize, limits: InputLimits = .default,
+                mapLevels: [Int] = []) {
         self.backbone = backbone
         self.batchSize = max(1, batchSize)
         self.limits = limits
+        self.mapLevels = mapLevels
     }
 
-    /// Decodes, resizes and runs `urls` on the network's own threads: the levels of every image
-    /// (rows of unreadable ones are garbage) and each image's error, nil where it was read.
-    private func runBatch(_ urls: ArraySlice<URL>) -> (LevelFeatures, [Error?]) {
+    /// The same extractor keeping the maps of `levels`.
+    public func keepingMaps(of levels: [Int]) -> FeatureExtractor {
+        FeatureExtractor(backbone: backbone, batchSize: batchSize, limits: limits, mapLevels: levels)
+    }
+
+    /// Decodes, resizes and runs `urls` on the network's own threads: the levels (and maps) of
+    /// every image (rows of unreadable ones are garbage) and each image's error, nil where it
+    /// was read.
+    private func runBatch(_ urls: ArraySlice<URL>) -> (FeatureMatrix, [Error?]) {
         let S = backbone.kind.inputSize
         let norm = backbone.kind.normalization, limits = self.limits
         let chunk = Array(urls)
         let errors = ErrorSlots(count: chunk.count)
-        let feats = backbone.run(count: chunk.count) { i, slot in
+        let sizes = Slots(count: chunk.count, PixelSize(width: 0, height: 0))
+        var (feats, maps) = backbone.run(count: chunk.count, maps: mapLevels) { i, slot in
             do {
                 var scratch: [Float] = []
-                Preprocess.resizeNormalize(try Image.decode(contentsOf: chunk[i], limits: limits), size: S,
-                                           normalization: norm, into: slot, scratch: &scratch)
+                let image = try Image.decode(contentsOf: chunk[i], limits: limits)
+                sizes[i] = PixelSize(width: image.width, height: image.height)
+                Preprocess.resizeNormalize(image, size: S, normalization: norm, into: slot, scratch: &scratch)
             } catch {
                 errors[i] = error
                 slot.update(repeating: 0, count: S * S * 3)
             }
+        }
+        if !mapLevels.isEmpty {
+            maps.sizes = sizes.all
+            feats.maps = maps
         }
         return (feats, errors.all)
     }
@@ -60,7 +81,14 @@ public final class FeatureExtractor: Sendable {
     ///     let (feats, errors) = fx.extractEach(urls)     // feats has one row per nil error
     public func extractEach(_ urls: [URL], progress: ((Int, Int) -> Void)? = nil) -> (features: FeatureMatrix, errors: [Error?]) {
         // Without stopAtFirstError nothing throws.
-        (try? run(urls, stopAtFirstError: false, progress: progress)) ?? (FeatureMatrix.empty(backbone.levelDims), urls.map { _ in nil })
+        (try? run(urls, stopAtFirstError: false, progress: progress)) ?? (emptyBatch, urls.map { _ in nil })
+    }
+
+    /// A batch of no images, laid out as this extractor's batches.
+    var emptyBatch: FeatureMatrix {
+        var f = FeatureMatrix.empty(backbone.levelDims)
+        if !mapLevels.isEmpty { f.maps = FeatureMaps.empty(levels: mapLevels, shapes: mapLevels.map { backbone.levelShapes[$0] }) }
+        return f
     }
 
     /// Streams the pooled levels of `urls` a batch at a time, in order: `body` gets each batch's
@@ -74,40 +102,31 @@ public final class FeatureExtractor: Sendable {
     }
 
     private func run(_ urls: [URL], stopAtFirstError: Bool, progress: ((Int, Int) -> Void)?) throws -> (features: FeatureMatrix, errors: [Error?]) {
-        let dims = backbone.levelDims
-        var values: [Double] = []
-        values.reserveCapacity(urls.count * dims.reduce(0, +))
+        var all = emptyBatch
+        all.values.reserveCapacity(urls.count * backbone.levelDims.reduce(0, +))
         var errors: [Error?] = []
         errors.reserveCapacity(urls.count)
         try stream(urls, stopAtFirstError: stopAtFirstError, progress: progress) { feats, _, errs in
-            values += feats.values
+            all.append(feats)
             errors += errs
         }
-        let rows = errors.filter { $0 == nil }.count
-        return (try FeatureMatrix(rows: rows, levelDims: dims, values: values), errors)
+        return (all, errors)
     }
 
     /// The batches of `urls`: features of the images that could be read (in order), the range
     /// of `urls` the batch covers, and each of its images' error (nil where read).
     private func stream(_ urls: [URL], stopAtFirstError: Bool, progress: ((Int, Int) -> Void)?,
                         _ body: (FeatureMatrix, Range<Int>, [Error?]) throws -> Void) throws {
-        let dims = backbone.levelDims
         progress?(0, urls.count)
         let run = imagesPerRun
         var start = 0
         while start < urls.count {
             let end = min(urls.count, start + run)
-            let (all, errors) = runBatch(urls[start..<end])
+            var (feats, errors) = runBatch(urls[start..<end])
             if stopAtFirstError, let e = errors.compactMap({ $0 }).first { throw e }
             // Images that failed leave the batch; the others close up in order.
-            var feats = FeatureMatrix(all)
             if errors.contains(where: { $0 != nil }) {
-                let kept = errors.indices.filter { errors[$0] == nil }
-                let d = all.dimension
-                var values: [Float] = []
-                values.reserveCapacity(kept.count * d)
-                for i in kept { values += all.values[(i * d)..<((i + 1) * d)] }
-                feats = FeatureMatrix(LevelFeatures(count: kept.count, levelDims: dims, values: values))
+                feats = feats.selecting(rows: errors.indices.filter { errors[$0] == nil })
             }
             try body(feats, start..<end, errors)
             start = end

@@ -23,14 +23,16 @@ public final class ImageFeatures {
     private var cache: [(FeatureMatrix, [String])] = []
     private let progress: ((Int, Int) -> Void)?
 
-    /// Images `urls` (relative paths `paths`), kept in memory if their float64 features take
-    /// at most a quarter of `maxMemory` bytes.
+    /// Images `urls` (relative paths `paths`), kept in memory if their float64 features (and
+    /// their maps, when the extractor keeps maps) take at most a quarter of `maxMemory` bytes.
     public init(extractor: FeatureExtractor, urls: [URL], paths: [String], maxMemory: Int,
                 progress: ((Int, Int) -> Void)? = nil) {
         self.extractor = extractor
         self.urls = urls
         self.paths = paths
-        let perImage = extractor.backbone.levelDims.reduce(0, +) * MemoryLayout<Double>.size
+        let net = extractor.backbone
+        let perImage = net.levelDims.reduce(0, +) * MemoryLayout<Double>.size
+            + extractor.mapLevels.reduce(0) { $0 + net.levelShapes[$1].count } * MemoryLayout<Float>.size
         keepsFeatures = urls.count <= maxMemory / 4 / max(perImage, 1)
         self.progress = progress
     }
@@ -50,24 +52,20 @@ public final class ImageFeatures {
         var kept: [(FeatureMatrix, [String])] = []
         var inBody: UInt64 = 0
         let t0 = DispatchTime.now().uptimeNanoseconds
-        let dims = extractor.backbone.levelDims
-        var values: [Double] = [], rows = 0, chunkPaths: [String] = []
+        var chunk = extractor.emptyBatch, chunkPaths: [String] = []
         func handOn() throws {
-            guard rows > 0 else { return }
-            let feats = try FeatureMatrix(rows: rows, levelDims: dims, values: values)
-            if keepsFeatures { kept.append((feats, chunkPaths)) }
+            guard chunk.rows > 0 else { return }
+            if keepsFeatures { kept.append((chunk, chunkPaths)) }
             let b0 = DispatchTime.now().uptimeNanoseconds
             defer { inBody += DispatchTime.now().uptimeNanoseconds - b0 }
-            try body(feats, chunkPaths)
-            values.removeAll(keepingCapacity: true)
+            try body(chunk, chunkPaths)
+            chunk = extractor.emptyBatch
             chunkPaths.removeAll(keepingCapacity: true)
-            rows = 0
         }
         try extractor.forEachBatch(urls, progress: progress) { feats, range in
-            values += feats.values
+            chunk.append(feats)
             chunkPaths += paths[range]
-            rows += feats.rows
-            if rows >= Self.chunkRows { try handOn() }
+            if chunk.rows >= Self.chunkRows { try handOn() }
         }
         try handOn()
         extractionSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0 - inBody) / 1e9
