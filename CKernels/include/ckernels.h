@@ -324,6 +324,41 @@ void ck_f32_resize_aa_normalize_hwc(size_t in_h, size_t in_w, size_t channels, c
 void ck_f32_resize_aa_grey_to_rgb(size_t in_h, size_t in_w, const float *in, size_t out_h, size_t out_w,
                                   const float *mean, const float *std, float *scratch, float *out);
 
+/* ---------------------------------------------------------------- anomaly maps */
+
+/**
+ * out (out_h x out_w, row-major) += weight * the bilinear resize of in (in_h x in_w) to out_h x
+ * out_w: PyTorch's interpolate(mode="bilinear", align_corners=False, antialias=False), source
+ * coordinate max(0, (i + 0.5) * in / out - 0.5) along each axis, its two neighbours (the last
+ * one clamped), first along the width into scratch (in_h * out_w doubles), then the height.
+ */
+void ck_f64_resize_bilinear_add(size_t in_h, size_t in_w, const double *in, size_t out_h, size_t out_w,
+                                double weight, double *scratch, double *out);
+
+/** Kernel radius of a Gaussian of sigma: floor(4 sigma + 0.5) (SciPy's truncate = 4); 0 for sigma <= 0. */
+size_t ck_gaussian_radius(double sigma);
+
+/** Doubles of scratch ck_f64_gaussian_filter needs for an h x w map. */
+size_t ck_f64_gaussian_filter_scratch(size_t h, size_t w, double sigma_y, double sigma_x);
+
+/**
+ * Smooths data (h x w, row-major) in place by a Gaussian of sigma_y along the height, then
+ * sigma_x along the width (an axis with sigma <= 0 is left alone): SciPy's
+ * ndimage.gaussian_filter(data, (sigma_y, sigma_x), mode="reflect", truncate=4.0), the kernel
+ * exp(-x^2 / (2 sigma^2)) over |x| <= ck_gaussian_radius(sigma), normalised to sum 1, the
+ * borders extended by half-sample symmetric reflection (d c b a | a b c d | d c b a).
+ * scratch holds ck_f64_gaussian_filter_scratch(h, w, sigma_y, sigma_x) doubles.
+ */
+void ck_f64_gaussian_filter(size_t h, size_t w, double *data, double sigma_y, double sigma_x, double *scratch);
+
+/**
+ * Labels the 8-connected components of the nonzero pixels of mask (h x w): labels[i] = 0 where
+ * mask[i] is 0, else the component's number, 1, 2, ... in the order of each component's first
+ * pixel in row-major order (SciPy's ndimage.label with a 3 x 3 structure of ones). queue holds
+ * h * w indices. Returns the number of components.
+ */
+size_t ck_u8_label8(size_t h, size_t w, const uint8_t *mask, int32_t *labels, size_t *queue);
+
 /* -------------------------------------------------------------- statistics */
 /* Each float64 routine runs its BLAS / LAPACK call on `threads` threads, a parameter of the
  * call (OpenBLAS's per-thread setting where available, else set before every call). */

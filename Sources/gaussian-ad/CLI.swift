@@ -181,10 +181,10 @@ struct Options {
 
     /// `--levels`, resolved against a backbone's `count` levels (nil: not given). A list of
     /// levels `A`, ranges `A-B` and open ranges `A-` (A to the last level), digits only.
-    func levels(count: Int) throws -> [Int]? {
-        guard let s = value("--levels") else { return nil }
+    func levels(count: Int, option: String = "--levels") throws -> [Int]? {
+        guard let s = value(option) else { return nil }
         func bad(_ why: String) -> UsageError {
-            UsageError(description: "--levels '\(s)': \(why) (give e.g. 0-8, 2,5,7 or 4-; levels 0-\(count - 1))")
+            UsageError(description: "\(option) '\(s)': \(why) (give e.g. 0-8, 2,5,7 or 4-; levels 0-\(count - 1))")
         }
         func number(_ t: Substring) throws -> Int {
             guard !t.isEmpty, t.allSatisfy({ $0.isASCII && $0.isNumber }), let v = Int(t) else {

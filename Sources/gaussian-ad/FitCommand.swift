@@ -8,6 +8,7 @@ enum FitCommand {
     Usage: gaussian-ad fit DATA -o MODEL.gad [--category NAME] [--backbone NAME] [--weights FILE]
                            [--levels 0-8] [--pca T | --npca T] [--fpr 0.01] [--folds 5] [--seed 0]
                            [--max-memory 1G] [--contamination auto|F] [--json FILE]
+                           [--map-grid N|position] [--map-levels 3-5] [--pixel-fpr 0.001] [--no-maps]
            gaussian-ad fit DATA --shard I/N -o PART.gadpart [same options]
 
     Fits the Gaussians on every normal training image of one category (MVTec: train/good;
@@ -16,6 +17,10 @@ enum FitCommand {
     model fitted without its fold). Writes MODEL.gad atomically. Training images whose
     out-of-fold score is improbable for a normal image (robust z above 3.5) are listed as
     suspects: a folder of good parts with a few defective ones in it.
+
+    Beside the image-level Gaussians, fit models the per-position features of a few levels for
+    anomaly maps (`score --maps`, `evaluate --maps`): Gaussians shared by the positions of each
+    cell of a grid, and a pixel threshold calibrated on the normal images alone.
 
     Features are accumulated, not kept: the passes that need the images again (the
     calibration, and the projection of --pca/--npca) replay them from memory when they fit in
@@ -27,13 +32,13 @@ enum FitCommand {
                     `gaussian-ad merge PART... -o MODEL.gad` and the pass it names next
                     (see `gaussian-ad merge --help`)
 
-    """ + FitSummaryOutput.help + Options.backboneHelp + Options.levelsHelp + Options.limitsHelp
+    """ + FitSummaryOutput.help + MapOptions.help + Options.backboneHelp + Options.levelsHelp + Options.limitsHelp
 
     static func run(_ args: [String]) throws -> Int32 {
-        let o = try Options(args, valued: ["-o", "--output", "--category", "--backbone", "--levels", "--pca", "--npca",
+        let o = try Options(args, valued: Set(["-o", "--output", "--category", "--backbone", "--levels", "--pca", "--npca",
                                            "--fpr", "--folds", "--seed", "--batch", "--weights", "--max-image-pixels", "--threads",
-                                           "--shard", "--max-memory", "--contamination", "--json"],
-                            flags: ["-h", "--help"])
+                                           "--shard", "--max-memory", "--contamination", "--json"]).union(MapOptions.valued),
+                            flags: Set(["-h", "--help"]).union(MapOptions.flags))
         if o.has("-h") || o.has("--help") { try printOutput(help); return 0 }
         guard o.positionals.count == 1 else { throw UsageError(description: "give one DATA folder\n\n" + help) }
         guard let out = o.value("-o") ?? o.value("--output") else { throw UsageError(description: "-o MODEL.gad is required") }
@@ -49,6 +54,7 @@ enum FitCommand {
         let limits = try o.limits()
         let threads = try o.threads()
         let contamination = try FitSummaryOutput.contamination(o)
+        let mapSettings = try MapOptions.settings(o, kind: kind)
         let json = o.value("--json")
         if json != nil, shard != nil {
             throw UsageError(description: "--json describes a finished fit: give it to the last `gaussian-ad merge` of a sharded one")
@@ -61,13 +67,15 @@ enum FitCommand {
             throw GaussianADError.badDataset(path: cat.root.path, reason: "\(normals.count) normal training images; fitting with \(k)-fold calibration needs at least \(2 * k)")
         }
         let net = try o.loadBackbone(kind, batch: try o.batch(), limits: limits)
+        if let m = mapSettings { try MapOptions.checkMemory(m, net: net, folds: k, maxMemory: maxMemory) }
         let gopts = GaussianOptions(levels: levels, reduction: reduction, threads: threads)
         let paths = normals.map(\.relativePath)
+        let maps = mapSettings.map { MapPlan(settings: $0, backbone: net) }
         let plan = try FitPlan(backbone: kind, weightsSHA256: net.weightsSHA256, levelDims: net.levelDims, options: gopts,
-                               folds: k, seed: seed, category: cat.name, paths: paths, contamination: contamination)
+                               folds: k, seed: seed, category: cat.name, paths: paths, contamination: contamination, maps: maps)
         let meta = ["created": ISO8601DateFormatter().string(from: Date()), "dataset": dataURL.path, "category": cat.name,
                     "tool": "gaussian-ad \(GaussianADVersion.string)", "folds": "\(k)", "seed": "\(seed)"]
-        let fx = FeatureExtractor(backbone: net, batchSize: try o.batch(), limits: limits)
+        let fx = FeatureExtractor(backbone: net, batchSize: try o.batch(), limits: limits, mapLevels: mapSettings?.levels ?? [])
         let bar = ProgressBar()
         if let shard {
             let part = try PassCommand.runPass(FitState(plan: plan), shard: shard, items: normals,
@@ -80,15 +88,16 @@ enum FitCommand {
         let images = ImageFeatures(extractor: fx, urls: normals.map(\.url), paths: paths, maxMemory: maxMemory) {
             bar.update(cat.name, $0, $1)
         }
-        let (model, wp, summary) = try FitRunner.fit(FitState(plan: plan), paths: paths, targetFPR: fpr, threads: threads,
-                                                     batches: images.batches)
-        let file = ModelFile(backbone: kind, weightsSHA256: net.weightsSHA256, model: model, workingPoint: wp,
+        let fit = try FitRunner.fit(FitState(plan: plan), paths: paths, targetFPR: fpr, threads: threads, batches: images.batches)
+        let (model, wp, summary) = (fit.model, fit.workingPoint, fit.summary)
+        let file = ModelFile(backbone: kind, weightsSHA256: net.weightsSHA256, model: model, workingPoint: wp, maps: fit.maps,
                              metadata: meta.merging(FitSummaryOutput.metadata(summary)) { a, _ in a })
         try file.save(to: URL(fileURLWithPath: out))
         try printOutput("fitted \(kind.rawValue) on \(normals.count) normal images of \(cat.name); levels \(model.levels.map(\.level))"
               + (images.keepsFeatures ? "" : " (\(images.extractions) passes over the images: their features exceed a quarter of --max-memory)"))
         try printOutput(String(format: "threshold %.4f at target FPR %.4f (out-of-fold observed FPR %.4f over %d images)",
                      wp.threshold, wp.targetFPR, wp.observedFPR, wp.calibrationCount))
+        if let m = fit.maps { try printOutput(MapOptions.describe(m)) }
         try FitSummaryOutput.report(FitSummaryOutput.relative(summary, root: cat.root, data: dataURL), json: json)
         try printOutput("wrote \(out)")
         return 0

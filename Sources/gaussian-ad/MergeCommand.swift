@@ -67,13 +67,16 @@ enum MergeCommand {
                 try printOutput("round \(s.round) of the robust fit: \(n.excluded.count) suspects to leave out; the fit starts again without them")
             }
             try printOutput("wrote \(out), a fit in progress; next: \(n.nextStep(modelPath: out))")
-        case .done(let model, let wp, let summary):
+        case .done(let fit):
+            let (model, wp, summary) = (fit.model, fit.workingPoint, fit.summary)
             var meta = s.metadata.merging(FitSummaryOutput.metadata(summary)) { _, b in b }
             meta["created"] = ISO8601DateFormatter().string(from: Date())
-            let file = ModelFile(backbone: s.plan.backbone, weightsSHA256: s.plan.weightsSHA256, model: model, workingPoint: wp, metadata: meta)
+            let file = ModelFile(backbone: s.plan.backbone, weightsSHA256: s.plan.weightsSHA256, model: model, workingPoint: wp,
+                                 maps: fit.maps, metadata: meta)
             try file.save(to: URL(fileURLWithPath: out))
             try printOutput(String(format: "threshold %.4f at target FPR %.4f (out-of-fold observed FPR %.4f over %d images)",
                          wp.threshold, wp.targetFPR, wp.observedFPR, wp.calibrationCount))
+            if let m = fit.maps { try printOutput(MapOptions.describe(m)) }
             try FitSummaryOutput.report(summary, json: json)
             try printOutput("wrote \(out), the finished model")
         }

@@ -47,7 +47,9 @@ enum PassCommand {
         guard net.weightsSHA256 == plan.weightsSHA256 else {
             throw GaussianADError.badModelFile(path: stateURL.path, reason: "fitted with \(plan.backbone.rawValue) weights \(plan.weightsSHA256.prefix(12))…, but the loaded weights are \(net.weightsSHA256.prefix(12))…")
         }
-        let fx = FeatureExtractor(backbone: net, batchSize: try o.batch(), limits: limits)
+        // The moments and calibration passes of a fit with maps need the map levels too.
+        let mapLevels = pass == .projection ? [] : plan.maps?.settings.levels ?? []
+        let fx = FeatureExtractor(backbone: net, batchSize: try o.batch(), limits: limits, mapLevels: mapLevels)
         let part = try runPass(state, shard: shard, items: cat.trainingNormals, extractor: fx, threads: threads,
                                bar: ProgressBar(), label: cat.name)
         try part.save(to: URL(fileURLWithPath: out))

@@ -38,7 +38,7 @@ final class ContaminationTests: KernelLevelTestCase {
         let plan = try FitPlan(backbone: .efficientNetLite0, weightsSHA256: "fixture", levelDims: all.levelDims,
                                options: GaussianOptions(threads: 1), folds: 5, seed: 0, category: "mono",
                                paths: tree.paths, contamination: rule)
-        return try FitRunner.fit(FitState(plan: plan), paths: tree.paths, targetFPR: 0.01, threads: 1) { body in
+        let r = try FitRunner.fit(FitState(plan: plan), paths: tree.paths, targetFPR: 0.01, threads: 1) { body in
             var i = 0, size = 37
             while i < tree.rows.count {
                 let r = Array(i..<min(tree.rows.count, i + size))
@@ -47,6 +47,7 @@ final class ContaminationTests: KernelLevelTestCase {
                 size = size * 7 % 101 + 13
             }
         }
+        return (r.model, r.workingPoint, r.summary)
     }
 
     /// Test AUROC and scores of a model on the fixture's 150 + 150 test cells.
@@ -142,7 +143,7 @@ final class ContaminationTests: KernelLevelTestCase {
                     }
                 }
                 state = try FitState.decode(try n.encoded(), name: "state")
-            case .done(let m, let w, let s): done = (m, w, s)
+            case .done(let r): done = (r.model, r.workingPoint, r.summary)
             }
         }
         let (m, w, s) = try XCTUnwrap(done)

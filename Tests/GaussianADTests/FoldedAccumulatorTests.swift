@@ -70,7 +70,8 @@ final class FoldedAccumulatorTests: KernelLevelTestCase {
             let opts = GaussianOptions(levels: [2, 5, 8], reduction: reduction, threads: 1)
             let plan = try FitPlan(backbone: .efficientNetLite0, weightsSHA256: "", levelDims: all.levelDims, options: opts,
                                    folds: 5, seed: 0, category: "c", paths: paths)
-            let (model, wp, _) = try FitRunner.fit(FitState(plan: plan), paths: paths, targetFPR: 0.05, threads: 1) { try $0(all, paths) }
+            let fit = try FitRunner.fit(FitState(plan: plan), paths: paths, targetFPR: 0.05, threads: 1) { try $0(all, paths) }
+            let (model, wp) = (fit.model, fit.workingPoint)
             let assignment = StableSplit.folds(of: paths, k: 5, seed: 0)
             let fold = paths.map { assignment[$0]! }
             var oof: [Double] = []

@@ -32,7 +32,8 @@ final class ShardedFitTests: KernelLevelTestCase {
         let paths = (0..<all.rows).map { String(format: "good/%03d.png", $0) }
         for reduction in [Reduction.none, .npca(0.99)] {
             let p = try plan(reduction, paths: paths, levelDims: all.levelDims)
-            let (model, wp, _) = try FitRunner.fit(FitState(plan: p), paths: paths, targetFPR: 0.05, threads: 1) { try $0(all, paths) }
+            let fit = try FitRunner.fit(FitState(plan: p), paths: paths, targetFPR: 0.05, threads: 1) { try $0(all, paths) }
+            let (model, wp) = (fit.model, fit.workingPoint)
             var state = FitState(plan: p)
             var passes: [FitPass] = []
             var finished: (GaussianModel, WorkingPoint)? = nil
@@ -42,7 +43,7 @@ final class ShardedFitTests: KernelLevelTestCase {
                 parts = [parts[2], parts[0], parts[1]]
                 switch try state.advance(merging: parts, targetFPR: 0.05) {
                 case .next(let n): state = try FitState.decode(try n.encoded(), name: "state")
-                case .done(let m, let w, _): finished = (m, w)
+                case .done(let r): finished = (r.model, r.workingPoint)
                 }
             }
             XCTAssertEqual(passes, reduction == .none ? [.moments, .calibration] : [.moments, .projection, .calibration])

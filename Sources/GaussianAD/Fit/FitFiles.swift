@@ -3,8 +3,8 @@
 import Foundation
 
 extension FitState {
-    /// Current format version of a saved state.
-    public static let version: UInt32 = 2
+    /// Current format version of a saved state (3: anomaly maps; 2 still reads).
+    public static let version: UInt32 = 3
 
     struct Header: Codable {
         var format: String
@@ -17,6 +17,8 @@ extension FitState {
         var projectionOutOfFold: [[ModelCodec.ProjectionHeader?]]?
         var model: [ModelCodec.LevelHeader]?
         var outOfFold: [[ModelCodec.LevelHeader]]?
+        var maps: ModelCodec.SpatialHeader?
+        var mapsOutOfFold: [ModelCodec.SpatialHeader]?
         var arrayCount: Int
     }
 
@@ -27,12 +29,16 @@ extension FitState {
                        excluded: excluded, round: round, arrayCount: 0)
         switch stage {
         case .moments: break
-        case .projection(let full, let oof):
+        case .projection(let full, let oof, let maps, let mapsOOF):
             h.projectionFull = full.map { ModelCodec.encode($0, into: &arrays) }
             h.projectionOutOfFold = oof.map { $0.map { ModelCodec.encode($0, into: &arrays) } }
-        case .calibration(let model, let oof):
+            h.maps = maps.map { ModelCodec.encode($0, into: &arrays) }
+            h.mapsOutOfFold = maps == nil ? nil : mapsOOF.map { ModelCodec.encode($0, into: &arrays) }
+        case .calibration(let model, let oof, let maps, let mapsOOF):
             h.model = ModelCodec.encode(model, into: &arrays)
             h.outOfFold = oof.map { ModelCodec.encode($0, into: &arrays) }
+            h.maps = maps.map { ModelCodec.encode($0, into: &arrays) }
+            h.mapsOutOfFold = maps == nil ? nil : mapsOOF.map { ModelCodec.encode($0, into: &arrays) }
         }
         h.arrayCount = arrays.count
         return try Container.encode(magic: Container.stateMagic, version: Self.version, header: h, arrays: arrays)
@@ -58,7 +64,7 @@ extension FitState {
     /// Parses a saved state, validated as data like a model file.
     public static func decode(_ b: [UInt8], name: String, limits: InputLimits = .default) throws -> FitState {
         func fail(_ why: String) -> GaussianADError { .badModelFile(path: name, reason: why) }
-        var (h, reader) = try Container.decode(b, magic: Container.stateMagic, version: version, what: "fit in progress",
+        var (h, reader) = try Container.decode(b, magic: Container.stateMagic, version: version, oldest: 2, what: "fit in progress",
                                                limits: limits, header: Header.self, fail: fail)
         let plan = try validated(h.plan, fail: fail)
         guard h.arrayCount == reader.remaining else { throw fail("array section size does not match the header") }
@@ -79,7 +85,9 @@ extension FitState {
                 try zip(hs, plan.levels).map { try ModelCodec.decode($0, levelDim: plan.levelDims[$1], from: &reader, fail: fail) }
             }
             let f = try read(full)
-            stage = .projection(full: f, outOfFold: try oof.map(read))
+            let o = try oof.map(read)
+            let (maps, mapsOOF) = try readMaps(h, plan: plan, reader: &reader, fail: fail)
+            stage = .projection(full: f, outOfFold: o, maps: maps, mapsOutOfFold: mapsOOF)
         case .calibration:
             guard let mh = h.model, let oh = h.outOfFold, oh.count == plan.folds else {
                 throw fail("the calibration pass needs the model and \(plan.folds) out-of-fold models")
@@ -90,11 +98,35 @@ extension FitState {
                 return m
             }
             let model = try read(mh)
-            stage = .calibration(model: model, outOfFold: try oh.map(read))
+            let o = try oh.map(read)
+            let (maps, mapsOOF) = try readMaps(h, plan: plan, reader: &reader, fail: fail)
+            stage = .calibration(model: model, outOfFold: o, maps: maps, mapsOutOfFold: mapsOOF)
         }
         try reader.finish()
         return FitState(plan: plan, stage: stage, metadata: h.metadata, excluded: FitPlan.sortedBytewise(h.excluded),
                         round: h.round)
+    }
+
+    /// The spatial Gaussians a later stage carries: present exactly when the plan has maps, one
+    /// model and one per fold, each of the plan's settings and shapes.
+    private static func readMaps(_ h: Header, plan: FitPlan, reader: inout ArrayReader,
+                                 fail: (String) -> GaussianADError) throws -> (SpatialModel?, [SpatialModel]) {
+        guard let mp = plan.maps else {
+            guard h.maps == nil, h.mapsOutOfFold == nil else { throw fail("map Gaussians in a fit without maps") }
+            return (nil, [])
+        }
+        guard let mh = h.maps, let oh = h.mapsOutOfFold, oh.count == plan.folds else {
+            throw fail("a fit with maps needs its map Gaussians and \(plan.folds) out-of-fold ones")
+        }
+        func read(_ x: ModelCodec.SpatialHeader) throws -> SpatialModel {
+            let m = try ModelCodec.decode(x, levelDims: plan.levelDims, from: &reader, fail: fail)
+            guard m.settings == mp.settings, m.shapes == mp.shapes, m.inputSize == mp.inputSize else {
+                throw fail("map Gaussians of \(m.settings.levels) \(m.shapes) are not the fit's \(mp)")
+            }
+            return m
+        }
+        let maps = try read(mh)
+        return (maps, try oh.map(read))
     }
 
     /// A plan read from a file, checked against its backbone.
@@ -106,13 +138,17 @@ extension FitState {
               plan.folds >= 2, plan.folds <= 1000, plan.imageCount >= 2 * plan.folds else {
             throw fail("the fit's levels \(plan.levels), \(plan.folds) folds or \(plan.imageCount) images are not valid")
         }
+        if let m = plan.maps {
+            try ModelCodec.validate(m.settings, shapes: m.shapes, inputSize: m.inputSize, levelDims: plan.levelDims, fail: fail)
+            guard m.inputSize == plan.backbone.inputSize else { throw fail("map input size \(m.inputSize) is not \(plan.backbone.rawValue)'s") }
+        }
         return plan
     }
 }
 
 extension FitPart {
-    /// Current format version of a part.
-    public static let version: UInt32 = 2
+    /// Current format version of a part (3: anomaly maps; 2 still reads).
+    public static let version: UInt32 = 3
 
     struct Header: Codable {
         var format: String
@@ -126,6 +162,9 @@ extension FitPart {
         var projected: Bool
         var scoreCount: Int
         var scorePaths: [String]
+        var spatial: [[[ModelCodec.MomentHeader]]]?
+        var pixelSeen: Int?
+        var pixelCount: Int?
         var arrayCount: Int
     }
 
@@ -134,9 +173,16 @@ extension FitPart {
         var arrays: [Double] = []
         let gh = groups.map { g in g.moments.map { ModelCodec.encode($0, into: &arrays) } }
         arrays += scores
+        let sh = plan.maps == nil || pass != .moments ? nil : spatial.map { ModelCodec.encode($0, into: &arrays) }
+        var kept = pixels
+        kept?.trim()
+        var pixelValues = kept?.values ?? []
+        pixelValues.sort(by: >)
+        arrays += pixelValues.map(Double.init)
         let h = Header(format: "gaussian-ad fit part", plan: plan, pass: pass, stateDigest: stateDigest, shardCount: shardCount,
                        shards: shards, count: count, groups: gh, projected: pass == .projection, scoreCount: scores.count,
-                       scorePaths: scorePaths, arrayCount: arrays.count)
+                       scorePaths: scorePaths, spatial: sh, pixelSeen: kept?.seen, pixelCount: kept.map { _ in pixelValues.count },
+                       arrayCount: arrays.count)
         return try Container.encode(magic: Container.partMagic, version: Self.version, header: h, arrays: arrays)
     }
 
@@ -153,7 +199,7 @@ extension FitPart {
     /// Parses a part, validated as data.
     public static func decode(_ b: [UInt8], name: String, limits: InputLimits = .default) throws -> FitPart {
         func fail(_ why: String) -> GaussianADError { .badModelFile(path: name, reason: why) }
-        var (h, reader) = try Container.decode(b, magic: Container.partMagic, version: version, what: "fit part",
+        var (h, reader) = try Container.decode(b, magic: Container.partMagic, version: version, oldest: 2, what: "fit part",
                                                limits: limits, header: Header.self, fail: fail)
         let plan = try FitState.validated(h.plan, fail: fail)
         guard h.shardCount >= 1, !h.shards.isEmpty, h.shards.allSatisfy({ $0 >= 0 && $0 < h.shardCount }),
@@ -186,8 +232,29 @@ extension FitPart {
             return acc
         }
         let scores = try reader.take(h.scoreCount, "scores")
+        var spatial: [SpatialAccumulator] = []
+        var pixels: PixelQuantile? = nil
+        if let mp = plan.maps {
+            switch h.pass {
+            case .moments:
+                guard let sh = h.spatial, sh.count == plan.folds else { throw fail("a moments part of a fit with maps needs \(plan.folds) folds' map sums") }
+                spatial = try sh.map { try ModelCodec.decode($0, plan: mp, from: &reader, imageCount: plan.imageCount, fail: fail) }
+            case .projection:
+                guard h.spatial == nil else { throw fail("map sums in a projection part") }
+            case .calibration:
+                let pixelImages = min(plan.imageCount, PixelQuantile.maxImages)
+                guard let seen = h.pixelSeen, let n = h.pixelCount, let total = Checked.mul(pixelImages, Checked.mul(mp.inputSize, mp.inputSize) ?? -1),
+                      seen >= 0, seen <= total, n >= 0, n <= seen else {
+                    throw fail("a calibration part of a fit with maps needs its map values (seen \(h.pixelSeen.map(String.init) ?? "none"), kept \(h.pixelCount.map(String.init) ?? "none"))")
+                }
+                let values = try reader.take(n, "map values").map { Float($0) }
+                pixels = PixelQuantile(q: mp.settings.pixelFPR, total: 0, seen: seen, values: values)
+            }
+        } else {
+            guard h.spatial == nil, h.pixelSeen == nil, h.pixelCount == nil else { throw fail("map sums in a part of a fit without maps") }
+        }
         try reader.finish()
         return FitPart(plan: plan, pass: h.pass, stateDigest: h.stateDigest, shardCount: h.shardCount, shards: h.shards.sorted(),
-                       groups: groups, scores: scores, scorePaths: h.scorePaths, count: h.count)
+                       groups: groups, scores: scores, scorePaths: h.scorePaths, count: h.count, spatial: spatial, pixels: pixels)
     }
 }

@@ -22,11 +22,16 @@ public struct FitPart: Sendable {
     public internal(set) var scores: [Double]
     /// Calibration: the relative path of each score.
     public internal(set) var scorePaths: [String]
+    /// Moments pass of a fit with maps: the spatial sums of each fold's images.
+    var spatial: [SpatialAccumulator]
+    /// Calibration pass of a fit with maps: the largest out-of-fold map values.
+    var pixels: PixelQuantile?
     /// Images the part has seen.
     public internal(set) var count: Int
 
     init(plan: FitPlan, pass: FitPass, stateDigest: String, shardCount: Int, shards: [Int],
-         groups: [GaussianAccumulator], scores: [Double], scorePaths: [String], count: Int) {
+         groups: [GaussianAccumulator], scores: [Double], scorePaths: [String], count: Int,
+         spatial: [SpatialAccumulator] = [], pixels: PixelQuantile? = nil) {
         self.plan = plan
         self.pass = pass
         self.stateDigest = stateDigest
@@ -36,6 +41,8 @@ public struct FitPart: Sendable {
         self.scores = scores
         self.scorePaths = scorePaths
         self.count = count
+        self.spatial = spatial
+        self.pixels = pixels
     }
 
     /// Merges `parts` (named by `names` in errors) of `state`'s next pass and checks that they
@@ -82,7 +89,13 @@ public struct FitPart: Sendable {
     /// The part with the state's projections on its moment sums (a part read from a file holds
     /// only the sums), their dimensions checked.
     private func attaching(_ state: FitState, name: String) throws -> FitPart {
-        guard case .projection(let full, let oof) = state.stage, groups.count == oof.count + 1 else { return self }
+        if let p = pixels, p.total != state.pixelTotal {
+            // A part read from a file knows its values, not how many the whole pass has.
+            var out = self
+            out.pixels = PixelQuantile(q: p.q, total: state.pixelTotal, seen: p.seen, values: p.values)
+            return out
+        }
+        guard case .projection(let full, let oof, _, _) = state.stage, groups.count == oof.count + 1 else { return self }
         var out = self
         for (g, projections) in ([full] + oof).enumerated() {
             var acc = GaussianAccumulator(levelDims: plan.levelDims, levels: plan.levels, projections: projections,
@@ -100,8 +113,12 @@ public struct FitPart: Sendable {
 
     /// Adds another part of the same pass (disjoint shards).
     private mutating func absorb(_ other: FitPart) throws {
-        guard other.groups.count == groups.count else { throw GaussianADError.invalidArgument("parts of different layouts") }
+        guard other.groups.count == groups.count, other.spatial.count == spatial.count, (other.pixels == nil) == (pixels == nil) else {
+            throw GaussianADError.invalidArgument("parts of different layouts")
+        }
         for g in groups.indices { try groups[g].merge(other.groups[g]) }
+        for g in spatial.indices { try spatial[g].merge(other.spatial[g]) }
+        if let o = other.pixels { try pixels!.merge(o) }
         scores += other.scores
         scorePaths += other.scorePaths
         count += other.count
@@ -118,6 +135,8 @@ public struct FitPassAccumulator: Sendable {
     let folds: [String: Int]
     /// Images the round's model leaves out: not summed, but scored.
     let excluded: Set<String>
+    /// A fit with maps: the images whose out-of-fold maps calibrate the pixel working point.
+    let pixelImages: Set<String>
     let threads: Int?
 
     init(state: FitState, shard: Shard, folds: [String: Int], excluded: Set<String>, threads: Int?) throws {
@@ -126,15 +145,29 @@ public struct FitPassAccumulator: Sendable {
         switch state.stage {
         case .moments:
             groups = try (0..<plan.folds).map { _ in try GaussianAccumulator(levelDims: plan.levelDims, levels: plan.levels, threads: threads) }
-        case .projection(let full, let oof):
+        case .projection(let full, let oof, _, _):
             groups = ([full] + oof).map {
                 GaussianAccumulator(levelDims: plan.levelDims, levels: plan.levels, projections: $0, reduction: plan.reduction, threads: threads)
             }
         case .calibration:
             groups = []
         }
+        var spatial: [SpatialAccumulator] = []
+        var pixels: PixelQuantile? = nil
+        var pixelImages = Set<String>()
+        if let maps = plan.maps {
+            switch state.stage {
+            case .moments: spatial = try (0..<plan.folds).map { _ in try maps.accumulator(threads: threads) }
+            case .projection: break
+            case .calibration:
+                pixelImages = PixelQuantile.calibrationImages(folds.keys.filter { !excluded.contains($0) }, seed: plan.seed)
+                pixels = PixelQuantile(q: maps.settings.pixelFPR, total: state.pixelTotal)
+            }
+        }
         part = FitPart(plan: plan, pass: state.nextPass, stateDigest: state.isInitial ? "" : try state.digest(),
-                       shardCount: shard.count, shards: [shard.index], groups: groups, scores: [], scorePaths: [], count: 0)
+                       shardCount: shard.count, shards: [shard.index], groups: groups, scores: [], scorePaths: [], count: 0,
+                       spatial: spatial, pixels: pixels)
+        self.pixelImages = pixelImages
         stage = state.stage
         self.shard = shard
         self.folds = folds
@@ -158,11 +191,13 @@ public struct FitPassAccumulator: Sendable {
         }
         let k = part.plan.folds
         let kept = fold.indices.filter { !excluded.contains(paths[$0]) }
+        let maps = part.plan.maps == nil ? nil : try batchMaps(batch)
         switch stage {
         case .moments:
             for f in 0..<k {
                 let rows = kept.filter { fold[$0] == f }
                 if !rows.isEmpty { try part.groups[f].add(batch: batch.selecting(rows: rows)) }
+                if let maps, !rows.isEmpty { try part.spatial[f].add(maps, images: rows) }
             }
         case .projection:
             if !kept.isEmpty { try part.groups[0].add(batch: kept.count == batch.rows ? batch : batch.selecting(rows: kept)) }
@@ -170,14 +205,28 @@ public struct FitPassAccumulator: Sendable {
                 let others = kept.filter { fold[$0] != f }
                 if !others.isEmpty { try part.groups[1 + f].add(batch: batch.selecting(rows: others)) }
             }
-        case .calibration(_, let oof):
+        case .calibration(_, let oof, _, let mapsOOF):
             for f in 0..<k {
                 let rows = fold.indices.filter { fold[$0] == f }
                 guard !rows.isEmpty else { continue }
                 part.scores += try oof[f].score(batch.selecting(rows: rows), threads: threads).combined
                 part.scorePaths += rows.map { paths[$0] }
+                if let maps, let plan = part.plan.maps {
+                    for r in rows where pixelImages.contains(paths[r]) {
+                        let m = mapsOOF[f].anomalyMap(maps, image: r, height: plan.inputSize, width: plan.inputSize)
+                        part.pixels!.add(m.values)
+                    }
+                }
             }
         }
         part.count += batch.rows
+    }
+
+    /// The batch's maps, checked against the fit's map levels.
+    private func batchMaps(_ batch: FeatureMatrix) throws -> FeatureMaps {
+        guard let maps = batch.maps, let plan = part.plan.maps, maps.levels == plan.settings.levels, maps.shapes == plan.shapes else {
+            throw GaussianADError.invalidArgument("the fit models maps of levels \(part.plan.maps?.settings.levels ?? []), but the features carry \(batch.maps.map { "maps of levels \($0.levels)" } ?? "no maps")")
+        }
+        return maps
     }
 }

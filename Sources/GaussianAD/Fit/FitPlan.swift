@@ -31,12 +31,15 @@ public struct FitPlan: Sendable, Codable, Equatable {
     public var fingerprint: String
     /// The robust fit's rule (nil: a plain fit on every image).
     public var contamination: Contamination?
+    /// The anomaly maps the fit models beside the image-level Gaussians (nil: none).
+    public var maps: MapPlan?
 
     /// A plan over the normal training images `paths` (relative to the category).
     /// - Throws: `.invalidArgument` for fewer than 2 folds, repeated paths, or fewer than
     ///   2 images a fold.
     public init(backbone: BackboneKind, weightsSHA256: String, levelDims: [Int], options: GaussianOptions,
-                folds: Int, seed: UInt64, category: String, paths: [String], contamination: Contamination? = nil) throws {
+                folds: Int, seed: UInt64, category: String, paths: [String], contamination: Contamination? = nil,
+                maps: MapPlan? = nil) throws {
         guard folds >= 2 else { throw GaussianADError.invalidArgument("out-of-fold calibration needs at least 2 folds, got \(folds)") }
         guard Set(paths).count == paths.count else { throw GaussianADError.invalidArgument("the fit's image paths repeat") }
         guard paths.count >= 2 * folds else {
@@ -57,6 +60,7 @@ public struct FitPlan: Sendable, Codable, Equatable {
         imageCount = paths.count
         fingerprint = Self.fingerprint(of: paths)
         self.contamination = contamination
+        self.maps = maps
     }
 
     /// The fingerprint of a list of relative paths (order does not matter).
@@ -89,9 +93,47 @@ public struct FitPlan: Sendable, Codable, Equatable {
         if contamination != other.contamination {
             return "--contamination \(other.contamination?.description ?? "(none)") instead of \(contamination?.description ?? "(none)")"
         }
+        if maps != other.maps {
+            return "maps \(other.maps?.description ?? "(none)") instead of \(maps?.description ?? "(none)")"
+        }
         if category != other.category || imageCount != other.imageCount || fingerprint != other.fingerprint {
             return "images of \(other.category) (\(other.imageCount), fingerprint \(other.fingerprint.prefix(12))…) instead of \(category) (\(imageCount), \(fingerprint.prefix(12))…)"
         }
         return nil
+    }
+}
+
+/// The anomaly maps of a fit: their settings and the network's map shapes and input size.
+public struct MapPlan: Sendable, Codable, Equatable, CustomStringConvertible {
+    /// Levels, grid and pixel false-positive rate.
+    public var settings: MapSettings
+    /// The shape of each map level's map (in `settings.levels` order).
+    public var shapes: [MapShape]
+    /// The network's input size S.
+    public var inputSize: Int
+
+    /// The maps of `settings` on `backbone` (its level shapes and input size).
+    public init(settings: MapSettings, backbone: Backbone) {
+        self.settings = settings
+        shapes = settings.levels.map { backbone.levelShapes[$0] }
+        inputSize = backbone.kind.inputSize
+    }
+
+    /// The level shapes of every level index (zero where not a map level), as the spatial
+    /// accumulators take them.
+    var levelShapes: [MapShape] {
+        let n = (settings.levels.max() ?? -1) + 1
+        var out = [MapShape](repeating: MapShape(h: 0, w: 0, c: 0), count: n)
+        for (i, l) in settings.levels.enumerated() { out[l] = shapes[i] }
+        return out
+    }
+
+    /// Empty spatial sums of this plan.
+    func accumulator(threads: Int?) throws -> SpatialAccumulator {
+        try SpatialAccumulator(settings: settings, levelShapes: levelShapes, inputSize: inputSize, threads: threads)
+    }
+
+    public var description: String {
+        "levels \(settings.levels), grid \(settings.grid), pixel FPR \(settings.pixelFPR)"
     }
 }

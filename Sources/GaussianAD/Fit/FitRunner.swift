@@ -8,7 +8,7 @@ public typealias FeatureBatches = (_ body: (FeatureMatrix, [String]) throws -> V
 
 /// Drives the passes of a fit (`FitState`).
 ///
-///     let (model, wp, summary) = try FitRunner.fit(FitState(plan: plan), paths: paths, targetFPR: 0.01) { body in
+///     let result = try FitRunner.fit(FitState(plan: plan), paths: paths, targetFPR: 0.01) { body in
 ///         try body(features, paths)
 ///     }
 public enum FitRunner {
@@ -23,15 +23,16 @@ public enum FitRunner {
 
     /// Every remaining pass of `state` over all of `paths` in one process: `batches` is called
     /// once a pass (one to three times a round; a robust fit makes up to `FitState.maxRounds`
-    /// rounds). Returns the model, its working point at `targetFPR` and the fit's summary.
+    /// rounds). Returns the model, its working point at `targetFPR`, the fit's summary and
+    /// (fits with maps) the spatial Gaussians.
     public static func fit(_ state: FitState, paths: [String], targetFPR: Double, threads: Int? = nil,
-                           batches: FeatureBatches) throws -> (model: GaussianModel, workingPoint: WorkingPoint, summary: FitSummary) {
+                           batches: FeatureBatches) throws -> FitResult {
         var s = state
         while true {
             let part = try pass(s, shard: .all, paths: paths, threads: threads, batches: batches)
             switch try s.advance(merging: [part], targetFPR: targetFPR) {
             case .next(let n): s = n
-            case .done(let m, let wp, let summary): return (m, wp, summary)
+            case .done(let result): return result
             }
         }
     }

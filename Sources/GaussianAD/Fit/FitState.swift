@@ -26,16 +26,17 @@ public enum FitPass: String, Sendable, Codable {
 ///         for (batch, batchPaths) in batches { try pass.add(batch, paths: batchPaths) }
 ///         switch try state.advance(merging: [pass.part], targetFPR: 0.01) {
 ///         case .next(let s): state = s
-///         case .done(let model, let wp, let summary): return (model, wp, summary)
+///         case .done(let result): return result
 ///         }
 ///     }
 public struct FitState: Sendable {
     /// What the next pass needs.
     enum Stage: Sendable {
         case moments
-        /// Per level: the full fit's projection, then each out-of-fold fit's.
-        case projection(full: [Projection?], outOfFold: [[Projection?]])
-        case calibration(model: GaussianModel, outOfFold: [GaussianModel])
+        /// Per level: the full fit's projection, then each out-of-fold fit's; the spatial
+        /// Gaussians (fits with maps), fitted by the moments pass, carried on.
+        case projection(full: [Projection?], outOfFold: [[Projection?]], maps: SpatialModel?, mapsOutOfFold: [SpatialModel])
+        case calibration(model: GaussianModel, outOfFold: [GaussianModel], maps: SpatialModel?, mapsOutOfFold: [SpatialModel])
     }
 
     /// The fit's settings.
@@ -76,6 +77,13 @@ public struct FitState: Sendable {
         return false
     }
 
+    /// Map values the pixel working point is calibrated on: those of the S x S maps of the
+    /// kept images, at most `PixelQuantile.maxImages` of them (0 without maps).
+    var pixelTotal: Int {
+        guard let m = plan.maps else { return 0 }
+        return min(plan.imageCount - excluded.count, PixelQuantile.maxImages) * m.inputSize * m.inputSize
+    }
+
     /// The pass this fit waits for.
     public var nextPass: FitPass {
         switch stage {
@@ -87,7 +95,7 @@ public struct FitState: Sendable {
 
     /// The full model, once the moments (and projections) are merged.
     public var model: GaussianModel? {
-        if case .calibration(let m, _) = stage { return m }
+        if case .calibration(let m, _, _, _) = stage { return m }
         return nil
     }
 
@@ -116,9 +124,8 @@ public struct FitState: Sendable {
     public enum Outcome: Sendable {
         /// Another pass is needed.
         case next(FitState)
-        /// The fit is finished: the model, its working point, and what the fit found among its
-        /// images.
-        case done(GaussianModel, WorkingPoint, FitSummary)
+        /// The fit is finished.
+        case done(FitResult)
     }
 
     /// Merges the parts of the next pass (any order) and moves on. At the end the threshold is
@@ -131,20 +138,35 @@ public struct FitState: Sendable {
         switch stage {
         case .moments:
             let acc = try FoldedAccumulator(perFold: merged.groups)
+            var maps: SpatialModel? = nil, mapsOOF: [SpatialModel] = []
+            if plan.maps != nil {
+                func spatial(excluding f: Int?) throws -> SpatialModel {
+                    var a: SpatialAccumulator? = nil
+                    for g in 0..<k where g != f { if a == nil { a = merged.spatial[g] } else { try a!.merge(merged.spatial[g]) } }
+                    return try a!.finalize()
+                }
+                maps = try spatial(excluding: nil)
+                mapsOOF = try (0..<k).map { try spatial(excluding: $0) }
+            }
             if plan.reduction == .none {
                 let full = try acc.model()
                 let oof = try (0..<k).map { try acc.model(excludingFold: $0) }
-                return .next(at(.calibration(model: full, outOfFold: oof)))
+                return .next(at(.calibration(model: full, outOfFold: oof, maps: maps, mapsOutOfFold: mapsOOF)))
             }
             let full = try acc.merged().projected(plan.reduction).projections
             let oof = try (0..<k).map { try acc.merged(excludingFold: $0).projected(plan.reduction).projections }
-            return .next(at(.projection(full: full, outOfFold: oof)))
-        case .projection:
+            return .next(at(.projection(full: full, outOfFold: oof, maps: maps, mapsOutOfFold: mapsOOF)))
+        case .projection(_, _, let maps, let mapsOOF):
             let full = try merged.groups[0].finalize()
             let oof = try merged.groups.dropFirst().map { try $0.finalize() }
-            return .next(at(.calibration(model: full, outOfFold: oof)))
-        case .calibration(let model, _):
-            return try finish(model, paths: merged.scorePaths, scores: merged.scores, targetFPR: targetFPR)
+            return .next(at(.calibration(model: full, outOfFold: oof, maps: maps, mapsOutOfFold: mapsOOF)))
+        case .calibration(let model, _, let maps, _):
+            var calibrated = maps
+            if maps != nil, let pixels = merged.pixels {
+                calibrated!.pixelThreshold = try pixels.quantile()
+                calibrated!.calibrationImages = pixels.total / max(1, maps!.inputSize * maps!.inputSize)
+            }
+            return try finish(model, maps: calibrated, paths: merged.scorePaths, scores: merged.scores, targetFPR: targetFPR)
         }
     }
 
@@ -152,7 +174,7 @@ public struct FitState: Sendable {
     /// (their robust z about the median and MAD of all of them, kept or not: docs/METHOD.md 8),
     /// then either the finished model or (a robust fit whose suspects moved) the next round
     /// without them. The working point is calibrated on the images the model was fitted on.
-    private func finish(_ model: GaussianModel, paths: [String], scores: [Double], targetFPR: Double) throws -> Outcome {
+    private func finish(_ model: GaussianModel, maps: SpatialModel?, paths: [String], scores: [Double], targetFPR: Double) throws -> Outcome {
         let out = Set(excluded)
         let keptScores = zip(paths, scores).filter { !out.contains($0.0) }.map(\.1)
         let suspects = Suspects.find(paths: paths, scores: scores, rule: plan.contamination)
@@ -167,6 +189,19 @@ public struct FitState: Sendable {
         let summary = FitSummary(images: plan.imageCount, kept: plan.imageCount - excluded.count, threshold: wp.threshold,
                                  targetFPR: targetFPR, contamination: plan.contamination?.description, rounds: round,
                                  suspects: suspects, excluded: excluded)
-        return .done(model, wp, summary)
+        return .done(FitResult(model: model, workingPoint: wp, summary: summary, maps: maps))
     }
+}
+
+/// A finished fit: the image-level Gaussians and their working point, what the fit found among
+/// its images, and the spatial Gaussians with their pixel working point (fits with maps).
+public struct FitResult: Sendable {
+    /// The image-level model.
+    public let model: GaussianModel
+    /// Its threshold on the combined score.
+    public let workingPoint: WorkingPoint
+    /// The fit's images, suspects and exclusions.
+    public let summary: FitSummary
+    /// The anomaly maps' Gaussians and pixel threshold (nil: a fit without maps).
+    public let maps: SpatialModel?
 }

@@ -37,9 +37,9 @@ enum Container {
         return out
     }
 
-    /// Checks magic, version, checksum and section bounds; returns the header bytes and a
-    /// reader over the arrays. `fail` builds the file's error from a reason.
-    static func decode(_ b: [UInt8], magic: [UInt8], version: UInt32, what: String, limits: InputLimits,
+    /// Checks magic, version (`oldest` ... `version`), checksum and section bounds; returns the
+    /// header bytes and a reader over the arrays. `fail` builds the file's error from a reason.
+    static func decode(_ b: [UInt8], magic: [UInt8], version: UInt32, oldest: UInt32? = nil, what: String, limits: InputLimits,
                        fail: @escaping (String) -> GaussianADError) throws -> (header: Data, arrays: ArrayReader) {
         let smallest = 8 + 12 + 32
         if let k = kind(of: b), b.count < smallest {
@@ -50,7 +50,10 @@ enum Container {
             if let other = kind(of: b) { throw fail("it is a gaussian-ad \(other), not a \(what)") }
             throw fail("not a gaussian-ad \(what) (bad magic or too short)")
         }
-        guard UInt32(v32) == version else { throw fail("format version \(v32); this build reads version \(version)") }
+        guard (UInt64(oldest ?? version)...UInt64(version)).contains(v32) else {
+            let reads = oldest.map { $0 == version ? "version \(version)" : "versions \($0) to \(version)" } ?? "version \(version)"
+            throw fail("format version \(v32); this build reads \(reads)")
+        }
         let body = b.count - 32
         guard Array(b[body...]) == SHA256.digest(Array(b[..<body])) else {
             throw fail("checksum mismatch: the file is truncated or corrupt")
@@ -65,9 +68,10 @@ enum Container {
     }
 
     /// `decode`, then the JSON header as `H`.
-    static func decode<H: Decodable>(_ b: [UInt8], magic: [UInt8], version: UInt32, what: String, limits: InputLimits,
-                                     header: H.Type, fail: @escaping (String) -> GaussianADError) throws -> (H, ArrayReader) {
-        let (json, arrays) = try decode(b, magic: magic, version: version, what: what, limits: limits, fail: fail)
+    static func decode<H: Decodable>(_ b: [UInt8], magic: [UInt8], version: UInt32, oldest: UInt32? = nil, what: String,
+                                     limits: InputLimits, header: H.Type,
+                                     fail: @escaping (String) -> GaussianADError) throws -> (H, ArrayReader) {
+        let (json, arrays) = try decode(b, magic: magic, version: version, oldest: oldest, what: what, limits: limits, fail: fail)
         do { return (try JSONDecoder().decode(H.self, from: json), arrays) } catch {
             throw fail("unreadable header: \(error)")
         }

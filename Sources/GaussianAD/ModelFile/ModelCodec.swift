@@ -111,4 +111,110 @@ enum ModelCodec {
         m.restore(count: h.count, shift: h.count > 0 ? shift : [], sumZ: sumZ, sumQZ: sumQZ, sumQ: q[0], sumQ2: q[1])
         return m
     }
+
+    /// Header of a model's spatial Gaussians (anomaly maps).
+    struct SpatialHeader: Codable, Equatable {
+        var settings: MapSettings
+        var inputSize: Int
+        var levels: [SpatialLevelHeader]
+        var pixelThreshold: Double?
+        var calibrationImages: Int
+    }
+
+    /// One map level: its map's shape, scale and cells (each a mean and Cholesky factor).
+    struct SpatialLevelHeader: Codable, Equatable {
+        var level: Int
+        var shape: MapShape
+        var scale: Double
+        var cells: [CellHeader]
+    }
+
+    struct CellHeader: Codable, Equatable {
+        var count: Int, shrinkage: Double
+    }
+
+    static func encode(_ m: SpatialModel, into arrays: inout [Double]) -> SpatialHeader {
+        let levels = m.levels.map { g -> SpatialLevelHeader in
+            SpatialLevelHeader(level: g.level, shape: g.shape, scale: g.scale, cells: g.cells.map { c in
+                arrays += c.mean + c.cholesky
+                return CellHeader(count: c.count, shrinkage: c.shrinkage)
+            })
+        }
+        return SpatialHeader(settings: m.settings, inputSize: m.inputSize, levels: levels, pixelThreshold: m.pixelThreshold,
+                             calibrationImages: m.calibrationImages)
+    }
+
+    /// Checks map settings and shapes read from a file against the backbone's level dimensions:
+    /// distinct levels, a valid grid and pixel FPR, shapes of the levels' dimensions within the
+    /// input size.
+    static func validate(_ settings: MapSettings, shapes: [MapShape], inputSize: Int, levelDims: [Int],
+                         fail: (String) -> GaussianADError) throws {
+        guard !settings.levels.isEmpty, settings.levels.allSatisfy({ $0 >= 0 && $0 < levelDims.count }),
+              Set(settings.levels).count == settings.levels.count else {
+            throw fail("map levels \(settings.levels) are not distinct levels of 0...\(levelDims.count - 1)")
+        }
+        guard settings.pixelFPR > 0, settings.pixelFPR < 1 else { throw fail("map pixel FPR \(settings.pixelFPR) is not in (0, 1)") }
+        if case .cells(let n) = settings.grid, !(1...4096).contains(n) { throw fail("map grid of \(n) cells a side is not in 1...4096") }
+        guard shapes.count == settings.levels.count, inputSize >= 1, inputSize <= 4096 else {
+            throw fail("map shapes \(shapes) do not match levels \(settings.levels) at input size \(inputSize)")
+        }
+        for (s, l) in zip(shapes, settings.levels) where !(s.c == levelDims[l] && (1...inputSize).contains(s.h) && (1...inputSize).contains(s.w)) {
+            throw fail("map level \(l) has shape \(s.h) x \(s.w) x \(s.c), not a map of its \(levelDims[l]) features within \(inputSize) x \(inputSize)")
+        }
+    }
+
+    /// Reads spatial Gaussians back: settings and shapes valid for `levelDims`, as many cells as
+    /// the grid makes, every value finite, Cholesky diagonals positive, scales positive.
+    static func decode(_ h: SpatialHeader, levelDims: [Int], from reader: inout ArrayReader,
+                       fail: (String) -> GaussianADError) throws -> SpatialModel {
+        try validate(h.settings, shapes: h.levels.map(\.shape), inputSize: h.inputSize, levelDims: levelDims, fail: fail)
+        guard h.levels.map(\.level) == h.settings.levels else { throw fail("map levels \(h.levels.map(\.level)) are not \(h.settings.levels)") }
+        if let t = h.pixelThreshold, !t.isFinite { throw fail("map pixel threshold \(t) is not finite") }
+        guard h.calibrationImages >= 0 else { throw fail("map calibration images \(h.calibrationImages) is negative") }
+        let levels = try h.levels.map { lh -> SpatialGaussian in
+            let (r, c) = h.settings.grid.cells(on: lh.shape)
+            guard lh.cells.count == r * c else {
+                throw fail("map level \(lh.level) has \(lh.cells.count) cells where a \(h.settings.grid) grid on \(lh.shape.h) x \(lh.shape.w) makes \(r * c)")
+            }
+            guard lh.scale.isFinite, lh.scale > 0 else { throw fail("map level \(lh.level) has scale \(lh.scale); a scale is positive") }
+            let d = lh.shape.c
+            let cells = try lh.cells.enumerated().map { i, ch -> LevelGaussian in
+                guard ch.count > 0, ch.shrinkage.isFinite, (0...1).contains(ch.shrinkage) else {
+                    throw fail("map level \(lh.level) cell \(i) has count \(ch.count) and shrinkage \(ch.shrinkage)")
+                }
+                let mean = try reader.take(d, "map level \(lh.level) cell \(i) mean")
+                let chol = try reader.take(Checked.mul(d, d), "map level \(lh.level) cell \(i) Cholesky factor")
+                for j in 0..<d where !(chol[j * d + j] > 0) {
+                    throw fail("map level \(lh.level) cell \(i) Cholesky factor has diagonal \(chol[j * d + j]) at \(j); a covariance factor's diagonal is positive")
+                }
+                return LevelGaussian(level: lh.level, dimension: d, count: ch.count, shrinkage: ch.shrinkage, mean: mean,
+                                     cholesky: chol, sd: [], projection: nil)
+            }
+            return SpatialGaussian(level: lh.level, shape: lh.shape, grid: h.settings.grid, cells: cells, scale: lh.scale)
+        }
+        return SpatialModel(settings: h.settings, inputSize: h.inputSize, levels: levels, pixelThreshold: h.pixelThreshold,
+                            calibrationImages: h.calibrationImages)
+    }
+
+    /// Spatial moment sums: per map level, per cell, as `encode(_: MomentAccumulator)`.
+    static func encode(_ a: SpatialAccumulator, into arrays: inout [Double]) -> [[MomentHeader]] {
+        a.cells.map { $0.map { encode($0, into: &arrays) } }
+    }
+
+    static func decode(_ h: [[MomentHeader]], plan: MapPlan, from reader: inout ArrayReader, imageCount: Int,
+                       fail: (String) -> GaussianADError) throws -> SpatialAccumulator {
+        var acc = try plan.accumulator(threads: nil)
+        guard h.count == acc.cells.count, zip(h, acc.cells).allSatisfy({ $0.count == $1.count }) else {
+            throw fail("map moment sums of \(h.map(\.count)) cells where the fit's grid makes \(acc.cells.map(\.count))")
+        }
+        for l in h.indices {
+            for c in h[l].indices {
+                guard h[l][c].count <= Checked.mul(imageCount, plan.shapes[l].positions) ?? Int.max else {
+                    throw fail("map level \(plan.settings.levels[l]) cell \(c) counts \(h[l][c].count) vectors, more than its images hold")
+                }
+                acc.cells[l][c] = try decode(h[l][c], dimension: plan.shapes[l].c, from: &reader, fail: fail)
+            }
+        }
+        return acc
+    }
 }

@@ -10,8 +10,8 @@ import Foundation
 ///     try ModelFile(backbone: .efficientNetLite0, weightsSHA256: net.weightsSHA256, model: m).save(to: url)
 ///     let loaded = try ModelFile.load(from: url)
 public struct ModelFile: Sendable, Equatable {
-    /// Current format version.
-    public static let version: UInt32 = 1
+    /// Current format version (2: anomaly maps). Version 1 files still load and score.
+    public static let version: UInt32 = 2
 
     /// The backbone the features come from.
     public var backbone: BackboneKind
@@ -21,16 +21,20 @@ public struct ModelFile: Sendable, Equatable {
     public var model: GaussianModel
     /// The calibrated working point, if any.
     public var workingPoint: WorkingPoint?
+    /// The anomaly maps' Gaussians and pixel working point (nil: a model without maps, such as
+    /// every version 1 file).
+    public var maps: SpatialModel?
     /// Free-form metadata (created, dataset, category, tool version...).
     public var metadata: [String: String]
 
     /// A model file for `model` on `backbone`.
     public init(backbone: BackboneKind, weightsSHA256: String, model: GaussianModel,
-                workingPoint: WorkingPoint? = nil, metadata: [String: String] = [:]) {
+                workingPoint: WorkingPoint? = nil, maps: SpatialModel? = nil, metadata: [String: String] = [:]) {
         self.backbone = backbone
         self.weightsSHA256 = weightsSHA256
         self.model = model
         self.workingPoint = workingPoint
+        self.maps = maps
         self.metadata = metadata
     }
 
@@ -44,6 +48,7 @@ public struct ModelFile: Sendable, Equatable {
         var reduction: Reduction
         var levels: [ModelCodec.LevelHeader]
         var workingPoint: WorkingPoint?
+        var maps: ModelCodec.SpatialHeader?
         var metadata: [String: String]
         var arrayCount: Int
     }
@@ -52,10 +57,11 @@ public struct ModelFile: Sendable, Equatable {
     public func encoded() throws -> [UInt8] {
         var arrays: [Double] = []
         let lh = ModelCodec.encode(model, into: &arrays)
+        let mh = maps.map { ModelCodec.encode($0, into: &arrays) }
         let header = Header(format: "gaussian-ad model", backbone: backbone.rawValue, weightsSHA256: weightsSHA256,
                             inputSize: backbone.inputSize, normalization: backbone.normalization,
                             levelDims: model.levelDims, reduction: model.reduction, levels: lh,
-                            workingPoint: workingPoint, metadata: metadata, arrayCount: arrays.count)
+                            workingPoint: workingPoint, maps: mh, metadata: metadata, arrayCount: arrays.count)
         return try Container.encode(magic: Container.modelMagic, version: Self.version, header: header, arrays: arrays)
     }
 
@@ -83,10 +89,11 @@ public struct ModelFile: Sendable, Equatable {
 
     /// Parses model file bytes; `name` is used in error messages. A valid checksum is not
     /// trusted: the header must match its backbone, every value must be finite, every Cholesky
-    /// diagonal positive, and the working point finite.
+    /// diagonal positive, and the working point finite; the maps' settings, shapes, cells, scales
+    /// and pixel threshold likewise (`ModelCodec.decode(_: SpatialHeader, ...)`).
     public static func decode(_ b: [UInt8], name: String, limits: InputLimits = .default) throws -> ModelFile {
         func fail(_ why: String) -> GaussianADError { .badModelFile(path: name, reason: why) }
-        var (header, reader) = try Container.decode(b, magic: Container.modelMagic, version: Self.version, what: "model",
+        var (header, reader) = try Container.decode(b, magic: Container.modelMagic, version: Self.version, oldest: 1, what: "model",
                                                     limits: limits, header: Header.self, fail: fail)
         guard let kind = BackboneKind(rawValue: header.backbone) else { throw fail("unknown backbone '\(header.backbone)'") }
         guard header.levelDims == kind.levelDims else {
@@ -98,9 +105,11 @@ public struct ModelFile: Sendable, Equatable {
         guard header.arrayCount == reader.remaining else { throw fail("array section size does not match the header") }
         let model = try ModelCodec.decode(header.levels, levelDims: header.levelDims, reduction: header.reduction,
                                           from: &reader, fail: fail)
+        let maps = try header.maps.map { try ModelCodec.decode($0, levelDims: header.levelDims, from: &reader, fail: fail) }
         try reader.finish()
         if let wp = header.workingPoint { try ModelCodec.validate(wp, fail: fail) }
+        if let m = maps, m.inputSize != kind.inputSize { throw fail("map input size \(m.inputSize) is not \(kind.rawValue)'s \(kind.inputSize)") }
         return ModelFile(backbone: kind, weightsSHA256: header.weightsSHA256, model: model,
-                         workingPoint: header.workingPoint, metadata: header.metadata)
+                         workingPoint: header.workingPoint, maps: maps, metadata: header.metadata)
     }
 }
