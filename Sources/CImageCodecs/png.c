@@ -167,3 +167,64 @@ int cic_png_decode(const uint8_t *data, size_t len, size_t max_pixels, float *ou
     if (!out) return CIC_ERR_BUFFER;
     return cic_png_run(data, len, max_pixels, out, out_channels, out_len, info, err, err_len);
 }
+
+/* ---------------------------------------------------------------- encoding */
+
+typedef struct cic_png_sink {
+    uint8_t *out;
+    size_t cap, len;
+    int overflow;
+    char *err;
+    size_t err_len;
+} cic_png_sink;
+
+static void cic_png_write(png_structp png, png_bytep data, png_size_t n) {
+    cic_png_sink *s = (cic_png_sink *)png_get_io_ptr(png);
+    if (s->len + n > s->cap) {
+        s->overflow = 1;
+        png_error(png, "output buffer too small");
+    }
+    memcpy(s->out + s->len, data, n);
+    s->len += n;
+}
+
+static void cic_png_flush(png_structp png) { (void)png; }
+
+static void cic_png_write_error(png_structp png, png_const_charp msg) {
+    cic_png_sink *s = (cic_png_sink *)png_get_error_ptr(png);
+    if (s && s->err && s->err_len) snprintf(s->err, s->err_len, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+size_t cic_png_encode_bound(uint32_t width, uint32_t height) {
+    const size_t raw = (size_t)height * ((size_t)width * 3 + 1);
+    return raw + raw / 8 + 4096;
+}
+
+int cic_png_encode_rgb8(uint32_t width, uint32_t height, const uint8_t *rgb, int level, uint8_t *out, size_t out_cap,
+                        size_t *out_len, char *err, size_t err_len) {
+    if (err && err_len) err[0] = 0;
+    *out_len = 0;
+    cic_png_sink sink = {out, out_cap, 0, 0, err, err_len};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &sink, cic_png_write_error, cic_png_warning);
+    if (!png) return CIC_ERR_FORMAT;
+    png_infop info = png_create_info_struct(png);
+    if (!info) {
+        png_destroy_write_struct(&png, NULL);
+        return CIC_ERR_FORMAT;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        return sink.overflow ? CIC_ERR_BUFFER : CIC_ERR_FORMAT;
+    }
+    png_set_write_fn(png, &sink, cic_png_write, cic_png_flush);
+    png_set_compression_level(png, level < 0 ? 0 : level > 9 ? 9 : level);
+    png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (uint32_t y = 0; y < height; y++) png_write_row(png, (png_const_bytep)(rgb + (size_t)y * width * 3));
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    *out_len = sink.len;
+    return CIC_OK;
+}

@@ -44,9 +44,7 @@ enum PassCommand {
         let plan = state.plan
         let cat = try o.category(of: URL(fileURLWithPath: o.positionals[1]), named: plan.category)
         let net = try o.loadBackbone(plan.backbone, batch: try o.batch(), limits: limits)
-        guard net.weightsSHA256 == plan.weightsSHA256 else {
-            throw GaussianADError.badModelFile(path: stateURL.path, reason: "fitted with \(plan.backbone.rawValue) weights \(plan.weightsSHA256.prefix(12))…, but the loaded weights are \(net.weightsSHA256.prefix(12))…")
-        }
+        try Detector.checkWeights(net, fittedWith: plan.weightsSHA256, kind: plan.backbone, path: stateURL.path)
         // The moments and calibration passes of a fit with maps need the map levels too.
         let mapLevels = pass == .projection ? [] : plan.maps?.settings.levels ?? []
         let fx = FeatureExtractor(backbone: net, batchSize: try o.batch(), limits: limits, mapLevels: mapLevels)

@@ -4,17 +4,28 @@ import GaussianAD
 
 enum ScoreCommand {
     static let help = """
-    Usage: gaussian-ad score MODEL.gad IMAGE|DIR|-... [--json] [--batch 16]
+    Usage: gaussian-ad score MODEL.gad IMAGE|DIR|-... [--json] [--batch 16] [--maps DIR]
                              [--shard I/N] [--resume FILE]
 
-    Scores each image (folders are searched for PNG/JPEG files; - reads image paths from
-    standard input, one a line) and prints, as each batch completes, the combined score, the
+    Scores each image (folders and their subfolders are searched for PNG/JPEG files, names
+    starting with a dot left out; - reads image paths from standard input, one a line) and prints, as each batch completes, the combined score, the
     verdict against the model's calibrated threshold and the per-level Mahalanobis distances.
     --json prints one JSON object a line: path, score, levels, threshold, verdict and
     anomalous, or path and error for an image that could not be read; the others are still
     scored and the exit status is 1 at the end. A score that is not finite is never called
     normal: its verdict is "not-finite", counted as anomalous.
 
+      --maps DIR     where each image looks anomalous: writes DIR/NAME.npy, the anomaly map at
+                     the image's own height x width (float32, what numpy.load reads), and
+                     DIR/NAME.png, the image in grey with the map over it in the inferno colour
+                     map (transparent at the normal level 1, half-strength at the pixel
+                     threshold) and the defect regions outlined in white; NAME is the file's
+                     stem and a hash of its path, so images of different folders never collide.
+                     Each line then also gives the peak [x, y] and the regions (the connected
+                     areas above the model's pixel threshold: box [x, y, width, height], area
+                     and peak, in image pixels); --json adds "map", "overlay", "peak" and
+                     "regions". The model must have been fitted with maps (gaussian-ad fit does
+                     by default).
       --shard I/N    keep only the inputs whose stable path hash falls in shard I of N
                      (0 <= I < N): N processes with I = 0..N-1 score every input exactly once
       --resume FILE  skip the inputs whose path already has a line in FILE, an earlier
@@ -23,7 +34,7 @@ enum ScoreCommand {
     """ + Options.limitsHelp
 
     static func run(_ args: [String]) throws -> Int32 {
-        let o = try Options(args, valued: ["--batch", "--weights", "--max-image-pixels", "--threads", "--shard", "--resume"],
+        let o = try Options(args, valued: ["--batch", "--weights", "--max-image-pixels", "--threads", "--shard", "--resume", "--maps"],
                             flags: ["-h", "--help", "--json"])
         if o.has("-h") || o.has("--help") { try printOutput(help); return 0 }
         guard o.positionals.count >= 2 else { throw UsageError(description: "give a model and at least one image, folder or -\n\n" + help) }
@@ -38,12 +49,11 @@ enum ScoreCommand {
         let limits = try o.limits()
         let file = try ModelFile.load(from: modelURL, limits: limits)
         let threads = try o.threads()
+        let mapFiles = try o.value("--maps").map { try MapFiles(folder: URL(fileURLWithPath: $0)) }
         let net = try o.loadBackbone(file.backbone, batch: batch, limits: limits)
-        guard net.weightsSHA256 == file.weightsSHA256 else {
-            throw GaussianADError.badModelFile(path: modelURL.path, reason: "fitted with \(file.backbone.rawValue) weights \(file.weightsSHA256.prefix(12))…, but the loaded weights are \(net.weightsSHA256.prefix(12))…")
-        }
-        let fx = FeatureExtractor(backbone: net, batchSize: batch, limits: limits)
-        let out = Output(json: o.has("--json"), model: file)
+        let detector = try Detector(model: file, modelPath: modelURL.path, backbone: net, batchSize: batch, limits: limits,
+                                    maps: mapFiles != nil, threads: threads)
+        let out = Output(json: o.has("--json"), detector: detector, mapFiles: mapFiles)
         // A line cut short by a killed run is ended first, so that the lines appended after it
         // (score ... --resume FILE >> FILE) start whole.
         if let r = o.value("--resume"), let h = FileHandle(forReadingAtPath: r) {
@@ -60,7 +70,7 @@ enum ScoreCommand {
         var failed = 0, seen = 0
         func flush() throws {
             guard !chunk.isEmpty else { return }
-            failed += try out.score(chunk, extractor: fx, threads: threads)
+            failed += try out.score(chunk)
             chunk.removeAll(keepingCapacity: true)
         }
         while let p = inputs.next() {
@@ -68,11 +78,14 @@ enum ScoreCommand {
             if let sh = shard, !sh.contains(p) { continue }
             if !done.isEmpty && done.contains(normalized(p)) { continue }
             chunk.append(p)
-            if chunk.count == fx.imagesPerRun { try flush() }
+            if chunk.count == detector.imagesPerRun { try flush() }
         }
         try flush()
         if seen == 0 { throw UsageError(description: "no PNG/JPEG images found in \(o.positionals.dropFirst().joined(separator: " "))") }
-        if !out.json, let wp = file.workingPoint { print(String(format: "threshold %.4f (target FPR %.4f)", wp.threshold, wp.targetFPR)) }
+        if !out.json, let wp = file.workingPoint { try printOutput(String(format: "threshold %.4f (target FPR %.4f)", wp.threshold, wp.targetFPR)) }
+        if !out.json, mapFiles != nil, let t = file.maps?.pixelThreshold {
+            try printOutput(String(format: "pixel threshold %.4f (pixel FPR %g); maps in %@", t, file.maps!.settings.pixelFPR, mapFiles!.folder.path))
+        }
         return failed > 0 ? 1 : 0
     }
 
@@ -142,16 +155,10 @@ enum ScoreCommand {
                 if a == "-" { readingStdin = true; continue }
                 var isDir: ObjCBool = false
                 if FileManager.default.fileExists(atPath: a, isDirectory: &isDir), isDir.boolValue {
-                    let e = FileManager.default.enumerator(atPath: a)
-                    var found: [String] = []
-                    while let f = e?.nextObject() as? String {
-                        if Dataset.imageExtensions.contains((f as NSString).pathExtension.lowercased()) { found.append(f) }
-                    }
-                    pending = found.sorted().map { (a as NSString).appendingPathComponent($0) }.filter { p in
-                        guard let why = Dataset.skipReason(p) else { return true }
-                        printError("gaussian-ad score: warning: \(why)")
-                        return false
-                    }
+                    var warnings: [String] = []
+                    let found = (try? ImageFolder.list(URL(fileURLWithPath: a), recursive: true, warnings: &warnings)) ?? []
+                    for w in warnings { printError("gaussian-ad score: warning: \(w)") }
+                    pending = found.map { (a as NSString).appendingPathComponent($0) }
                 } else {
                     // A missing file gets its error line in its place (and exit status 1).
                     return a
@@ -163,40 +170,56 @@ enum ScoreCommand {
     /// Writes one line per image, each with one write so that a killed run leaves whole lines.
     struct Output {
         let json: Bool
-        let model: ModelFile
+        let detector: Detector
+        let mapFiles: MapFiles?
 
         /// Scores `paths` (one batch) and writes their lines in order; returns how many failed.
-        func score(_ paths: [String], extractor fx: FeatureExtractor, threads: Int?) throws -> Int {
-            let (feats, errors) = fx.extractEach(paths.map { URL(fileURLWithPath: $0) })
-            let s = feats.rows > 0 ? try model.model.score(feats, threads: threads) : nil
-            let comb = s?.combined ?? []
-            let levels = model.model.levels.map(\.level)
-            let wp = model.workingPoint
-            var row = 0, failed = 0
+        func score(_ paths: [String]) throws -> Int {
+            let results = detector.detect(paths.map { URL(fileURLWithPath: $0) })
+            let files = try mapFiles?.write(results, paths: paths, detector: detector)
+            let levels = detector.file.model.levels.map(\.level)
+            let wp = detector.file.workingPoint
+            var failed = 0
             for (i, p) in paths.enumerated() {
-                if let e = errors[i] {
+                let d: Detection
+                switch results[i] {
+                case .failure(let e):
                     failed += 1
                     printError("gaussian-ad score: \(e)")
                     if json { try write(["path": p, "error": "\(e)"]) } else { try write("     error  \(p)  \(e)") }
                     continue
+                case .success(let x): d = x
                 }
-                let score = comb[row]
-                let verdict = wp?.verdict(score)
-                if verdict == .notFinite || (wp == nil && !score.isFinite) {
+                let score = d.score
+                if d.verdict == .notFinite || (wp == nil && !score.isFinite) {
                     printError("gaussian-ad score: \(p): the score is not finite (\(score)); it is not taken as normal")
                 }
+                let peak = d.map?.peak
                 if json {
                     var obj: [String: Any] = ["path": p, "score": score,
-                                              "levels": Dictionary(uniqueKeysWithValues: levels.enumerated().map { ("\($1)", s!.perLevel[$0][row]) })]
+                                              "levels": Dictionary(uniqueKeysWithValues: levels.enumerated().map { ("\($1)", d.levels[$0]) })]
                     if let wp { obj["threshold"] = wp.threshold }
-                    if let v = verdict { obj["anomalous"] = v.isAnomalous; obj["verdict"] = v.rawValue }
+                    if let v = d.verdict { obj["anomalous"] = v.isAnomalous; obj["verdict"] = v.rawValue }
+                    if let f = files?[i], let peak {
+                        obj["map"] = f.map.path
+                        obj["overlay"] = f.overlay.path
+                        obj["peak"] = [peak.x, peak.y]
+                        obj["peak_value"] = Double(peak.value)
+                        obj["regions"] = d.regions.map { r -> [String: Any] in
+                            ["box": [r.x, r.y, r.width, r.height], "area": r.area, "peak": Double(r.peak), "peak_at": [r.peakX, r.peakY]]
+                        }
+                    }
                     try write(obj)
                 } else {
-                    let word = verdict.map { $0 == .normal ? "normal" : $0.rawValue.uppercased() } ?? "-"
-                    let per = levels.enumerated().map { String(format: "%d:%.2f", $1, s!.perLevel[$0][row]) }.joined(separator: " ")
-                    try write(String(format: "%10.4f  %@  %@  [%@]", score, word.padding(toLength: 11, withPad: " ", startingAt: 0), p, per))
+                    let word = d.verdict.map { $0 == .normal ? "normal" : $0.rawValue.uppercased() } ?? "-"
+                    let per = levels.enumerated().map { String(format: "%d:%.2f", $1, d.levels[$0]) }.joined(separator: " ")
+                    var line = String(format: "%10.4f  %@  %@  [%@]", score, word.padding(toLength: 11, withPad: " ", startingAt: 0), p, per)
+                    if let peak {
+                        line += String(format: "  peak (%d, %d) %.3f, %d region%@", peak.x, peak.y, peak.value, d.regions.count, d.regions.count == 1 ? "" : "s")
+                        line += d.regions.prefix(3).map { " [\($0.x),\($0.y) \($0.width)x\($0.height)]" }.joined()
+                    }
+                    try write(line)
                 }
-                row += 1
             }
             return failed
         }

@@ -1,5 +1,6 @@
 /*
- * cimagecodecs.h — PNG and JPEG decoding from memory through libpng and libjpeg-turbo.
+ * cimagecodecs.h — PNG and JPEG decoding from memory through libpng and libjpeg-turbo, and PNG
+ * encoding of 8-bit RGB (overlays, report thumbnails) into memory.
  *
  * Decoders write float32 HWC in [0, 1] (docs/METHOD.md 1.1): 8-bit samples / 255, 16-bit
  * samples / 65535; alpha dropped; palettes expanded. out_channels 3 writes RGB (gray replicated
@@ -65,6 +66,17 @@ int cic_jpeg_info(const uint8_t *data, size_t len, cic_info *info, char *err, si
  */
 int cic_jpeg_decode(const uint8_t *data, size_t len, size_t max_pixels, float *out, size_t out_channels,
                     size_t out_len, cic_info *info, char *err, size_t err_len);
+
+/** Bytes cic_png_encode_rgb8 may need for a width x height image. */
+size_t cic_png_encode_bound(uint32_t width, uint32_t height);
+
+/**
+ * Encodes width x height 8-bit RGB pixels (rgb, HWC) as a PNG with zlib compression `level`
+ * (0-9) into out (out_cap bytes, cic_png_encode_bound is always enough); *out_len receives the
+ * file's length. Returns CIC_OK, or CIC_ERR_BUFFER when out is too small.
+ */
+int cic_png_encode_rgb8(uint32_t width, uint32_t height, const uint8_t *rgb, int level, uint8_t *out, size_t out_cap,
+                        size_t *out_len, char *err, size_t err_len);
 
 #ifdef __cplusplus
 }

@@ -62,9 +62,6 @@ public struct Dataset: Sendable {
     /// Every category's skipped entries, one message each, naming the entry.
     public var warnings: [String] { categories.flatMap(\.warnings) }
 
-    /// Image file extensions read.
-    public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
-
     /// Detects the layout of `url` and lists its images.
     /// - Throws: `.badDataset` naming the folder and what was expected.
     public static func open(_ url: URL) throws -> Dataset {
@@ -124,24 +121,8 @@ public struct Dataset: Sendable {
         return names.filter { !$0.hasPrefix(".") }.sorted().map { u.appendingPathComponent($0) }.filter { isDirectory($0) }
     }
 
-    /// Image files directly in `u`, sorted by name. An entry named like an image that is not a
-    /// regular file (a folder, a broken or looping link, a device) is skipped with a warning.
+    /// Image files directly in `u`, sorted (`ImageFolder.list`).
     static func images(in u: URL, warnings: inout [String]) throws -> [String] {
-        let names: [String]
-        do { names = try FileManager.default.contentsOfDirectory(atPath: u.path) } catch {
-            throw GaussianADError.badDataset(path: u.path, reason: "cannot list the folder: \(SystemError.reason(error))")
-        }
-        return names.filter { !$0.hasPrefix(".") && imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
-            .filter { name in
-                let path = u.appendingPathComponent(name).path
-                guard let why = skipReason(path) else { return true }
-                warnings.append(why)
-                return false
-            }
-    }
-
-    /// Why the image file `path` is skipped (nil: it is a regular file), as a warning naming it.
-    public static func skipReason(_ path: String) -> String? {
-        SystemError.notARegularFile(path).map { "skipped \(path): \($0)" }
+        try ImageFolder.list(u, recursive: false, warnings: &warnings)
     }
 }

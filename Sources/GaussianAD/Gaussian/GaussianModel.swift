@@ -83,11 +83,19 @@ public struct GaussianModel: Sendable, Equatable {
         // it saves, and they spin afterwards on the cores the network needs for the next batch.
         let blasThreads = features.rows < 256 ? 1 : threads
         var m: [[Double]] = [], l: [[Double]] = [], s: [[Double]] = []
-        for g in levels {
-            let d = g.distances(features.level(g.level), rows: features.rows, threads: blasThreads)
-            m.append(d.maha)
-            l.append(d.l2)
-            s.append(d.sed)
+        guard features.rows > 0 else {
+            let none = levels.map { _ in [Double]() }
+            return Scores(levels: levels.map(\.level), perLevel: none, l2PerLevel: none, sedPerLevel: none)
+        }
+        let offsets = features.levelOffsets, D = features.dimension
+        features.values.withUnsafeBufferPointer { v in
+            for g in levels {
+                // Each level is read in place: rows of the whole feature vector, D apart.
+                let d = g.distances(v.baseAddress! + offsets[g.level], ld: D, rows: features.rows, threads: blasThreads)
+                m.append(d.maha)
+                l.append(d.l2)
+                s.append(d.sed)
+            }
         }
         return Scores(levels: levels.map(\.level), perLevel: m, l2PerLevel: l, sedPerLevel: s)
     }

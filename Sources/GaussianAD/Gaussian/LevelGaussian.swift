@@ -54,19 +54,30 @@ public struct LevelGaussian: Sendable, Equatable {
         self.projection = projection
     }
 
-    /// Distances of `n` rows of this level's raw features (n x inputDimension).
-    func distances(_ raw: [Double], rows n: Int, threads: Int? = nil) -> (maha: [Double], l2: [Double], sed: [Double]) {
-        let y = projection?.apply(raw, rows: n, threads: threads) ?? raw
+    /// Distances of the `n` rows of this level's raw features at `raw` (leading dimension
+    /// `ld`), read in place unless a projection needs them contiguous.
+    func distances(_ raw: UnsafePointer<Double>, ld: Int, rows n: Int, threads: Int? = nil) -> (maha: [Double], l2: [Double], sed: [Double]) {
+        if let p = projection {
+            var x = [Double](repeating: 0, count: n * p.inputDimension)
+            for r in 0..<n { for j in 0..<p.inputDimension { x[r * p.inputDimension + j] = raw[r * ld + j] } }
+            let y = p.apply(x, rows: n, threads: threads)
+            return y.withUnsafeBufferPointer { distances(projected: $0.baseAddress!, ld: dimension, rows: n, threads: threads) }
+        }
+        return distances(projected: raw, ld: ld, rows: n, threads: threads)
+    }
+
+    private func distances(projected y: UnsafePointer<Double>, ld: Int, rows n: Int, threads: Int?) -> (maha: [Double], l2: [Double], sed: [Double]) {
         let d = dimension
         var maha = [Double](repeating: 0, count: n)
+        guard n > 0 else { return ([], [], []) }
         var work = [Double](repeating: 0, count: n * d)
-        ck_f64_mahalanobis(n, d, y, d, mean, cholesky, d, &work, &maha, blasThreads(threads))
+        ck_f64_mahalanobis(n, d, y, ld, mean, cholesky, d, &work, &maha, blasThreads(threads))
         var l2 = [Double](repeating: 0, count: n), sed = l2
         let live = sd.indices.filter { sd[$0] > 0 }
         for r in 0..<n {
             var a = 0.0, b = 0.0
-            for j in 0..<d { let v = y[r * d + j] - mean[j]; a += v * v }
-            for j in live { let v = (y[r * d + j] - mean[j]) / sd[j]; b += v * v }
+            for j in 0..<d { let v = y[r * ld + j] - mean[j]; a += v * v }
+            for j in live { let v = (y[r * ld + j] - mean[j]) / sd[j]; b += v * v }
             l2[r] = (a / Double(max(d, 1))).squareRoot()
             sed[r] = live.isEmpty ? 0 : (b / Double(live.count)).squareRoot()
         }

@@ -1,0 +1,87 @@
+// The files `score --maps DIR` writes for each image: its anomaly map as a NumPy array and an
+// overlay PNG, under names that never collide.
+import Dispatch
+import Foundation
+
+/// A folder of map files: for each image a float32 `.npy` map at the image's own size and an
+/// overlay `.png`, named `STEM-HASH` (the file's stem, then 16 hex digits of the FNV-1a 64 of
+/// the path as given), so that images of different folders with one name get two names.
+///
+///     let files = try MapFiles(folder: URL(fileURLWithPath: "maps"))
+///     let written = try files.write(detections, paths: paths, detector: det)
+public final class MapFiles: @unchecked Sendable {
+    /// The folder.
+    public let folder: URL
+    private var used: [String: String] = [:]
+    private let lock = NSLock()
+
+    /// The folder `folder`, created if missing; checked writable now, before any image.
+    /// - Throws: `.unwritableFile` naming the folder.
+    public init(folder: URL) throws {
+        self.folder = folder
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw GaussianADError.unwritableFile(path: folder.path, reason: "it is not a folder") }
+        } else {
+            do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
+                throw GaussianADError.unwritableFile(path: folder.path, reason: "cannot create the folder: \(error.localizedDescription)")
+            }
+        }
+        try AtomicFile.checkWritable(folder.appendingPathComponent("gaussian-ad-probe.npy"))
+    }
+
+    /// The name (without extension) of `path`'s files: unique among the paths of this run.
+    public func name(for path: String) -> String {
+        let stem = (((path as NSString).lastPathComponent) as NSString).deletingPathExtension
+        var safe = String(stem.unicodeScalars.map { c -> Character in
+            (c.isASCII && (CharacterSet.alphanumerics.contains(c) || "._-".unicodeScalars.contains(c))) ? Character(c) : "_"
+        }.prefix(64))
+        if safe.isEmpty || safe.hasPrefix(".") { safe = "image" + safe }
+        let base = safe + "-" + String(format: "%016llx", StableSplit.fnv1a64(path.utf8))
+        lock.lock()
+        defer { lock.unlock() }
+        var name = base, k = 2
+        while let other = used[name], other != path {
+            name = "\(base)-\(k)"
+            k += 1
+        }
+        used[name] = path
+        return name
+    }
+
+    /// Writes each detection's map and overlay (images read again from `paths` for the overlay),
+    /// on the detector's threads; returns the files of each (nil for a failed detection).
+    /// - Throws: the first file that cannot be written (or whose image cannot be read again).
+    public func write(_ detections: [Result<Detection, Error>], paths: [String], detector: Detector) throws -> [(map: URL, overlay: URL)?] {
+        let n = detections.count
+        let names = paths.map { name(for: $0) }
+        let results = Slots<(URL, URL)?>(count: n, nil)
+        let errors = ErrorSlots(count: n)
+        let workers = max(1, min(n, detector.threads ?? ProcessInfo.processInfo.activeProcessorCount))
+        let (low, high) = detector.overlayRange
+        let threshold = detector.file.maps?.pixelThreshold
+        let limits = detector.extractor.limits
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            var i = w
+            while i < n {
+                defer { i += workers }
+                guard case .success(let d) = detections[i], let map = d.map else { continue }
+                let npy = folder.appendingPathComponent(names[i] + ".npy"), png = folder.appendingPathComponent(names[i] + ".png")
+                do {
+                    try NPYFile.write(map.values, shape: [map.height, map.width], to: npy)
+                    let image = try Image.decode(contentsOf: URL(fileURLWithPath: paths[i]), limits: limits)
+                    guard image.width == map.width, image.height == map.height else {
+                        throw GaussianADError.badImage(path: paths[i], reason: "it changed while it was scored (\(image.width) x \(image.height), was \(map.width) x \(map.height))")
+                    }
+                    let bytes = Overlay.png(image: image, map: map, low: low, high: high, threshold: threshold)
+                    try AtomicFile.write(Data(bytes), to: png)
+                    results[i] = (npy, png)
+                } catch {
+                    errors[i] = error
+                }
+            }
+        }
+        if let e = errors.all.compactMap({ $0 }).first { throw e }
+        return results.all.map { $0.map { (map: $0.0, overlay: $0.1) } }
+    }
+}
