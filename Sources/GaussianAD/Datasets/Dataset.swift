@@ -13,6 +13,9 @@ public struct DatasetItem: Sendable, Equatable {
     public let type: String
     /// MVTec: true for `train/good`, false for `test/`. Folded layouts: always false.
     public let isTrain: Bool
+    /// MVTec: the ground-truth mask of an anomalous test image (`ground_truth/TYPE/NAME_mask.png`),
+    /// when the dataset has it.
+    public var mask: URL? = nil
 }
 
 /// How a category's images are split into fits and tests.
@@ -37,6 +40,11 @@ public struct DatasetCategory: Sendable {
     public var warnings: [String] = []
     /// MVTec: whether it has a `test/` folder (`fit` does not need one; `evaluate` does).
     public var hasTestFolder = true
+    /// Whether every anomalous test image has a ground-truth mask (MVTec layout), so that
+    /// anomaly maps can be graded per pixel.
+    public var hasMasks: Bool {
+        layout == .mvtec && items.contains { !$0.isTrain && $0.label != 0 } && items.allSatisfy { $0.isTrain || $0.label == 0 || $0.mask != nil }
+    }
 
     /// Normal images.
     public var normalCount: Int { items.filter { $0.label == 0 }.count }

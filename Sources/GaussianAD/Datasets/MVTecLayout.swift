@@ -1,4 +1,5 @@
-// The MVTec AD layout: CATEGORY/train/good, CATEGORY/test/<type>, CATEGORY/ground_truth.
+// The MVTec AD layout: CATEGORY/train/good, CATEGORY/test/<type>, and the masks of the
+// anomalous test images in CATEGORY/ground_truth/<type>/<name>_mask.png.
 import Foundation
 
 enum MVTecLayout {
@@ -20,8 +21,13 @@ enum MVTecLayout {
         for t in hasTest ? try Dataset.subfolders(test) : [] {
             let type = t.lastPathComponent
             for f in try Dataset.images(in: t, warnings: &warnings) {
-                items.append(DatasetItem(url: t.appendingPathComponent(f), relativePath: "test/\(type)/\(f)",
-                                         label: type == "good" ? 0 : 1, type: type, isTrain: false))
+                var item = DatasetItem(url: t.appendingPathComponent(f), relativePath: "test/\(type)/\(f)",
+                                       label: type == "good" ? 0 : 1, type: type, isTrain: false)
+                if type != "good" {
+                    let m = dir.appendingPathComponent("ground_truth/\(type)/\((f as NSString).deletingPathExtension)_mask.png")
+                    if SystemError.notARegularFile(m.path) == nil { item.mask = m }
+                }
+                items.append(item)
             }
         }
         return DatasetCategory(name: dir.lastPathComponent, root: dir, layout: .mvtec, items: items, warnings: warnings,

@@ -28,6 +28,11 @@ public struct EvaluationOptions: Sendable {
     public var backbone: BackboneKind = .efficientNetLite0
     /// SHA-256 of the weights file.
     public var weightsSHA256 = ""
+    /// Anomaly maps (nil: none): every fold also fits the spatial Gaussians, and each test
+    /// image gets a map (pixel AUROC and AUPRO where the dataset has masks).
+    public var maps: MapSettings? = nil
+    /// The network's input size (`run` sets it from its extractor).
+    public var inputSize = 224
 
     /// Defaults of the paper: 5 folds, seed 0, all levels, no reduction.
     public init() {}
@@ -48,6 +53,8 @@ public enum Evaluation {
         var options = options
         options.backbone = extractor.backbone.kind
         options.weightsSHA256 = extractor.backbone.weightsSHA256
+        options.inputSize = extractor.backbone.kind.inputSize
+        let extractor = options.maps.map { extractor.keepingMaps(of: $0.levels) } ?? extractor
         let t0 = DispatchTime.now().uptimeNanoseconds
         var extractSeconds = 0.0, images = 0
         var results: [CategoryResult] = []
@@ -66,7 +73,7 @@ public enum Evaluation {
                                 levels: options.levels ?? Array(extractor.backbone.levelDims.indices),
                                 reduction: options.reduction, categories: results,
                                 imagesPerSecond: extractSeconds > 0 ? Double(images) / extractSeconds : 0, seconds: total,
-                                contamination: options.contamination)
+                                contamination: options.contamination, maps: options.maps)
     }
 
     /// Throws unless `cat` has what the protocol tests on: MVTec's test/ with normal and
@@ -134,11 +141,24 @@ public enum Evaluation {
             }
         }
         var acc: FoldedAccumulator? = nil
+        var spatial: [SpatialAccumulator] = []
         try batches { feats, idx in
             try check(idx, feats.rows)
             if acc == nil { acc = try FoldedAccumulator(levelDims: feats.levelDims, levels: options.levels, folds: k, threads: options.threads) }
             let rows = idx.indices.filter { trains(idx[$0]) }
-            try acc!.add(batch: feats.selecting(rows: rows), folds: rows.map { k == 1 ? 0 : fold[idx[$0]] })
+            let rowFolds = rows.map { k == 1 ? 0 : fold[idx[$0]] }
+            try acc!.add(batch: feats.selecting(rows: rows), folds: rowFolds)
+            if let ms = options.maps {
+                guard let maps = feats.maps else { throw GaussianADError.invalidArgument("the evaluation makes maps, but the features carry none") }
+                if spatial.isEmpty {
+                    let plan = MapPlan(settings: ms, shapes: maps.shapes, inputSize: options.inputSize)
+                    spatial = try (0..<k).map { _ in try plan.accumulator(threads: options.threads) }
+                }
+                for f in 0..<k {
+                    let mine = zip(rows, rowFolds).filter { $0.1 == f }.map(\.0)
+                    if !mine.isEmpty { try spatial[f].add(maps, images: mine) }
+                }
+            }
         }
         guard let moments = acc else { throw GaussianADError.badDataset(path: cat.root.path, reason: "category \(cat.name) has no images") }
         var training = try (0..<k).map { f -> GaussianAccumulator in
@@ -187,6 +207,16 @@ public enum Evaluation {
             excluded = whole.excluded
         }
         let dims = models[0].levels.map(\.dimension)
+        // Each fold's spatial Gaussians: those of the training images outside it.
+        let spatialModels = try spatial.isEmpty ? [] : (0..<k).map { f -> SpatialModel in
+            var a: SpatialAccumulator? = nil
+            for g in 0..<k where k == 1 || g != f { if a == nil { a = spatial[g] } else { try a!.merge(spatial[g]) } }
+            return try a!.finalize()
+        }
+        let gradesPixels = !spatialModels.isEmpty && cat.hasMasks
+        var pixels = PixelMetrics()
+        var thumbs: [Int: AnomalyMap] = [:]
+        var peakHits = 0, peaksGraded = 0
         // Per fold: the test items scored and their scores, in the order they came.
         var testedItems = [[Int]](repeating: [], count: k)
         var scores = [[Scores]](repeating: [], count: k)
@@ -196,6 +226,22 @@ public enum Evaluation {
                 guard !rows.isEmpty else { continue }
                 scores[f].append(try models[f].score(feats.selecting(rows: rows), threads: options.threads))
                 testedItems[f] += rows.map { idx[$0] }
+            }
+            guard !spatialModels.isEmpty, let maps = feats.maps else { return }
+            let rows = idx.indices.filter { r in (0..<k).contains { inTestOf(idx[r], $0) } }
+            let made = try testMaps(rows.map { r in (r, (0..<k).filter { inTestOf(idx[r], $0) }) }, maps: maps,
+                                    models: spatialModels, items: rows.map { items[idx[$0]] }, full: gradesPixels,
+                                    threads: options.threads)
+            for (j, r) in rows.enumerated() {
+                thumbs[idx[r]] = made[j].thumb
+                if let (map, mask) = made[j].full {
+                    try pixels.add(map: map.values, mask: mask, width: map.width, height: map.height)
+                    if items[idx[r]].label != 0 {
+                        let p = map.peak
+                        peaksGraded += 1
+                        if mask[p.y * map.width + p.x] != 0 { peakHits += 1 }
+                    }
+                }
             }
         }
         var aurocs: [Double] = [], levelAUROCs: [[Double]] = [], l2s: [Double] = [], seds: [Double] = []
@@ -220,7 +266,18 @@ public enum Evaluation {
         }
         let levelMean = (0..<(levelAUROCs.first?.count ?? 0)).map { l in Summary.mean(levelAUROCs.map { $0[l] }) }
         let tested = items.indices.filter { scoreN[$0] > 0 }.map {
-            TestedImage(path: items[$0].relativePath, url: items[$0].url, label: items[$0].label, score: scoreSum[$0] / Double(scoreN[$0]))
+            TestedImage(path: items[$0].relativePath, url: items[$0].url, label: items[$0].label, score: scoreSum[$0] / Double(scoreN[$0]),
+                        map: thumbs[$0])
+        }
+        var pixelAUROC: Double? = nil, pixelAUPRO: Double? = nil, pixelThreshold: Double? = nil
+        if gradesPixels { (pixelAUROC, pixelAUPRO) = try pixels.compute() }
+        if let ms = options.maps {
+            let normal = tested.filter { $0.label == 0 }.compactMap(\.map).flatMap(\.values)
+            if !normal.isEmpty {
+                var q = PixelQuantile(q: ms.pixelFPR, total: normal.count)
+                q.add(normal)
+                pixelThreshold = try q.quantile()
+            }
         }
         let wp = heldOutNormal.isEmpty ? nil : try WorkingPoint.calibrate(normalScores: heldOutNormal, targetFPR: 0.05, levelDimensions: dims)
         return CategoryResult(name: cat.name, normalCount: tested.filter { $0.label == 0 }.count,
@@ -228,7 +285,61 @@ public enum Evaluation {
                               aurocFolds: aurocs, levelAUROC: levelMean,
                               l2AUROC: l2s.isEmpty ? nil : Summary.mean(l2s), sedAUROC: seds.isEmpty ? nil : Summary.mean(seds),
                               tested: tested, levelDimensions: dims, workingPoint: wp,
+                              pixelAUROC: pixelAUROC, pixelAUPRO: pixelAUPRO,
+                              peakHit: peaksGraded > 0 ? Double(peakHits) / Double(peaksGraded) : nil, pixelThreshold: pixelThreshold,
                               suspects: suspects, excluded: excluded)
+    }
+
+    /// Longest side of the small maps kept for the report.
+    public static let thumbnailMapSide = 96
+
+    /// The maps of test rows `rows` (each with the folds that test it) of `maps`, on `threads`
+    /// threads: each row's small map for the report and, with `full`, its map at the image's
+    /// size with its mask (all zero for a normal image), each the mean over the row's folds.
+    static func testMaps(_ rows: [(row: Int, folds: [Int])], maps: FeatureMaps, models: [SpatialModel], items: [DatasetItem],
+                         full: Bool, threads: Int?) throws -> [(thumb: AnomalyMap, full: (AnomalyMap, [UInt8])?)] {
+        let n = rows.count
+        let out = Slots<(AnomalyMap, (AnomalyMap, [UInt8])?)?>(count: n, nil)
+        let errors = ErrorSlots(count: n)
+        let workers = max(1, min(n, threads ?? ProcessInfo.processInfo.activeProcessorCount))
+        @Sendable func mean(_ row: Int, _ folds: [Int], _ h: Int, _ w: Int) -> AnomalyMap {
+            var acc = [Float](repeating: 0, count: h * w)
+            for f in folds {
+                let m = models[f].anomalyMap(maps, image: row, height: h, width: w)
+                for i in acc.indices { acc[i] += m.values[i] }
+            }
+            let s = 1 / Float(folds.count)
+            return AnomalyMap(width: w, height: h, values: acc.map { $0 * s })
+        }
+        DispatchQueue.concurrentPerform(iterations: workers) { wk in
+            var j = wk
+            while j < n {
+                defer { j += workers }
+                let (row, folds) = rows[j]
+                let size = maps.sizes[row]
+                let scale = Double(thumbnailMapSide) / Double(max(size.width, size.height, 1))
+                let tw = max(1, Int((Double(size.width) * scale).rounded())), th = max(1, Int((Double(size.height) * scale).rounded()))
+                let thumb = mean(row, folds, th, tw)
+                guard full else { out[j] = (thumb, nil); continue }
+                do {
+                    let map = mean(row, folds, size.height, size.width)
+                    var mask = [UInt8](repeating: 0, count: size.width * size.height)
+                    if let m = items[j].mask {
+                        let img = try Image.decode(contentsOf: m)
+                        guard img.width == size.width, img.height == size.height else {
+                            throw GaussianADError.badDataset(path: m.path, reason: "the mask is \(img.width) x \(img.height), its image \(size.width) x \(size.height)")
+                        }
+                        let c = img.channels
+                        for i in 0..<mask.count where img.pixels[i * c] > 0.5 { mask[i] = 1 }
+                    }
+                    out[j] = (thumb, (map, mask))
+                } catch {
+                    errors[j] = error
+                }
+            }
+        }
+        if let e = errors.all.compactMap({ $0 }).first { throw e }
+        return out.all.map { ($0!.0, $0!.1) }
     }
 
     /// Inner calibration folds of a robust fit in the protocol (`fit`'s default; fewer for a

@@ -11,6 +11,9 @@ public struct TestedImage: Sendable, Codable {
     public let label: Int
     /// Combined score (mean over the folds that tested it).
     public let score: Double
+    /// With maps: a small anomaly map (longest side `Evaluation.thumbnailMapSide`), the mean
+    /// of the maps of the folds that tested it, for the report's overlays.
+    public var map: AnomalyMap? = nil
 }
 
 /// The protocol's numbers for one category.
@@ -35,6 +38,15 @@ public struct CategoryResult: Sendable {
     public let levelDimensions: [Int]
     /// Threshold at 5 % FPR calibrated on the held-out normal scores, and its observed FPR.
     public let workingPoint: WorkingPoint?
+    /// With maps on a dataset with masks: pixel AUROC and AUPRO (to FPR 0.3) of the test images'
+    /// maps, each averaged over the folds that tested it.
+    public var pixelAUROC: Double? = nil, pixelAUPRO: Double? = nil
+    /// With maps on a dataset with masks: the share of anomalous test images whose map's peak
+    /// lies on their defect.
+    public var peakHit: Double? = nil
+    /// With maps: the (1 - q) quantile of the normal test images' small maps, the outline of the
+    /// report's overlays.
+    public var pixelThreshold: Double? = nil
     /// With a robust fit (`EvaluationOptions.contamination`): the suspects among the
     /// category's training images, most suspect first, and the images its robust fit on all
     /// of them excluded. Empty otherwise.
@@ -57,6 +69,8 @@ public struct EvaluationResult: Sendable {
     public let seconds: Double
     /// The robust fit's rule, if the folds were fitted robustly.
     public var contamination: Contamination? = nil
+    /// The anomaly maps' settings, if the evaluation made maps.
+    public var maps: MapSettings? = nil
 
     /// Mean over categories of the category means.
     public var aurocMean: Double { Summary.mean(categories.map(\.aurocMean)) }
@@ -72,6 +86,9 @@ public struct EvaluationResult: Sendable {
                                     "level_auroc": c.levelAUROC]
             if let l = c.l2AUROC { o["l2_auroc_mean"] = l }
             if let s = c.sedAUROC { o["sed_auroc_mean"] = s }
+            if let p = c.pixelAUROC { o["pixel_auroc"] = p }
+            if let p = c.pixelAUPRO { o["pixel_aupro"] = p }
+            if let p = c.peakHit { o["peak_hit"] = p }
             if contamination != nil {
                 o["suspects"] = c.suspects.map { ["path": $0.path, "score": $0.score, "p": $0.p] as [String: Any] }
                 o["excluded"] = c.excluded
@@ -87,6 +104,12 @@ public struct EvaluationResult: Sendable {
         }
         if let s = aurocSEM { out["auroc_sem"] = s }
         if let c = contamination { out["contamination"] = c.description }
+        if let m = maps {
+            out["maps"] = ["levels": m.levels, "grid": m.grid.description, "pixel_fpr": m.pixelFPR] as [String: Any]
+            let px = categories.compactMap(\.pixelAUROC), pro = categories.compactMap(\.pixelAUPRO)
+            if !px.isEmpty { out["pixel_auroc_mean"] = Summary.mean(px) }
+            if !pro.isEmpty { out["pixel_aupro_mean"] = Summary.mean(pro) }
+        }
         return out
     }
 }

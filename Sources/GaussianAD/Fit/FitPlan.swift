@@ -119,6 +119,13 @@ public struct MapPlan: Sendable, Codable, Equatable, CustomStringConvertible {
         inputSize = backbone.kind.inputSize
     }
 
+    /// The maps of `settings` on maps shaped `shapes` at input size `inputSize`.
+    init(settings: MapSettings, shapes: [MapShape], inputSize: Int) {
+        self.settings = settings
+        self.shapes = shapes
+        self.inputSize = inputSize
+    }
+
     /// The level shapes of every level index (zero where not a map level), as the spatial
     /// accumulators take them.
     var levelShapes: [MapShape] {

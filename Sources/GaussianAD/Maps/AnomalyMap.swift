@@ -3,7 +3,7 @@ import CKernels
 import Foundation
 
 /// Where an image looks anomalous: a value per pixel (higher: more anomalous), row-major.
-public struct AnomalyMap: Sendable, Equatable {
+public struct AnomalyMap: Sendable, Equatable, Codable {
     /// Columns and rows.
     public let width: Int, height: Int
     /// `height x width` values, row-major.

@@ -1,4 +1,5 @@
 // The self-contained HTML report of an evaluation: inline SVG charts and thumbnails.
+import CKernels
 import Foundation
 
 /// Renders an evaluation as one HTML file with no external resources.
@@ -27,7 +28,7 @@ public enum Report {
         td,th{border:1px solid #ddd;padding:3px 8px;text-align:right} th{background:#f4f4f4} td.l,th.l{text-align:left}
         .charts{display:flex;flex-wrap:wrap;gap:16px} .card{border:1px solid #e3e3e3;border-radius:6px;padding:8px}
         .card h3{font-size:13px;margin:0 0 4px 0;color:#444} .thumbs{display:flex;flex-wrap:wrap;gap:8px}
-        .thumb{font-size:11px;text-align:center;width:120px} .thumb img{width:112px;height:112px;object-fit:contain;border:2px solid #ccc;background:#fafafa}
+        .thumb{font-size:11px;text-align:center;width:120px;overflow-wrap:anywhere;word-break:break-all} .thumb img{width:112px;height:112px;object-fit:contain;border:2px solid #ccc;background:#fafafa}
         .normal img{border-color:#2b7bb9} .anom img{border-color:#d4542b} svg text{font-size:11px;fill:#333}
         </style></head><body>
         \(body)
@@ -68,16 +69,73 @@ public enum Report {
         }
         s += "<div class=card><h3>Scores: normal vs anomalous</h3>\(histogramSVG(c))</div>"
         s += "<div class=card><h3>AUROC per level</h3>\(barsSVG(c.levelAUROC, levels: levels))</div></div>"
-        let normals = c.tested.filter { $0.label == 0 }.sorted { $0.score > $1.score }.prefix(5)
-        let anomalies = c.tested.filter { $0.label != 0 }.sorted { $0.score < $1.score }.prefix(5)
-        s += "<h3>Highest-scoring normal images</h3><div class=thumbs>" + normals.map { thumb($0, "normal") }.joined() + "</div>"
-        s += "<h3>Lowest-scoring anomalous images</h3><div class=thumbs>" + anomalies.map { thumb($0, "anom") }.joined() + "</div>"
+        if c.tested.contains(where: { $0.map != nil }) {
+            s += maps(c)
+        } else {
+            let normals = c.tested.filter { $0.label == 0 }.sorted { $0.score > $1.score }.prefix(5)
+            let anomalies = c.tested.filter { $0.label != 0 }.sorted { $0.score < $1.score }.prefix(5)
+            s += "<h3>Highest-scoring normal images</h3><div class=thumbs>" + normals.map { thumb($0, "normal") }.joined() + "</div>"
+            s += "<h3>Lowest-scoring anomalous images</h3><div class=thumbs>" + anomalies.map { thumb($0, "anom") }.joined() + "</div>"
+        }
         if !c.suspects.isEmpty, let root {
             let more = c.suspects.count > maxSuspects ? " (the \(maxSuspects) most suspect shown)" : ""
             s += "<h3>Suspect training images: \(c.suspects.count), \(c.excluded.count) excluded by the robust fit\(more)</h3><div class=thumbs>"
                 + c.suspects.prefix(maxSuspects).map { suspectThumb($0, root: root) }.joined() + "</div>"
         }
         return s
+    }
+
+    /// Overlays shown per group (most anomalous, false positives, false negatives).
+    static let maxOverlays = 8
+
+    /// The anomaly maps of a category: pixel metrics, then overlays of the most anomalous test
+    /// images and of the errors at the working point.
+    static func maps(_ c: CategoryResult) -> String {
+        var s = "<h3>Anomaly maps</h3><p class=meta>"
+        if let a = c.pixelAUROC, let p = c.pixelAUPRO {
+            s += "pixel AUROC <b>\(f(a))</b>, AUPRO <b>\(f(p))</b> (per-region overlap to a false-positive rate of 0.3)"
+        } else {
+            s += "no ground-truth masks: the maps are shown, not graded"
+        }
+        if let t = c.pixelThreshold { s += "; outlined: above \(f(t, 3)), the pixel threshold of the held-out normal images" }
+        s += ". Colour: inferno, transparent at the normal level 1.</p>"
+        let ranked = c.tested.sorted { $0.score > $1.score }
+        s += "<h3>Most anomalous test images</h3><div class=thumbs>"
+            + ranked.prefix(maxOverlays).map { overlayThumb($0, c) }.joined() + "</div>"
+        if let wp = c.workingPoint {
+            let fp = ranked.filter { $0.label == 0 && $0.score > wp.threshold }.prefix(maxOverlays)
+            let fn = ranked.reversed().filter { $0.label != 0 && $0.score <= wp.threshold }.prefix(maxOverlays)
+            s += "<h3>Errors at the working point (threshold \(f(wp.threshold, 3))): \(fp.count) normal images above it"
+                + (fp.count == maxOverlays ? " (the first \(maxOverlays))" : "") + "</h3><div class=thumbs>"
+                + (fp.isEmpty ? "<p class=meta>none</p>" : fp.map { overlayThumb($0, c) }.joined()) + "</div>"
+            s += "<h3>\(fn.count) anomalous images at or below it" + (fn.count == maxOverlays ? " (the lowest \(maxOverlays))" : "")
+                + "</h3><div class=thumbs>" + (fn.isEmpty ? "<p class=meta>none</p>" : fn.map { overlayThumb($0, c) }.joined()) + "</div>"
+        }
+        return s
+    }
+
+    /// A tested image with its small map over it (the map's size), captioned.
+    static func overlayThumb(_ t: TestedImage, _ c: CategoryResult) -> String {
+        let cls = t.label == 0 ? "normal" : "anom"
+        guard let map = t.map, let img = try? Image.decode(contentsOf: t.url) else { return thumb(t, cls) }
+        let small = resized(img, width: map.width, height: map.height)
+        let tt = c.pixelThreshold ?? 2
+        let png = Overlay.png(image: small, map: map, low: 1, high: Float(max(tt, 1) + max(tt - 1, 0.5)), threshold: c.pixelThreshold)
+        let uri = "data:image/png;base64," + Data(png).base64EncodedString()
+        return "<div class=\"thumb \(cls)\"><img src=\"\(uri)\" alt=\"\(esc(t.path))\"><br>\(esc(t.path))<br>score \(f(t.score, 2))</div>"
+    }
+
+    /// `img` resized (antialiased) to `width` x `height`, channels kept.
+    static func resized(_ img: Image, width w: Int, height h: Int) -> Image {
+        var scratch = [Float](repeating: 0, count: img.height * w * img.channels)
+        var out = [Float](repeating: 0, count: w * h * 3)
+        let mean: [Float] = [0, 0, 0], std: [Float] = [1, 1, 1]
+        if img.channels == 1 {
+            ck_f32_resize_aa_grey_to_rgb(img.height, img.width, img.pixels, h, w, mean, std, &scratch, &out)
+        } else {
+            ck_f32_resize_aa_normalize_hwc(img.height, img.width, 3, img.pixels, h, w, mean, std, &scratch, &out)
+        }
+        return Image(width: w, height: h, pixels: out)
     }
 
     static func suspectThumb(_ x: Suspect, root: URL) -> String {
@@ -136,7 +194,9 @@ public enum Report {
         let top = max(dn.max() ?? 1, da.max() ?? 1, 1e-9)
         let pw = W - 2 * pad, ph = H - 2 * pad
         func x(_ v: Double) -> Double { pad + (log(max(v, lo)) - llo) / (lhi - llo) * pw }
-        var s = "<svg width=\"\(Int(W))\" height=\"\(Int(H))\" viewBox=\"0 0 \(Int(W)) \(Int(H))\" xmlns=\"http://www.w3.org/2000/svg\">"
+        // The legend sits right of the plot, never over its bars.
+        let legendW = 150.0
+        var s = "<svg width=\"\(Int(W + legendW))\" height=\"\(Int(H))\" viewBox=\"0 0 \(Int(W + legendW)) \(Int(H))\" xmlns=\"http://www.w3.org/2000/svg\">"
         s += "<rect x=\"\(pad)\" y=\"\(pad)\" width=\"\(pw)\" height=\"\(ph)\" fill=\"none\" stroke=\"#999\"/>"
         for i in 0..<bins {
             let x0 = pad + Double(i) / Double(bins) * pw, w = pw / Double(bins)
@@ -148,7 +208,7 @@ public enum Report {
         if let t = thr {
             s += "<line x1=\"\(f(x(t), 1))\" y1=\"\(pad)\" x2=\"\(f(x(t), 1))\" y2=\"\(H - pad)\" stroke=\"#000\" stroke-width=\"1.5\"/>"
         }
-        let lx = W - pad - 118
+        let lx = W - pad + 10
         s += "<rect x=\"\(lx)\" y=\"\(pad + 6)\" width=\"10\" height=\"10\" fill=\"#2b7bb9\" fill-opacity=\"0.55\"/><text x=\"\(lx + 14)\" y=\"\(pad + 15)\">normal</text>"
         s += "<rect x=\"\(lx)\" y=\"\(pad + 20)\" width=\"10\" height=\"10\" fill=\"#d4542b\" fill-opacity=\"0.55\"/><text x=\"\(lx + 14)\" y=\"\(pad + 29)\">anomalous</text>"
         s += "<line x1=\"\(lx)\" y1=\"\(pad + 40)\" x2=\"\(lx + 10)\" y2=\"\(pad + 40)\" stroke=\"#2a2\" stroke-dasharray=\"5 3\"/><text x=\"\(lx + 14)\" y=\"\(pad + 43)\">chi expectation \(f(expect, 1))</text>"
