@@ -43,8 +43,8 @@ public final class Detector: Sendable {
             guard let m = model.maps else {
                 throw GaussianADError.badModelFile(path: modelPath, reason: "it has no anomaly maps (a model file of version 1, or fitted with --no-maps): fit it again with `gaussian-ad fit` to score with --maps")
             }
-            guard m.pixelThreshold != nil else {
-                throw GaussianADError.badModelFile(path: modelPath, reason: "its anomaly maps have no pixel threshold")
+            guard m.pixelThreshold != nil, m.normalizer != nil else {
+                throw GaussianADError.badModelFile(path: modelPath, reason: "its anomaly maps have no pixel threshold or normaliser")
             }
             let shapes = m.settings.levels.map { backbone.levelShapes[$0] }
             guard shapes == m.shapes, m.inputSize == backbone.kind.inputSize else {

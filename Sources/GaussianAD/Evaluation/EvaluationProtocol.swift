@@ -214,9 +214,14 @@ public enum Evaluation {
             return try a!.finalize()
         }
         let gradesPixels = !spatialModels.isEmpty && cat.hasMasks
-        var pixels = PixelMetrics()
-        var thumbs: [Int: AnomalyMap] = [:]
-        var peakHits = 0, peaksGraded = 0
+        // Each fold's normaliser: the distances of (up to PixelQuantile.maxImages of) its own
+        // training images; each test item's distance maps under the folds that test it.
+        let normalizerImages = spatialModels.isEmpty ? [] : (0..<k).map { f in
+            PixelQuantile.calibrationImages(items.indices.filter { inTrainingOf($0, f) }.map { items[$0].relativePath }, seed: options.seed)
+        }
+        var normalizers = spatialModels.map { NormalizerAccumulator(shapes: $0.shapes) }
+        var testDistances: [Int: [(fold: Int, distances: [[Double]])]] = [:]
+        var sizes: [Int: PixelSize] = [:]
         // Per fold: the test items scored and their scores, in the order they came.
         var testedItems = [[Int]](repeating: [], count: k)
         var scores = [[Scores]](repeating: [], count: k)
@@ -228,18 +233,34 @@ public enum Evaluation {
                 testedItems[f] += rows.map { idx[$0] }
             }
             guard !spatialModels.isEmpty, let maps = feats.maps else { return }
-            let rows = idx.indices.filter { r in (0..<k).contains { inTestOf(idx[r], $0) } }
-            let made = try testMaps(rows.map { r in (r, (0..<k).filter { inTestOf(idx[r], $0) }) }, maps: maps,
-                                    models: spatialModels, items: rows.map { items[idx[$0]] }, full: gradesPixels,
-                                    threads: options.threads)
-            for (j, r) in rows.enumerated() {
-                thumbs[idx[r]] = made[j].thumb
+            var jobs: [(row: Int, fold: Int, test: Bool)] = []
+            for r in idx.indices {
+                for f in 0..<k {
+                    if inTestOf(idx[r], f) { jobs.append((r, f, true)) }
+                    if inTrainingOf(idx[r], f) && normalizerImages[f].contains(items[idx[r]].relativePath) { jobs.append((r, f, false)) }
+                }
+                sizes[idx[r]] = maps.sizes[r]
+            }
+            let d = distanceMaps(jobs.map { ($0.row, $0.fold) }, maps: maps, models: spatialModels, threads: options.threads)
+            for (j, job) in jobs.enumerated() {
+                if job.test { testDistances[idx[job.row], default: []].append((job.fold, d[j])) } else { normalizers[job.fold].add(d[j]) }
+            }
+        }
+        var pixels = PixelMetrics()
+        var thumbs: [Int: AnomalyMap] = [:]
+        var peakHits = 0, peaksGraded = 0
+        if !spatialModels.isEmpty {
+            let norms = try normalizers.map { try $0.finalize() }
+            let tests = testDistances.keys.sorted()
+            let made = try testMaps(tests.map { (sizes[$0]!, testDistances[$0]!) }, models: spatialModels, normalizers: norms,
+                                    masks: tests.map { items[$0].mask }, full: gradesPixels, threads: options.threads)
+            for (j, i) in tests.enumerated() {
+                thumbs[i] = made[j].thumb
                 if let (map, mask) = made[j].full {
                     try pixels.add(map: map.values, mask: mask, width: map.width, height: map.height)
-                    if items[idx[r]].label != 0 {
-                        let p = map.peak
+                    if items[i].label != 0 {
                         peaksGraded += 1
-                        if mask[p.y * map.width + p.x] != 0 { peakHits += 1 }
+                        if Self.peakHits(map, mask: mask, inputSize: options.inputSize) { peakHits += 1 }
                     }
                 }
             }
@@ -293,38 +314,67 @@ public enum Evaluation {
     /// Longest side of the small maps kept for the report.
     public static let thumbnailMapSide = 96
 
-    /// The maps of test rows `rows` (each with the folds that test it) of `maps`, on `threads`
-    /// threads: each row's small map for the report and, with `full`, its map at the image's
-    /// size with its mask (all zero for a normal image), each the mean over the row's folds.
-    static func testMaps(_ rows: [(row: Int, folds: [Int])], maps: FeatureMaps, models: [SpatialModel], items: [DatasetItem],
-                         full: Bool, threads: Int?) throws -> [(thumb: AnomalyMap, full: (AnomalyMap, [UInt8])?)] {
-        let n = rows.count
+    /// The distance maps of (row, fold) pairs of `maps` under each fold's model, on `threads` threads.
+    static func distanceMaps(_ jobs: [(row: Int, fold: Int)], maps: FeatureMaps, models: [SpatialModel], threads: Int?) -> [[[Double]]] {
+        let out = Slots<[[Double]]>(count: jobs.count, [])
+        let workers = max(1, min(jobs.count, threads ?? ProcessInfo.processInfo.activeProcessorCount))
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            var j = w
+            while j < jobs.count {
+                out[j] = models[jobs[j].fold].distanceMaps(maps, image: jobs[j].row)
+                j += workers
+            }
+        }
+        return out.all
+    }
+
+    /// Whether `map` peaks on its defect: at a pixel within 4 pixels at the network's input size
+    /// (the smoothing's sigma, scaled to the image) of a pixel of `mask`.
+    static func peakHits(_ map: AnomalyMap, mask: [UInt8], inputSize: Int) -> Bool {
+        let p = map.peak
+        let r = MapSettings.smoothingSigma * Double(max(map.width, map.height)) / Double(inputSize)
+        let ri = Int(r.rounded(.down))
+        for y in max(0, p.y - ri)...min(map.height - 1, p.y + ri) {
+            for x in max(0, p.x - ri)...min(map.width - 1, p.x + ri) where mask[y * map.width + x] != 0 {
+                let dx = Double(x - p.x), dy = Double(y - p.y)
+                if dx * dx + dy * dy <= r * r { return true }
+            }
+        }
+        return false
+    }
+
+    /// The maps of test images from their distance maps under the folds that test them, on
+    /// `threads` threads: each one's small map for the report and, with `full`, its map at the
+    /// image's size with its mask (all zero for a normal image), each the mean over its folds.
+    static func testMaps(_ tests: [(size: PixelSize, distances: [(fold: Int, distances: [[Double]])])], models: [SpatialModel],
+                         normalizers: [MapNormalizer], masks: [URL?], full: Bool,
+                         threads: Int?) throws -> [(thumb: AnomalyMap, full: (AnomalyMap, [UInt8])?)] {
+        let n = tests.count
         let out = Slots<(AnomalyMap, (AnomalyMap, [UInt8])?)?>(count: n, nil)
         let errors = ErrorSlots(count: n)
         let workers = max(1, min(n, threads ?? ProcessInfo.processInfo.activeProcessorCount))
-        @Sendable func mean(_ row: Int, _ folds: [Int], _ h: Int, _ w: Int) -> AnomalyMap {
+        @Sendable func mean(_ j: Int, _ h: Int, _ w: Int) -> AnomalyMap {
             var acc = [Float](repeating: 0, count: h * w)
-            for f in folds {
-                let m = models[f].anomalyMap(maps, image: row, height: h, width: w)
+            for (f, d) in tests[j].distances {
+                let m = models[f].anomalyMap(distances: d, normalizer: normalizers[f], height: h, width: w)
                 for i in acc.indices { acc[i] += m.values[i] }
             }
-            let s = 1 / Float(folds.count)
+            let s = 1 / Float(tests[j].distances.count)
             return AnomalyMap(width: w, height: h, values: acc.map { $0 * s })
         }
         DispatchQueue.concurrentPerform(iterations: workers) { wk in
             var j = wk
             while j < n {
                 defer { j += workers }
-                let (row, folds) = rows[j]
-                let size = maps.sizes[row]
+                let size = tests[j].size
                 let scale = Double(thumbnailMapSide) / Double(max(size.width, size.height, 1))
                 let tw = max(1, Int((Double(size.width) * scale).rounded())), th = max(1, Int((Double(size.height) * scale).rounded()))
-                let thumb = mean(row, folds, th, tw)
+                let thumb = mean(j, th, tw)
                 guard full else { out[j] = (thumb, nil); continue }
                 do {
-                    let map = mean(row, folds, size.height, size.width)
+                    let map = mean(j, size.height, size.width)
                     var mask = [UInt8](repeating: 0, count: size.width * size.height)
-                    if let m = items[j].mask {
+                    if let m = masks[j] {
                         let img = try Image.decode(contentsOf: m)
                         guard img.width == size.width, img.height == size.height else {
                             throw GaussianADError.badDataset(path: m.path, reason: "the mask is \(img.width) x \(img.height), its image \(size.width) x \(size.height)")

@@ -163,8 +163,8 @@ extension FitPart {
         var scoreCount: Int
         var scorePaths: [String]
         var spatial: [[[ModelCodec.MomentHeader]]]?
-        var pixelSeen: Int?
-        var pixelCount: Int?
+        /// Calibration pass with maps: the images whose distance maps follow.
+        var mapPaths: [String]?
         var arrayCount: Int
     }
 
@@ -174,15 +174,13 @@ extension FitPart {
         let gh = groups.map { g in g.moments.map { ModelCodec.encode($0, into: &arrays) } }
         arrays += scores
         let sh = plan.maps == nil || pass != .moments ? nil : spatial.map { ModelCodec.encode($0, into: &arrays) }
-        var kept = pixels
-        kept?.trim()
-        var pixelValues = kept?.values ?? []
-        pixelValues.sort(by: >)
-        arrays += pixelValues.map(Double.init)
+        if let c = mapCalibration {
+            for l in c.normalizer.sum.indices { arrays += c.normalizer.sum[l] + c.normalizer.sumSquares[l] }
+            arrays += c.distances.map(Double.init)
+        }
         let h = Header(format: "gaussian-ad fit part", plan: plan, pass: pass, stateDigest: stateDigest, shardCount: shardCount,
                        shards: shards, count: count, groups: gh, projected: pass == .projection, scoreCount: scores.count,
-                       scorePaths: scorePaths, spatial: sh, pixelSeen: kept?.seen, pixelCount: kept.map { _ in pixelValues.count },
-                       arrayCount: arrays.count)
+                       scorePaths: scorePaths, spatial: sh, mapPaths: mapCalibration?.paths, arrayCount: arrays.count)
         return try Container.encode(magic: Container.partMagic, version: Self.version, header: h, arrays: arrays)
     }
 
@@ -233,7 +231,7 @@ extension FitPart {
         }
         let scores = try reader.take(h.scoreCount, "scores")
         var spatial: [SpatialAccumulator] = []
-        var pixels: PixelQuantile? = nil
+        var mapCalibration: MapCalibration? = nil
         if let mp = plan.maps {
             switch h.pass {
             case .moments:
@@ -242,19 +240,25 @@ extension FitPart {
             case .projection:
                 guard h.spatial == nil else { throw fail("map sums in a projection part") }
             case .calibration:
-                let pixelImages = min(plan.imageCount, PixelQuantile.maxImages)
-                guard let seen = h.pixelSeen, let n = h.pixelCount, let total = Checked.mul(pixelImages, Checked.mul(mp.inputSize, mp.inputSize) ?? -1),
-                      seen >= 0, seen <= total, n >= 0, n <= seen else {
-                    throw fail("a calibration part of a fit with maps needs its map values (seen \(h.pixelSeen.map(String.init) ?? "none"), kept \(h.pixelCount.map(String.init) ?? "none"))")
+                guard let paths = h.mapPaths, paths.count <= min(plan.imageCount, PixelQuantile.maxImages), paths.count <= h.count else {
+                    throw fail("a calibration part of a fit with maps needs the distance maps of at most \(min(plan.imageCount, PixelQuantile.maxImages)) of its images (it lists \(h.mapPaths.map { "\($0.count)" } ?? "none"))")
                 }
-                let values = try reader.take(n, "map values").map { Float($0) }
-                pixels = PixelQuantile(q: mp.settings.pixelFPR, total: 0, seen: seen, values: values)
+                var norm = NormalizerAccumulator(shapes: mp.shapes)
+                for (l, s) in mp.shapes.enumerated() {
+                    norm.sum[l] = try reader.take(s.positions, "map level \(mp.settings.levels[l]) distance sums")
+                    norm.sumSquares[l] = try reader.take(s.positions, "map level \(mp.settings.levels[l]) squared distance sums")
+                }
+                norm = NormalizerAccumulator(images: paths.count, sum: norm.sum, sumSquares: norm.sumSquares)
+                let positions = mp.shapes.reduce(0) { $0 + $1.positions }
+                let d = try reader.take(Checked.mul(paths.count, positions), "distance maps").map { Float($0) }
+                mapCalibration = MapCalibration(normalizer: norm, paths: paths, distances: d, positions: positions)
             }
         } else {
-            guard h.spatial == nil, h.pixelSeen == nil, h.pixelCount == nil else { throw fail("map sums in a part of a fit without maps") }
+            guard h.spatial == nil, h.mapPaths == nil else { throw fail("map sums in a part of a fit without maps") }
         }
         try reader.finish()
         return FitPart(plan: plan, pass: h.pass, stateDigest: h.stateDigest, shardCount: h.shardCount, shards: h.shards.sorted(),
-                       groups: groups, scores: scores, scorePaths: h.scorePaths, count: h.count, spatial: spatial, pixels: pixels)
+                       groups: groups, scores: scores, scorePaths: h.scorePaths, count: h.count, spatial: spatial,
+                       mapCalibration: mapCalibration)
     }
 }

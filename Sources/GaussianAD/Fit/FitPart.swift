@@ -1,5 +1,6 @@
 // One shard's share of a fit pass: mergeable moment sums (moments and projection passes) or
 // out-of-fold scores (calibration pass), with the shards it covers.
+import Dispatch
 import Foundation
 
 /// What one or more shards of a pass produced. Parts of one pass merge in any order; a
@@ -24,14 +25,14 @@ public struct FitPart: Sendable {
     public internal(set) var scorePaths: [String]
     /// Moments pass of a fit with maps: the spatial sums of each fold's images.
     var spatial: [SpatialAccumulator]
-    /// Calibration pass of a fit with maps: the largest out-of-fold map values.
-    var pixels: PixelQuantile?
+    /// Calibration pass of a fit with maps: the normaliser's sums and the out-of-fold distance maps.
+    var mapCalibration: MapCalibration?
     /// Images the part has seen.
     public internal(set) var count: Int
 
     init(plan: FitPlan, pass: FitPass, stateDigest: String, shardCount: Int, shards: [Int],
          groups: [GaussianAccumulator], scores: [Double], scorePaths: [String], count: Int,
-         spatial: [SpatialAccumulator] = [], pixels: PixelQuantile? = nil) {
+         spatial: [SpatialAccumulator] = [], mapCalibration: MapCalibration? = nil) {
         self.plan = plan
         self.pass = pass
         self.stateDigest = stateDigest
@@ -42,7 +43,7 @@ public struct FitPart: Sendable {
         self.scorePaths = scorePaths
         self.count = count
         self.spatial = spatial
-        self.pixels = pixels
+        self.mapCalibration = mapCalibration
     }
 
     /// Merges `parts` (named by `names` in errors) of `state`'s next pass and checks that they
@@ -89,12 +90,6 @@ public struct FitPart: Sendable {
     /// The part with the state's projections on its moment sums (a part read from a file holds
     /// only the sums), their dimensions checked.
     private func attaching(_ state: FitState, name: String) throws -> FitPart {
-        if let p = pixels, p.total != state.pixelTotal {
-            // A part read from a file knows its values, not how many the whole pass has.
-            var out = self
-            out.pixels = PixelQuantile(q: p.q, total: state.pixelTotal, seen: p.seen, values: p.values)
-            return out
-        }
         guard case .projection(let full, let oof, _, _) = state.stage, groups.count == oof.count + 1 else { return self }
         var out = self
         for (g, projections) in ([full] + oof).enumerated() {
@@ -113,12 +108,13 @@ public struct FitPart: Sendable {
 
     /// Adds another part of the same pass (disjoint shards).
     private mutating func absorb(_ other: FitPart) throws {
-        guard other.groups.count == groups.count, other.spatial.count == spatial.count, (other.pixels == nil) == (pixels == nil) else {
+        guard other.groups.count == groups.count, other.spatial.count == spatial.count,
+              (other.mapCalibration == nil) == (mapCalibration == nil) else {
             throw GaussianADError.invalidArgument("parts of different layouts")
         }
         for g in groups.indices { try groups[g].merge(other.groups[g]) }
         for g in spatial.indices { try spatial[g].merge(other.spatial[g]) }
-        if let o = other.pixels { try pixels!.merge(o) }
+        if let o = other.mapCalibration { try mapCalibration!.merge(o) }
         scores += other.scores
         scorePaths += other.scorePaths
         count += other.count
@@ -153,7 +149,7 @@ public struct FitPassAccumulator: Sendable {
             groups = []
         }
         var spatial: [SpatialAccumulator] = []
-        var pixels: PixelQuantile? = nil
+        var mapCalibration: MapCalibration? = nil
         var pixelImages = Set<String>()
         if let maps = plan.maps {
             switch state.stage {
@@ -161,12 +157,12 @@ public struct FitPassAccumulator: Sendable {
             case .projection: break
             case .calibration:
                 pixelImages = PixelQuantile.calibrationImages(folds.keys.filter { !excluded.contains($0) }, seed: plan.seed)
-                pixels = PixelQuantile(q: maps.settings.pixelFPR, total: state.pixelTotal)
+                mapCalibration = MapCalibration(shapes: maps.shapes)
             }
         }
         part = FitPart(plan: plan, pass: state.nextPass, stateDigest: state.isInitial ? "" : try state.digest(),
                        shardCount: shard.count, shards: [shard.index], groups: groups, scores: [], scorePaths: [], count: 0,
-                       spatial: spatial, pixels: pixels)
+                       spatial: spatial, mapCalibration: mapCalibration)
         self.pixelImages = pixelImages
         stage = state.stage
         self.shard = shard
@@ -205,17 +201,30 @@ public struct FitPassAccumulator: Sendable {
                 let others = kept.filter { fold[$0] != f }
                 if !others.isEmpty { try part.groups[1 + f].add(batch: batch.selecting(rows: others)) }
             }
-        case .calibration(_, let oof, _, let mapsOOF):
+        case .calibration(_, let oof, let full, let mapsOOF):
             for f in 0..<k {
                 let rows = fold.indices.filter { fold[$0] == f }
                 guard !rows.isEmpty else { continue }
                 part.scores += try oof[f].score(batch.selecting(rows: rows), threads: threads).combined
                 part.scorePaths += rows.map { paths[$0] }
-                if let maps, let plan = part.plan.maps {
-                    for r in rows where pixelImages.contains(paths[r]) {
-                        let m = mapsOOF[f].anomalyMap(maps, image: r, height: plan.inputSize, width: plan.inputSize)
-                        part.pixels!.add(m.values)
+            }
+            if let maps, let full {
+                // The calibration images' distance maps under the full model (its normaliser)
+                // and under their out-of-fold model (the pixel threshold), on the pass's threads.
+                let rows = kept.filter { pixelImages.contains(paths[$0]) }
+                let out = Slots<([[Double]], [[Double]])?>(count: rows.count, nil)
+                let workers = max(1, min(rows.count, threads ?? ProcessInfo.processInfo.activeProcessorCount))
+                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    var j = w
+                    while j < rows.count {
+                        let r = rows[j]
+                        out[j] = (full.distanceMaps(maps, image: r), mapsOOF[fold[r]].distanceMaps(maps, image: r))
+                        j += workers
                     }
+                }
+                for (j, r) in rows.enumerated() {
+                    let (a, b) = out[j]!
+                    part.mapCalibration!.add(path: paths[r], full: a, outOfFold: b)
                 }
             }
         }

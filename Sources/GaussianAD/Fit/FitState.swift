@@ -77,13 +77,6 @@ public struct FitState: Sendable {
         return false
     }
 
-    /// Map values the pixel working point is calibrated on: those of the S x S maps of the
-    /// kept images, at most `PixelQuantile.maxImages` of them (0 without maps).
-    var pixelTotal: Int {
-        guard let m = plan.maps else { return 0 }
-        return min(plan.imageCount - excluded.count, PixelQuantile.maxImages) * m.inputSize * m.inputSize
-    }
-
     /// The pass this fit waits for.
     public var nextPass: FitPass {
         switch stage {
@@ -162,9 +155,11 @@ public struct FitState: Sendable {
             return .next(at(.calibration(model: full, outOfFold: oof, maps: maps, mapsOutOfFold: mapsOOF)))
         case .calibration(let model, _, let maps, _):
             var calibrated = maps
-            if maps != nil, let pixels = merged.pixels {
-                calibrated!.pixelThreshold = try pixels.quantile()
-                calibrated!.calibrationImages = pixels.total / max(1, maps!.inputSize * maps!.inputSize)
+            if let m = maps, let c = merged.mapCalibration {
+                guard c.paths.count == min(plan.imageCount - excluded.count, PixelQuantile.maxImages) else {
+                    throw GaussianADError.invalidArgument("the calibration parts hold the maps of \(c.paths.count) images, the fit calibrates its pixel threshold on \(min(plan.imageCount - excluded.count, PixelQuantile.maxImages))")
+                }
+                calibrated = try c.calibrate(m, threads: nil)
             }
             return try finish(model, maps: calibrated, paths: merged.scorePaths, scores: merged.scores, targetFPR: targetFPR)
         }

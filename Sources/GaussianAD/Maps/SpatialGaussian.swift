@@ -3,8 +3,7 @@
 import CKernels
 import Foundation
 
-/// One map level's Gaussians: cell c's mean and Cholesky factor, and the level's scale, the
-/// root mean square of the training positions' distances.
+/// One map level's Gaussians: cell c's mean and Cholesky factor.
 public struct SpatialGaussian: Sendable, Equatable {
     /// Level index in the backbone.
     public let level: Int
@@ -14,22 +13,17 @@ public struct SpatialGaussian: Sendable, Equatable {
     public let grid: MapGrid
     /// Each cell's Gaussian (mean, Cholesky factor, shrinkage, vectors it was fitted on).
     public let cells: [LevelGaussian]
-    /// sqrt(sum_c n_c tr(C_c^-1 S_c) / sum_c n_c): the root mean square of the training
-    /// vectors' distances, exact from the moment sums; each distance is divided by it.
-    public let scale: Double
 
-    init(level: Int, shape: MapShape, grid: MapGrid, cells: [LevelGaussian], scale: Double) {
+    init(level: Int, shape: MapShape, grid: MapGrid, cells: [LevelGaussian]) {
         self.level = level
         self.shape = shape
         self.grid = grid
         self.cells = cells
-        self.scale = scale
     }
 
     /// Fits every cell from its moment sums.
     init(level: Int, shape: MapShape, grid: MapGrid, moments: [MomentAccumulator], threads: Int?) throws {
         var cells: [LevelGaussian] = []
-        var num = 0.0, den = 0.0
         for (c, m) in moments.enumerated() {
             guard m.count >= 1 else { throw GaussianADError.invalidArgument("level \(level) map cell \(c): no training vectors") }
             let g: LevelGaussian
@@ -38,42 +32,14 @@ public struct SpatialGaussian: Sendable, Equatable {
             } catch GaussianADError.numerical(let why) {
                 throw GaussianADError.numerical("map cell \(c) of \(why)")
             }
-            let S = m.moments().covariance
-            num += Double(m.count) * Self.traceSolve(g.cholesky, S, dimension: g.dimension)
-            den += Double(m.count)
             cells.append(LevelGaussian(level: level, dimension: g.dimension, count: g.count, shrinkage: g.shrinkage,
                                        mean: g.mean, cholesky: g.cholesky, sd: [], projection: nil))
         }
-        let ms = den > 0 ? num / den : 0
-        self.init(level: level, shape: shape, grid: grid, cells: cells, scale: ms > 0 && ms.isFinite ? ms.squareRoot() : 1)
+        self.init(level: level, shape: shape, grid: grid, cells: cells)
     }
 
-    /// tr(C^-1 S) = sum_ij (L^-1)_ij (L^-1 S)_ij for C = L L^T.
-    static func traceSolve(_ L: [Double], _ S: [Double], dimension d: Int) -> Double {
-        var x = S
-        var inv = [Double](repeating: 0, count: d * d)
-        for i in 0..<d { inv[i * d + i] = 1 }
-        // Forward substitution, column by column of both right-hand sides.
-        for i in 0..<d {
-            let lii = L[i * d + i]
-            for j in 0..<d {
-                var a = x[i * d + j], b = inv[i * d + j]
-                for k in 0..<i {
-                    a -= L[i * d + k] * x[k * d + j]
-                    b -= L[i * d + k] * inv[k * d + j]
-                }
-                x[i * d + j] = a / lii
-                inv[i * d + j] = b / lii
-            }
-        }
-        var t = 0.0
-        for i in 0..<(d * d) { t += inv[i] * x[i] }
-        return t
-    }
-
-    /// The normalised distance of every position of one image's map of this level (`shape.count`
-    /// floats, NHWC): D(p) / scale, row-major h x w, D the Mahalanobis distance under the
-    /// position's cell.
+    /// The Mahalanobis distance of every position of one image's map of this level
+    /// (`shape.count` floats, NHWC) under its cell's Gaussian, row-major h x w.
     public func distances(_ map: UnsafePointer<Float>) -> [Double] {
         let d = shape.c, P = shape.positions
         let cellOf = grid.cellOfPosition(on: shape)
@@ -96,13 +62,12 @@ public struct SpatialGaussian: Sendable, Equatable {
             ck_f64_mahalanobis(positions.count, d, rows, d, g.mean, g.cholesky, d, &work, &dist, 1)
             for (k, p) in positions.enumerated() { out[p] = dist[k] }
         }
-        let s = 1 / scale
-        for p in 0..<P { out[p] *= s }
         return out
     }
 }
 
-/// The spatial Gaussians of every map level: an image's level maps in, its anomaly map out.
+/// The spatial Gaussians of every map level with the normalisation of their distances: an
+/// image's level maps in, its anomaly map out.
 public struct SpatialModel: Sendable, Equatable {
     /// What was modelled.
     public let settings: MapSettings
@@ -110,15 +75,20 @@ public struct SpatialModel: Sendable, Equatable {
     public let inputSize: Int
     /// One per map level, in `settings.levels` order.
     public let levels: [SpatialGaussian]
+    /// The mean and standard deviation of each position's distance over the training images
+    /// (nil until the calibration pass has measured them).
+    public var normalizer: MapNormalizer?
     /// The pixel working point: map values above it are defects (nil until calibrated).
     public var pixelThreshold: Double?
     /// Normal training images the pixel threshold was calibrated on.
     public var calibrationImages = 0
 
-    init(settings: MapSettings, inputSize: Int, levels: [SpatialGaussian], pixelThreshold: Double? = nil, calibrationImages: Int = 0) {
+    init(settings: MapSettings, inputSize: Int, levels: [SpatialGaussian], normalizer: MapNormalizer? = nil,
+         pixelThreshold: Double? = nil, calibrationImages: Int = 0) {
         self.settings = settings
         self.inputSize = inputSize
         self.levels = levels
+        self.normalizer = normalizer
         self.pixelThreshold = pixelThreshold
         self.calibrationImages = calibrationImages
     }
@@ -126,25 +96,122 @@ public struct SpatialModel: Sendable, Equatable {
     /// The shape of each map level's map.
     public var shapes: [MapShape] { levels.map(\.shape) }
 
-    /// The anomaly map of image `image` of `maps` at `height` x `width` pixels (docs/METHOD.md
-    /// 9): each level's normalised distances brought to that size bilinearly, their mean,
-    /// smoothed by a Gaussian of sigma 4 pixels at the network's input size.
-    public func anomalyMap(_ maps: FeatureMaps, image: Int, height: Int, width: Int) -> AnomalyMap {
+    /// Every level's distance map of image `image` of `maps` (docs/METHOD.md 9.2).
+    public func distanceMaps(_ maps: FeatureMaps, image: Int) -> [[Double]] {
         let offsets = maps.offsets, stride = maps.floatsPerImage
+        return maps.values.withUnsafeBufferPointer { v in
+            levels.enumerated().map { l, g in g.distances(v.baseAddress! + image * stride + offsets[l]) }
+        }
+    }
+
+    /// The anomaly map of image `image` of `maps` at `height` x `width` pixels (docs/METHOD.md 9.2).
+    /// The model must be normalised (`normalizer`).
+    public func anomalyMap(_ maps: FeatureMaps, image: Int, height: Int, width: Int) -> AnomalyMap {
+        anomalyMap(distances: distanceMaps(maps, image: image), normalizer: normalizer!, height: height, width: width)
+    }
+
+    /// The anomaly map of an image's level distance maps `distances` at `height` x `width`
+    /// pixels: each level's distances standardised per position by `normalizer`, brought to that
+    /// size bilinearly, their mean, smoothed by a Gaussian of sigma 4 pixels at the network's
+    /// input size.
+    public func anomalyMap(distances: [[Double]], normalizer: MapNormalizer, height: Int, width: Int) -> AnomalyMap {
         var out = [Double](repeating: 0, count: height * width)
         var scratch = [Double]()
-        maps.values.withUnsafeBufferPointer { v in
-            for (l, g) in levels.enumerated() {
-                let dist = g.distances(v.baseAddress! + image * stride + offsets[l])
-                let need = g.shape.h * width
-                if scratch.count < need { scratch = [Double](repeating: 0, count: need) }
-                ck_f64_resize_bilinear_add(g.shape.h, g.shape.w, dist, height, width, 1 / Double(levels.count), &scratch, &out)
-            }
+        for (l, g) in levels.enumerated() {
+            let z = normalizer.standardized(distances[l], level: l)
+            let need = g.shape.h * width
+            if scratch.count < need { scratch = [Double](repeating: 0, count: need) }
+            ck_f64_resize_bilinear_add(g.shape.h, g.shape.w, z, height, width, 1 / Double(levels.count), &scratch, &out)
         }
         let sy = MapSettings.smoothingSigma * Double(height) / Double(inputSize)
         let sx = MapSettings.smoothingSigma * Double(width) / Double(inputSize)
         var fs = [Double](repeating: 0, count: ck_f64_gaussian_filter_scratch(height, width, sy, sx))
         ck_f64_gaussian_filter(height, width, &out, sy, sx, &fs)
         return AnomalyMap(width: width, height: height, values: out.map { Float($0) })
+    }
+}
+
+/// Per map level and position, the mean and standard deviation (divisor n) of the distances
+/// of the training images: a position's distance d becomes (d - mean) / sd.
+public struct MapNormalizer: Sendable, Equatable {
+    /// Per map level, h x w means.
+    public let mean: [[Double]]
+    /// Per map level, h x w standard deviations (at least `minimumSD`).
+    public let sd: [[Double]]
+    /// Images they were measured on.
+    public let images: Int
+
+    /// The smallest standard deviation divided by (a position whose distance never varies).
+    public static let minimumSD = 1e-12
+
+    init(mean: [[Double]], sd: [[Double]], images: Int) {
+        self.mean = mean
+        self.sd = sd
+        self.images = images
+    }
+
+    /// `d` (level `l`'s distances) standardised per position.
+    public func standardized(_ d: [Double], level l: Int) -> [Double] {
+        var z = d
+        let m = mean[l], s = sd[l]
+        for p in z.indices { z[p] = (z[p] - m[p]) / s[p] }
+        return z
+    }
+}
+
+/// Sums of the distances of training images per level and position, mergeable: the normaliser.
+public struct NormalizerAccumulator: Sendable, Equatable {
+    /// Images summed.
+    public private(set) var images = 0
+    /// Per level: sum of d and of d^2 at each position.
+    var sum: [[Double]], sumSquares: [[Double]]
+
+    /// Empty sums for maps of `shapes`.
+    public init(shapes: [MapShape]) {
+        sum = shapes.map { [Double](repeating: 0, count: $0.positions) }
+        sumSquares = sum
+    }
+
+    init(images: Int, sum: [[Double]], sumSquares: [[Double]]) {
+        self.images = images
+        self.sum = sum
+        self.sumSquares = sumSquares
+    }
+
+    /// Adds one image's distance maps.
+    public mutating func add(_ distances: [[Double]]) {
+        for l in sum.indices {
+            for (p, v) in distances[l].enumerated() {
+                sum[l][p] += v
+                sumSquares[l][p] += v * v
+            }
+        }
+        images += 1
+    }
+
+    /// Adds another shard's sums.
+    public mutating func merge(_ other: NormalizerAccumulator) throws {
+        guard other.sum.map(\.count) == sum.map(\.count) else {
+            throw GaussianADError.invalidArgument("cannot merge map normaliser sums of different shapes")
+        }
+        for l in sum.indices {
+            for p in sum[l].indices {
+                sum[l][p] += other.sum[l][p]
+                sumSquares[l][p] += other.sumSquares[l][p]
+            }
+        }
+        images += other.images
+    }
+
+    /// The means and standard deviations.
+    /// - Throws: without images.
+    public func finalize() throws -> MapNormalizer {
+        guard images > 0 else { throw GaussianADError.invalidArgument("no training images to normalise the maps by") }
+        let n = Double(images)
+        let mean = sum.map { $0.map { $0 / n } }
+        let sd = sum.indices.map { l in
+            sum[l].indices.map { p in max(MapNormalizer.minimumSD, max(0, sumSquares[l][p] / n - mean[l][p] * mean[l][p]).squareRoot()) }
+        }
+        return MapNormalizer(mean: mean, sd: sd, images: images)
     }
 }

@@ -117,15 +117,16 @@ enum ModelCodec {
         var settings: MapSettings
         var inputSize: Int
         var levels: [SpatialLevelHeader]
+        /// Images the normaliser was measured on (nil: none yet); its arrays follow the cells.
+        var normalizerImages: Int?
         var pixelThreshold: Double?
         var calibrationImages: Int
     }
 
-    /// One map level: its map's shape, scale and cells (each a mean and Cholesky factor).
+    /// One map level: its map's shape and cells (each a mean and Cholesky factor).
     struct SpatialLevelHeader: Codable, Equatable {
         var level: Int
         var shape: MapShape
-        var scale: Double
         var cells: [CellHeader]
     }
 
@@ -135,13 +136,14 @@ enum ModelCodec {
 
     static func encode(_ m: SpatialModel, into arrays: inout [Double]) -> SpatialHeader {
         let levels = m.levels.map { g -> SpatialLevelHeader in
-            SpatialLevelHeader(level: g.level, shape: g.shape, scale: g.scale, cells: g.cells.map { c in
+            SpatialLevelHeader(level: g.level, shape: g.shape, cells: g.cells.map { c in
                 arrays += c.mean + c.cholesky
                 return CellHeader(count: c.count, shrinkage: c.shrinkage)
             })
         }
-        return SpatialHeader(settings: m.settings, inputSize: m.inputSize, levels: levels, pixelThreshold: m.pixelThreshold,
-                             calibrationImages: m.calibrationImages)
+        if let n = m.normalizer { for l in m.levels.indices { arrays += n.mean[l] + n.sd[l] } }
+        return SpatialHeader(settings: m.settings, inputSize: m.inputSize, levels: levels, normalizerImages: m.normalizer?.images,
+                             pixelThreshold: m.pixelThreshold, calibrationImages: m.calibrationImages)
     }
 
     /// Checks map settings and shapes read from a file against the backbone's level dimensions:
@@ -164,7 +166,8 @@ enum ModelCodec {
     }
 
     /// Reads spatial Gaussians back: settings and shapes valid for `levelDims`, as many cells as
-    /// the grid makes, every value finite, Cholesky diagonals positive, scales positive.
+    /// the grid makes, every value finite, Cholesky diagonals positive, the normaliser's standard
+    /// deviations positive.
     static func decode(_ h: SpatialHeader, levelDims: [Int], from reader: inout ArrayReader,
                        fail: (String) -> GaussianADError) throws -> SpatialModel {
         try validate(h.settings, shapes: h.levels.map(\.shape), inputSize: h.inputSize, levelDims: levelDims, fail: fail)
@@ -176,7 +179,6 @@ enum ModelCodec {
             guard lh.cells.count == r * c else {
                 throw fail("map level \(lh.level) has \(lh.cells.count) cells where a \(h.settings.grid) grid on \(lh.shape.h) x \(lh.shape.w) makes \(r * c)")
             }
-            guard lh.scale.isFinite, lh.scale > 0 else { throw fail("map level \(lh.level) has scale \(lh.scale); a scale is positive") }
             let d = lh.shape.c
             let cells = try lh.cells.enumerated().map { i, ch -> LevelGaussian in
                 guard ch.count > 0, ch.shrinkage.isFinite, (0...1).contains(ch.shrinkage) else {
@@ -190,10 +192,24 @@ enum ModelCodec {
                 return LevelGaussian(level: lh.level, dimension: d, count: ch.count, shrinkage: ch.shrinkage, mean: mean,
                                      cholesky: chol, sd: [], projection: nil)
             }
-            return SpatialGaussian(level: lh.level, shape: lh.shape, grid: h.settings.grid, cells: cells, scale: lh.scale)
+            return SpatialGaussian(level: lh.level, shape: lh.shape, grid: h.settings.grid, cells: cells)
         }
-        return SpatialModel(settings: h.settings, inputSize: h.inputSize, levels: levels, pixelThreshold: h.pixelThreshold,
-                            calibrationImages: h.calibrationImages)
+        var normalizer: MapNormalizer? = nil
+        if let images = h.normalizerImages {
+            guard images > 0 else { throw fail("map normaliser of \(images) images") }
+            var mean: [[Double]] = [], sd: [[Double]] = []
+            for g in levels {
+                mean.append(try reader.take(g.shape.positions, "map level \(g.level) normaliser mean"))
+                let s = try reader.take(g.shape.positions, "map level \(g.level) normaliser standard deviation")
+                if let j = s.firstIndex(where: { !($0 >= MapNormalizer.minimumSD) }) {
+                    throw fail("map level \(g.level) normaliser standard deviation \(s[j]) at position \(j) is not positive")
+                }
+                sd.append(s)
+            }
+            normalizer = MapNormalizer(mean: mean, sd: sd, images: images)
+        }
+        return SpatialModel(settings: h.settings, inputSize: h.inputSize, levels: levels, normalizer: normalizer,
+                            pixelThreshold: h.pixelThreshold, calibrationImages: h.calibrationImages)
     }
 
     /// Spatial moment sums: per map level, per cell, as `encode(_: MomentAccumulator)`.
