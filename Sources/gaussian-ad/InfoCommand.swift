@@ -7,7 +7,7 @@ enum InfoCommand {
     Usage: gaussian-ad info MODEL.gad [--json]
 
     Describes a model file: backbone and weights, preprocessing, levels, training count,
-    threshold and metadata. --json prints the same as one JSON object. For a sharded fit still
+    threshold, anomaly maps and metadata. --json prints the same as one JSON object. For a sharded fit still
     in progress (written by `merge`), it says which pass comes next ("nextPass" in JSON).
     """
 
@@ -68,6 +68,12 @@ enum InfoCommand {
             try printOutput(String(format: "threshold    %.6f at target FPR %.4f (observed %.4f on %d out-of-fold normal images)", t, q, obs, n))
         } else {
             try printOutput("threshold    none")
+        }
+        if let m = s.maps {
+            let t = m.pixelThreshold.map { String(format: "pixel threshold %.6f at pixel FPR %g (%d normal images)", $0, m.pixelFPR, m.calibrationImages) } ?? "no pixel threshold"
+            try printOutput("maps         levels \(m.levels), grid \(m.grid) (\(m.cells.map(String.init).joined(separator: "/")) cells); \(t)")
+        } else {
+            try printOutput("maps         none (score --maps needs a model fitted with maps)")
         }
         for (k, v) in s.metadata.sorted(by: { $0.key < $1.key }) { try printOutput("\(k.padding(toLength: 12, withPad: " ", startingAt: 0)) \(v)") }
         return 0

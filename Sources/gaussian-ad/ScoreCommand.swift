@@ -49,10 +49,13 @@ enum ScoreCommand {
         let limits = try o.limits()
         let file = try ModelFile.load(from: modelURL, limits: limits)
         let threads = try o.threads()
-        let mapFiles = try o.value("--maps").map { try MapFiles(folder: URL(fileURLWithPath: $0)) }
+        let mapsFolder = o.value("--maps").map { URL(fileURLWithPath: $0) }
+        if let m = mapsFolder { try MapFiles.checkWritable(m) }
         let net = try o.loadBackbone(file.backbone, batch: batch, limits: limits)
         let detector = try Detector(model: file, modelPath: modelURL.path, backbone: net, batchSize: batch, limits: limits,
-                                    maps: mapFiles != nil, threads: threads)
+                                    maps: mapsFolder != nil, threads: threads)
+        // Created once the model is known to make maps: a refused model leaves nothing behind.
+        let mapFiles = try mapsFolder.map { try MapFiles(folder: $0) }
         let out = Output(json: o.has("--json"), detector: detector, mapFiles: mapFiles)
         // A line cut short by a killed run is ended first, so that the lines appended after it
         // (score ... --resume FILE >> FILE) start whole.

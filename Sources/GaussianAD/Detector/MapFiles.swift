@@ -15,6 +15,19 @@ public final class MapFiles: @unchecked Sendable {
     private var used: [String: String] = [:]
     private let lock = NSLock()
 
+    /// Throws unless `folder` can hold the files: a folder taking new files, or missing in a
+    /// folder that does (nothing is created).
+    /// - Throws: `.unwritableFile` naming the folder.
+    public static func checkWritable(_ folder: URL) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw GaussianADError.unwritableFile(path: folder.path, reason: "it is not a folder") }
+            try AtomicFile.checkWritable(folder.appendingPathComponent("gaussian-ad-probe.npy"))
+        } else {
+            try AtomicFile.checkWritable(folder)
+        }
+    }
+
     /// The folder `folder`, created if missing; checked writable now, before any image.
     /// - Throws: `.unwritableFile` naming the folder.
     public init(folder: URL) throws {

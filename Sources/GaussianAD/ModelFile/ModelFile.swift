@@ -26,6 +26,8 @@ public struct ModelFile: Sendable, Equatable {
     public var maps: SpatialModel?
     /// Free-form metadata (created, dataset, category, tool version...).
     public var metadata: [String: String]
+    /// The format version it was read from (the current one for a model made here).
+    public internal(set) var formatVersion = ModelFile.version
 
     /// A model file for `model` on `backbone`.
     public init(backbone: BackboneKind, weightsSHA256: String, model: GaussianModel,
@@ -109,7 +111,9 @@ public struct ModelFile: Sendable, Equatable {
         try reader.finish()
         if let wp = header.workingPoint { try ModelCodec.validate(wp, fail: fail) }
         if let m = maps, m.inputSize != kind.inputSize { throw fail("map input size \(m.inputSize) is not \(kind.rawValue)'s \(kind.inputSize)") }
-        return ModelFile(backbone: kind, weightsSHA256: header.weightsSHA256, model: model,
-                         workingPoint: header.workingPoint, maps: maps, metadata: header.metadata)
+        var file = ModelFile(backbone: kind, weightsSHA256: header.weightsSHA256, model: model,
+                             workingPoint: header.workingPoint, maps: maps, metadata: header.metadata)
+        file.formatVersion = UInt32(ByteReader.uintAt(b, 8, 4) ?? UInt64(version))
+        return file
     }
 }

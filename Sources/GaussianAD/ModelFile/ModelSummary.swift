@@ -35,7 +35,18 @@ public struct ModelSummary: Codable, Sendable, Equatable {
     public var calibrationCount: Int?
     /// Per-level chi-square distance thresholds at the target FPR.
     public var levelThresholds: [Double]?
+    /// The anomaly maps, if the model has them.
+    public var maps: Maps?
     public var metadata: [String: String]
+
+    /// A model's anomaly maps.
+    public struct Maps: Codable, Sendable, Equatable {
+        /// Map levels, grid ("1x1", "7x7", "position") and cells per level.
+        public var levels: [Int], grid: String, cells: [Int]
+        /// The pixel working point: its false-positive rate and threshold, and the normal images
+        /// it was calibrated on.
+        public var pixelFPR: Double, pixelThreshold: Double?, calibrationImages: Int
+    }
 }
 
 extension ModelFile {
@@ -47,7 +58,7 @@ extension ModelFile {
         case .pca(let t): red = "pca \(t)"
         case .npca(let t): red = "npca \(t)"
         }
-        return ModelSummary(formatVersion: Int(Self.version), backbone: backbone.rawValue, inputSize: backbone.inputSize,
+        return ModelSummary(formatVersion: Int(formatVersion), backbone: backbone.rawValue, inputSize: backbone.inputSize,
                             normalizationMean: backbone.normalization.mean.map(Double.init),
                             normalizationStd: backbone.normalization.std.map(Double.init),
                             weightsSHA256: weightsSHA256, reduction: red, trainingCount: model.trainingCount,
@@ -55,6 +66,10 @@ extension ModelFile {
                                                              projectedFrom: $0.projection?.inputDimension, shrinkage: $0.shrinkage) },
                             threshold: workingPoint?.threshold, targetFPR: workingPoint?.targetFPR,
                             observedFPR: workingPoint?.observedFPR, calibrationCount: workingPoint?.calibrationCount,
-                            levelThresholds: workingPoint?.levelThresholds, metadata: metadata)
+                            levelThresholds: workingPoint?.levelThresholds,
+                            maps: maps.map { m in
+                                .init(levels: m.settings.levels, grid: m.settings.grid.description, cells: m.levels.map(\.cells.count),
+                                      pixelFPR: m.settings.pixelFPR, pixelThreshold: m.pixelThreshold, calibrationImages: m.calibrationImages)
+                            }, metadata: metadata)
     }
 }

@@ -1,0 +1,80 @@
+// The arithmetic of anomaly maps against independent references (SciPy, NumPy, scikit-learn,
+// MVTec AD's evaluation), from Fixtures/maps/kernels.json (scripts/maps-reference --kernels).
+import CKernels
+import Foundation
+import XCTest
+@testable import GaussianAD
+
+final class MapKernelTests: KernelLevelTestCase {
+    func kernels() throws -> [String: Any] { try Fixtures.json("maps/kernels.json") as! [String: Any] }
+
+    /// ck_f64_gaussian_filter equals scipy.ndimage.gaussian_filter (mode reflect, truncate 4),
+    /// a radius beyond the map's size and an axis left alone included; ck_f64_resize_bilinear_add
+    /// equals PyTorch's bilinear (align_corners false), up and down.
+    func testGaussianFilterAndBilinearMatchSciPyAndNumPy() throws {
+        for g in try kernels()["gaussian"] as! [[String: Any]] {
+            let h = g["h"] as! Int, w = g["w"] as! Int, sy = g["sigma_y"] as! Double, sx = g["sigma_x"] as! Double
+            var a = g["input"] as! [Double]
+            let want = g["output"] as! [Double]
+            var scratch = [Double](repeating: .nan, count: ck_f64_gaussian_filter_scratch(h, w, sy, sx))
+            ck_f64_gaussian_filter(h, w, &a, sy, sx, &scratch)
+            for i in a.indices { XCTAssertEqual(a[i], want[i], accuracy: 1e-12, "gaussian \(h)x\(w) sigma \(sy),\(sx) [\(i)]") }
+        }
+        for b in try kernels()["bilinear"] as! [[String: Any]] {
+            let h = b["h"] as! Int, w = b["w"] as! Int, H = b["out_h"] as! Int, W = b["out_w"] as! Int
+            let input = b["input"] as! [Double], want = b["output"] as! [Double]
+            var out = [Double](repeating: 1, count: H * W), scratch = [Double](repeating: .nan, count: h * W)
+            ck_f64_resize_bilinear_add(h, w, input, H, W, 2, &scratch, &out)
+            for i in out.indices { XCTAssertEqual(out[i], 1 + 2 * want[i], accuracy: 1e-12, "bilinear \(h)x\(w) -> \(H)x\(W) [\(i)]") }
+        }
+    }
+
+    /// ck_u8_label8 numbers the 8-connected components as scipy.ndimage.label with a 3 x 3
+    /// structure of ones does.
+    func testLabelsMatchSciPy() throws {
+        let l = try kernels()["label"] as! [String: Any]
+        let h = l["h"] as! Int, w = l["w"] as! Int
+        let mask = (l["mask"] as! [Int]).map(UInt8.init)
+        var labels = [Int32](repeating: -7, count: h * w), queue = [Int](repeating: 0, count: h * w)
+        XCTAssertEqual(ck_u8_label8(h, w, mask, &labels, &queue), l["count"] as! Int)
+        XCTAssertEqual(labels.map(Int.init), l["labels"] as! [Int])
+    }
+
+    /// Pixel AUROC equals scikit-learn's roc_auc_score and AUPRO MVTec AD's compute_pro and
+    /// trapezoid to 0.3, on maps with tied values and masks of several regions.
+    func testPixelMetricsMatchScikitLearnAndMVTecAD() throws {
+        let p = try kernels()["pixel"] as! [String: Any]
+        let h = p["h"] as! Int, w = p["w"] as! Int
+        var px = PixelMetrics()
+        for (m, k) in zip(p["maps"] as! [[Double]], p["masks"] as! [[Int]]) {
+            try px.add(map: m.map(Float.init), mask: k.map(UInt8.init), width: w, height: h)
+        }
+        let (auroc, aupro) = try px.compute()
+        XCTAssertEqual(auroc, p["auroc"] as! Double, accuracy: 1e-12)
+        XCTAssertEqual(aupro, p["aupro"] as! Double, accuracy: 1e-12)
+        // Without defect pixels there is nothing to grade.
+        var none = PixelMetrics()
+        try none.add(map: [1, 2, 3, 4], mask: [0, 0, 0, 0], width: 2, height: 2)
+        XCTAssertThrowsError(try none.compute())
+    }
+
+    /// The pixel quantile from the largest values alone equals the quantile of all of them, and
+    /// shards merged give the same.
+    func testPixelQuantileEqualsTheFullQuantile() throws {
+        var rng = TestRNG(state: 3)
+        let values = (0..<20_000).map { _ in Float(rng.below(10_000)) / 977 }
+        for q in [0.001, 0.01, 0.3] {
+            var one = PixelQuantile(q: q, total: values.count)
+            one.add(values)
+            var a = PixelQuantile(q: q, total: values.count), b = a
+            a.add(values[..<7_000])
+            b.add(values[7_000...])
+            try a.merge(b)
+            let s = values.map(Double.init).sorted()
+            let pos = (1 - q) * Double(s.count - 1), lo = Int(pos.rounded(.down))
+            let want = s[lo] + (s[min(lo + 1, s.count - 1)] - s[lo]) * (pos - Double(lo))
+            XCTAssertEqual(try one.quantile(), want, accuracy: 1e-12, "q \(q)")
+            XCTAssertEqual(try a.quantile(), want, accuracy: 1e-12, "q \(q) merged")
+        }
+    }
+}
