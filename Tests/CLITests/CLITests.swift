@@ -99,6 +99,22 @@ class CLITestCase: XCTestCase {
                 XCTAssertLessThanOrEqual(worst / scale, 1e-9, "\(what) level \(p.level) \(name)")
             }
         }
+        XCTAssertEqual(x.maps == nil, y.maps == nil, what)
+        if let ma = x.maps, let mb = y.maps {
+            XCTAssertEqual(ma.settings, mb.settings, what)
+            for (p, q) in zip(ma.levels.flatMap(\.cells), mb.levels.flatMap(\.cells)) {
+                for (name, u, v) in [("map mean", p.mean, q.mean), ("map cholesky", p.cholesky, q.cholesky)] {
+                    let worst = zip(u, v).map { abs($0 - $1) }.max() ?? 0
+                    XCTAssertLessThanOrEqual(worst / max(v.map(abs).max() ?? 1, 1e-300), 1e-9, "\(what) \(name)")
+                }
+            }
+            let (na, nb) = (try XCTUnwrap(ma.normalizer), try XCTUnwrap(mb.normalizer))
+            for (u, v) in zip(na.mean + na.sd, nb.mean + nb.sd) {
+                XCTAssertLessThanOrEqual(zip(u, v).map { abs($0 - $1) / max(abs($1), 1e-300) }.max() ?? 0, 1e-9, "\(what) map normaliser")
+            }
+            let (ta, tb) = (try XCTUnwrap(ma.pixelThreshold), try XCTUnwrap(mb.pixelThreshold))
+            XCTAssertEqual(ta, tb, accuracy: 1e-9 * abs(tb), "\(what) pixel threshold")
+        }
         let (wa, wb) = (try XCTUnwrap(x.workingPoint), try XCTUnwrap(y.workingPoint))
         XCTAssertEqual(wa.threshold, wb.threshold, accuracy: 1e-9 * wb.threshold, what)
         XCTAssertEqual(wa.calibrationCount, wb.calibrationCount, what)
@@ -109,6 +125,10 @@ class CLITestCase: XCTestCase {
             var j = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
             j["metadata"] = nil
             j["threshold"] = nil
+            if var m = j["maps"] as? [String: Any] {
+                m["pixelThreshold"] = nil
+                j["maps"] = m
+            }
             j["levels"] = (j["levels"] as? [[String: Any]])?.map { l -> [String: Any] in
                 var l = l
                 l["shrinkage"] = (((l["shrinkage"] as? Double) ?? -1) * 1e8).rounded() / 1e8

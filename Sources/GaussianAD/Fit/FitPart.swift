@@ -187,7 +187,10 @@ public struct FitPassAccumulator: Sendable {
         }
         let k = part.plan.folds
         let kept = fold.indices.filter { !excluded.contains(paths[$0]) }
-        let maps = part.plan.maps == nil ? nil : try batchMaps(batch)
+        // The projection pass needs no maps (its extractor keeps none).
+        var needsMaps = part.plan.maps != nil
+        if case .projection = stage { needsMaps = false }
+        let maps = needsMaps ? try batchMaps(batch) : nil
         switch stage {
         case .moments:
             for f in 0..<k {
