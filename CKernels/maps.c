@@ -45,8 +45,9 @@ size_t ck_gaussian_radius(double sigma) {
 
 size_t ck_f64_gaussian_filter_scratch(size_t h, size_t w, double sigma_y, double sigma_x) {
     const size_t ry = ck_gaussian_radius(sigma_y), rx = ck_gaussian_radius(sigma_x);
-    const size_t n = h > w ? h : w, r = ry > rx ? ry : rx;
-    return (n + 2 * r) + (2 * r + 1);
+    const size_t r = ry > rx ? ry : rx;
+    /* The height pass's output (h x w), a row extended by the width pass's reflection, the kernel. */
+    return h * w + (w + 2 * rx) + (2 * r + 1);
 }
 
 /* SciPy's "reflect" (half-sample symmetric) index of i in [0, n): period 2n. */
@@ -55,17 +56,6 @@ static size_t ck_reflect(long i, size_t n) {
     long m = i % p;
     if (m < 0) m += p;
     return (size_t)(m < (long)n ? m : p - 1 - m);
-}
-
-/* One line of n values (stride apart) correlated with the normalised kernel w of radius r. */
-static void ck_gauss_line(double *v, size_t n, size_t stride, const double *w, size_t r, double *line) {
-    for (long i = -(long)r; i < (long)(n + r); i++) line[i + (long)r] = v[ck_reflect(i, n) * stride];
-    for (size_t i = 0; i < n; i++) {
-        double acc = 0;
-        const double *l = line + i;
-        for (size_t k = 0; k <= 2 * r; k++) acc += w[k] * l[k];
-        v[i * stride] = acc;
-    }
 }
 
 static void ck_gauss_kernel(double sigma, size_t r, double *w) {
@@ -81,16 +71,35 @@ static void ck_gauss_kernel(double sigma, size_t r, double *w) {
 void ck_f64_gaussian_filter(size_t h, size_t w, double *data, double sigma_y, double sigma_x, double *scratch) {
     if (h == 0 || w == 0) return;
     const size_t ry = ck_gaussian_radius(sigma_y), rx = ck_gaussian_radius(sigma_x);
-    const size_t n = h > w ? h : w, rmax = ry > rx ? ry : rx;
-    double *line = scratch, *kern = scratch + n + 2 * rmax;
-    /* Along the height (axis 0), then along the width (axis 1), as SciPy orders the axes. */
+    double *tmp = scratch, *line = scratch + h * w, *kern = line + (w + 2 * rx);
+    /* Along the height (axis 0), then along the width (axis 1), as SciPy orders the axes. Each
+     * output sums its taps in the kernel's order; the loops run over whole rows so that the
+     * compiler vectorises across the outputs. */
     if (sigma_y > 0) {
         ck_gauss_kernel(sigma_y, ry, kern);
-        for (size_t x = 0; x < w; x++) ck_gauss_line(data + x, h, w, kern, ry, line);
+        for (size_t y = 0; y < h; y++) {
+            double *o = tmp + y * w;
+            for (size_t x = 0; x < w; x++) o[x] = 0;
+            for (size_t k = 0; k <= 2 * ry; k++) {
+                const double *src = data + ck_reflect((long)y + (long)k - (long)ry, h) * w;
+                const double wk = kern[k];
+                for (size_t x = 0; x < w; x++) o[x] += wk * src[x];
+            }
+        }
+        memcpy(data, tmp, h * w * sizeof(double));
     }
     if (sigma_x > 0) {
         ck_gauss_kernel(sigma_x, rx, kern);
-        for (size_t y = 0; y < h; y++) ck_gauss_line(data + y * w, w, 1, kern, rx, line);
+        for (size_t y = 0; y < h; y++) {
+            double *row = data + y * w;
+            for (long i = -(long)rx; i < (long)(w + rx); i++) line[i + (long)rx] = row[ck_reflect(i, w)];
+            for (size_t x = 0; x < w; x++) row[x] = 0;
+            for (size_t k = 0; k <= 2 * rx; k++) {
+                const double wk = kern[k];
+                const double *l = line + k;
+                for (size_t x = 0; x < w; x++) row[x] += wk * l[x];
+            }
+        }
     }
 }
 

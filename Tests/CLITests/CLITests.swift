@@ -274,8 +274,14 @@ final class CLITests: CLITestCase {
             }
             let model = work.appendingPathComponent("m.gad"), small = work.appendingPathComponent("s.gad")
             let cells = root.appendingPathComponent("cells").path
-            XCTAssertEqual(try run(["fit", cells, "-o", model.path, "--folds", "3", "--levels", "0-5"] + extra).code, 0)
-            let fit = try run(["fit", cells, "-o", small.path, "--folds", "3", "--levels", "0-5", "--max-memory", "1K"] + extra)
+            // The maps' Gaussians need about a MiB whatever the budget: refused by name under 1K.
+            let none = work.appendingPathComponent("refused.gad")
+            let refused = try run(["fit", cells, "-o", none.path, "--folds", "3", "--max-memory", "1K"] + extra)
+            XCTAssertEqual(refused.code, 2)
+            XCTAssertTrue(refused.err.contains("the anomaly maps of a 1x1 grid") && refused.err.contains("--max-memory"), refused.err)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: none.path))
+            XCTAssertEqual(try run(["fit", cells, "-o", model.path, "--folds", "3", "--levels", "0-5", "--no-maps"] + extra).code, 0)
+            let fit = try run(["fit", cells, "-o", small.path, "--folds", "3", "--levels", "0-5", "--max-memory", "1K", "--no-maps"] + extra)
             XCTAssertEqual(fit.code, 0, fit.err)
             XCTAssertTrue(fit.out.contains(extra.isEmpty ? "2 passes over the images" : "3 passes over the images"), fit.out)
             let a = try ModelFile.load(from: model), b = try ModelFile.load(from: small)
