@@ -12,6 +12,7 @@
 //   gaussian-ad-bench scale [--images 100000] [--size 64] [--dir DIR] [--threads 2] [--max-memory 1G]
 //   gaussian-ad-bench features [--data DIR] [--category NAME] [--backbone NAME] [--map-levels 3,4,5] -o PREFIX
 //   gaussian-ad-bench defects --out DIR [--data ELPV] [--type mono] [--seed 1]
+//   gaussian-ad-bench maps MODEL.gad IMAGE...     # score --maps step by step, one thread
 //
 // Prints medians over rounds after one warm-up; --json FILE writes them too, with the machine's
 // facts. engine and e2e use the tuning file's plan for the batch and threads when there is one
@@ -59,8 +60,9 @@ do {
     case "scale": try ScaleBench.run()
     case "features": try FeatureDump.run()
     case "defects": try FeatureDump.defects()
+    case "maps": try MapsBench.run()
     default:
-        print("usage: gaussian-ad-bench machine|layers|engine|e2e|kernels|gaussian|scale|features|defects [options]")
+        print("usage: gaussian-ad-bench machine|layers|engine|e2e|kernels|gaussian|scale|features|defects|maps [options]")
         exit(2)
     }
 } catch {

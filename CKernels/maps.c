@@ -2,6 +2,7 @@
  * distance map, the separable Gaussian smoothing (SciPy's gaussian_filter, mode "reflect"),
  * and the 8-connected components of a thresholded map. */
 #include "ckernels.h"
+#include "dispatch_internal.h"
 #include <math.h>
 #include <string.h>
 
@@ -43,15 +44,20 @@ size_t ck_gaussian_radius(double sigma) {
     return sigma > 0 ? (size_t)(4.0 * sigma + 0.5) : 0;
 }
 
+/* Outputs a pass keeps in registers at most (the AVX-512 variant's block). */
+#define CK_GAUSS_MAX_BLOCK 64
+
 size_t ck_f64_gaussian_filter_scratch(size_t h, size_t w, double sigma_y, double sigma_x) {
     const size_t ry = ck_gaussian_radius(sigma_y), rx = ck_gaussian_radius(sigma_x);
-    const size_t r = ry > rx ? ry : rx;
-    /* The height pass's output (h x w), a row extended by the width pass's reflection, the kernel. */
-    return h * w + (w + 2 * rx) + (2 * r + 1);
+    const size_t r = ry > rx ? ry : rx, B = CK_GAUSS_MAX_BLOCK;
+    /* The height pass's output (h x w), a row extended by the width pass's reflection and a
+     * block of padding, that pass's output row in whole blocks, the kernel. */
+    return h * w + (w + 2 * rx + B) + (w + B) + (2 * r + 1);
 }
 
 /* SciPy's "reflect" (half-sample symmetric) index of i in [0, n): period 2n. */
 static size_t ck_reflect(long i, size_t n) {
+    if (i >= 0 && i < (long)n) return (size_t)i;
     const long p = 2 * (long)n;
     long m = i % p;
     if (m < 0) m += p;
@@ -68,39 +74,79 @@ static void ck_gauss_kernel(double sigma, size_t r, double *w) {
     for (size_t k = 0; k <= 2 * r; k++) w[k] /= sum;
 }
 
+/* The smoothing, written once and compiled for the baseline ISA, AVX2 and AVX-512 (the dispatch
+ * table picks one) with a block of B outputs kept in registers (16, 32, 64 doubles). Along the
+ * height (axis 0), then along the width (axis 1), as SciPy orders the axes; each output sums its
+ * taps in the kernel's order, so that a tap costs one load and one multiply-add an output. */
+#define CK_GAUSS_BODY(B)                                                                           \
+    if (h == 0 || w == 0) return;                                                                  \
+    const size_t ry = ck_gaussian_radius(sigma_y), rx = ck_gaussian_radius(sigma_x);               \
+    double *tmp = scratch, *line = scratch + h * w, *outrow = line + (w + 2 * rx + CK_GAUSS_MAX_BLOCK); \
+    double *kern = outrow + (w + CK_GAUSS_MAX_BLOCK);                                              \
+    if (sigma_y > 0) {                                                                             \
+        ck_gauss_kernel(sigma_y, ry, kern);                                                        \
+        const double *rows[2 * 256 + 1];                                                           \
+        const int blocked = 2 * ry + 1 <= sizeof rows / sizeof rows[0];                            \
+        for (size_t y = 0; y < h; y++) {                                                           \
+            double *o = tmp + y * w;                                                               \
+            size_t x = 0;                                                                          \
+            if (blocked) {                                                                         \
+                for (size_t k = 0; k <= 2 * ry; k++) rows[k] = data + ck_reflect((long)y + (long)k - (long)ry, h) * w; \
+                for (; x + B <= w; x += B) {                                                       \
+                    double acc[B] = {0};                                                           \
+                    for (size_t k = 0; k <= 2 * ry; k++) {                                         \
+                        const double wk = kern[k], *r = rows[k] + x;                               \
+                        for (size_t j = 0; j < B; j++) acc[j] += wk * r[j];                        \
+                    }                                                                              \
+                    for (size_t j = 0; j < B; j++) o[x + j] = acc[j];                              \
+                }                                                                                  \
+            }                                                                                      \
+            for (size_t j = x; j < w; j++) o[j] = 0;                                               \
+            for (size_t k = 0; k <= 2 * ry; k++) {                                                 \
+                const double *r = data + ck_reflect((long)y + (long)k - (long)ry, h) * w;          \
+                const double wk = kern[k];                                                         \
+                for (size_t j = x; j < w; j++) o[j] += wk * r[j];                                  \
+            }                                                                                      \
+        }                                                                                          \
+        memcpy(data, tmp, h * w * sizeof(double));                                                 \
+    }                                                                                              \
+    if (sigma_x > 0) {                                                                             \
+        ck_gauss_kernel(sigma_x, rx, kern);                                                        \
+        for (size_t i = w + 2 * rx; i < w + 2 * rx + CK_GAUSS_MAX_BLOCK; i++) line[i] = 0;         \
+        for (size_t y = 0; y < h; y++) {                                                           \
+            double *row = data + y * w;                                                            \
+            for (long i = -(long)rx; i < 0; i++) line[i + (long)rx] = row[ck_reflect(i, w)];       \
+            memcpy(line + rx, row, w * sizeof(double));                                            \
+            for (long i = (long)w; i < (long)(w + rx); i++) line[i + (long)rx] = row[ck_reflect(i, w)]; \
+            /* Whole blocks, the last reading the zero padding; only the first w outputs kept. */ \
+            for (size_t x = 0; x < w; x += B) {                                                    \
+                double acc[B] = {0};                                                               \
+                for (size_t k = 0; k <= 2 * rx; k++) {                                             \
+                    const double wk = kern[k], *l = line + k + x;                                  \
+                    for (size_t j = 0; j < B; j++) acc[j] += wk * l[j];                            \
+                }                                                                                  \
+                for (size_t j = 0; j < B; j++) outrow[x + j] = acc[j];                             \
+            }                                                                                      \
+            memcpy(row, outrow, w * sizeof(double));                                               \
+        }                                                                                          \
+    }
+
+void ck_f64_gaussian_filter__portable(size_t h, size_t w, double *data, double sigma_y, double sigma_x, double *scratch) {
+    CK_GAUSS_BODY(16)
+}
+#if CK_X86
+CK_TARGET_AVX2 void ck_f64_gaussian_filter__avx2(size_t h, size_t w, double *data, double sigma_y, double sigma_x,
+                                                 double *scratch) {
+    CK_GAUSS_BODY(32)
+}
+CK_TARGET_AVX512 void ck_f64_gaussian_filter__avx512f(size_t h, size_t w, double *data, double sigma_y, double sigma_x,
+                                                      double *scratch) {
+    CK_GAUSS_BODY(64)
+}
+#endif
+
 void ck_f64_gaussian_filter(size_t h, size_t w, double *data, double sigma_y, double sigma_x, double *scratch) {
-    if (h == 0 || w == 0) return;
-    const size_t ry = ck_gaussian_radius(sigma_y), rx = ck_gaussian_radius(sigma_x);
-    double *tmp = scratch, *line = scratch + h * w, *kern = line + (w + 2 * rx);
-    /* Along the height (axis 0), then along the width (axis 1), as SciPy orders the axes. Each
-     * output sums its taps in the kernel's order; the loops run over whole rows so that the
-     * compiler vectorises across the outputs. */
-    if (sigma_y > 0) {
-        ck_gauss_kernel(sigma_y, ry, kern);
-        for (size_t y = 0; y < h; y++) {
-            double *o = tmp + y * w;
-            for (size_t x = 0; x < w; x++) o[x] = 0;
-            for (size_t k = 0; k <= 2 * ry; k++) {
-                const double *src = data + ck_reflect((long)y + (long)k - (long)ry, h) * w;
-                const double wk = kern[k];
-                for (size_t x = 0; x < w; x++) o[x] += wk * src[x];
-            }
-        }
-        memcpy(data, tmp, h * w * sizeof(double));
-    }
-    if (sigma_x > 0) {
-        ck_gauss_kernel(sigma_x, rx, kern);
-        for (size_t y = 0; y < h; y++) {
-            double *row = data + y * w;
-            for (long i = -(long)rx; i < (long)(w + rx); i++) line[i + (long)rx] = row[ck_reflect(i, w)];
-            for (size_t x = 0; x < w; x++) row[x] = 0;
-            for (size_t k = 0; k <= 2 * rx; k++) {
-                const double wk = kern[k];
-                const double *l = line + k;
-                for (size_t x = 0; x < w; x++) row[x] += wk * l[x];
-            }
-        }
-    }
+    ck_table.gaussian_filter(h, w, data, sigma_y, sigma_x, scratch);
 }
 
 size_t ck_u8_label8(size_t h, size_t w, const uint8_t *mask, int32_t *labels, size_t *queue) {
@@ -129,4 +175,92 @@ size_t ck_u8_label8(size_t h, size_t w, const uint8_t *mask, int32_t *labels, si
         }
     }
     return (size_t)next;
+}
+
+/* Matplotlib's inferno at 11 stops. */
+static const float ck_inferno[11][3] = {
+    {0.001f, 0.000f, 0.014f}, {0.087f, 0.044f, 0.225f}, {0.258f, 0.039f, 0.406f}, {0.416f, 0.090f, 0.433f},
+    {0.578f, 0.148f, 0.404f}, {0.735f, 0.216f, 0.330f}, {0.865f, 0.317f, 0.226f}, {0.954f, 0.469f, 0.099f},
+    {0.988f, 0.645f, 0.040f}, {0.964f, 0.843f, 0.273f}, {0.988f, 0.998f, 0.645f},
+};
+
+static uint8_t ck_byte(float v) {
+    v = v * 255.f + 0.5f;
+    return v <= 0.f ? 0 : v >= 255.f ? 255 : (uint8_t)v;
+}
+
+void ck_u8_overlay_inferno(size_t h, size_t w, const float *image, size_t channels, const float *map, float low,
+                           float high, int outline, float threshold, uint8_t *rgb) {
+    const float span = high - low > 1e-12f ? high - low : 1e-12f;
+    for (size_t y = 0; y < h; y++) {
+        for (size_t x = 0; x < w; x++) {
+            const size_t i = y * w + x;
+            const float *p = image + i * channels;
+            const float grey = channels == 3 ? 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2] : p[0];
+            float t = (map[i] - low) / span;
+            t = t < 0.f ? 0.f : t > 1.f ? 1.f : t;
+            const float s = t * 10.f;
+            const size_t k = s >= 10.f ? 9 : (size_t)s;
+            const float f = s - (float)k, a = 0.7f * t;
+            uint8_t *o = rgb + i * 3;
+            int edge = 0;
+            if (outline && map[i] > threshold) {
+                edge = x == 0 || y == 0 || x + 1 == w || y + 1 == h || !(map[i - 1] > threshold) || !(map[i + 1] > threshold) ||
+                       !(map[i - w] > threshold) || !(map[i + w] > threshold);
+            }
+            for (size_t c = 0; c < 3; c++) {
+                const float col = ck_inferno[k][c] + (ck_inferno[k + 1][c] - ck_inferno[k][c]) * f;
+                o[c] = edge ? 255 : ck_byte(grey * (1.f - a) + col * a);
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------ the map as one linear operator a level */
+
+void ck_f64_upsample_smooth_matrix(size_t n, size_t m, double sigma, double *a, size_t *lo, size_t *hi, double *scratch) {
+    const size_t r = ck_gaussian_radius(sigma);
+    double *kern = scratch;
+    if (sigma > 0) ck_gauss_kernel(sigma, r, kern); else kern[0] = 1;
+    for (size_t i = 0; i < m * n; i++) a[i] = 0;
+    for (size_t Y = 0; Y < m; Y++) {
+        double *row = a + Y * n;
+        size_t first = n, last = 0;
+        for (size_t k = 0; k <= 2 * r; k++) {
+            size_t i0, i1;
+            double t;
+            ck_bilinear_tap(ck_reflect((long)Y + (long)k - (long)r, m), n, m, &i0, &i1, &t);
+            row[i0] += kern[k] * (1 - t);
+            row[i1] += kern[k] * t;
+            if (i0 < first) first = i0;
+            if (i1 + 1 > last) last = i1 + 1;
+        }
+        lo[Y] = first;
+        hi[Y] = last;
+    }
+}
+
+void ck_f64_map_apply(size_t h, size_t w, const double *z, size_t H, size_t W, const double *ay, const size_t *ylo,
+                      const size_t *yhi, const double *ax, const size_t *xlo, const size_t *xhi, double weight, double *t,
+                      double *out) {
+    /* t = z Ax^T (h x W), each sum over the columns j where Ax's row X is nonzero. */
+    for (size_t i = 0; i < h; i++) {
+        const double *zi = z + i * w;
+        double *ti = t + i * W;
+        for (size_t X = 0; X < W; X++) {
+            const double *axX = ax + X * w;
+            double acc = 0;
+            for (size_t j = xlo[X]; j < xhi[X]; j++) acc += zi[j] * axX[j];
+            ti[X] = acc;
+        }
+    }
+    /* out += weight Ay t, row by row over Ay's nonzero columns (vectorised along the width). */
+    for (size_t Y = 0; Y < H; Y++) {
+        double *o = out + Y * W;
+        for (size_t i = ylo[Y]; i < yhi[Y]; i++) {
+            const double c = weight * ay[Y * h + i];
+            const double *ti = t + i * W;
+            for (size_t X = 0; X < W; X++) o[X] += c * ti[X];
+        }
+    }
 }

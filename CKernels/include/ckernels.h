@@ -352,12 +352,41 @@ size_t ck_f64_gaussian_filter_scratch(size_t h, size_t w, double sigma_y, double
 void ck_f64_gaussian_filter(size_t h, size_t w, double *data, double sigma_y, double sigma_x, double *scratch);
 
 /**
+ * The matrix a (m x n, row-major) taking a signal of n samples to its bilinear resize to m
+ * (as ck_f64_resize_bilinear_add) smoothed by a Gaussian of sigma (as ck_f64_gaussian_filter along
+ * one axis; sigma <= 0: none): a[Y][i] = sum_k kernel[k] B[reflect(Y + k - r)][i], B the
+ * bilinear resize's matrix. lo[Y] and hi[Y] bound row Y's nonzero columns [lo, hi). scratch holds
+ * 2 ck_gaussian_radius(sigma) + 1 doubles. Resizing then smoothing a map along both axes is
+ * a_y z a_x^T: what the anomaly map computes with ck_f64_map_apply, exactly (up to the order of
+ * the sums), at a cost that does not grow with sigma.
+ */
+void ck_f64_upsample_smooth_matrix(size_t n, size_t m, double sigma, double *a, size_t *lo, size_t *hi, double *scratch);
+
+/**
+ * out (H x W) += weight * ay (H x h) z (h x w) ax^T (ax: W x w), the matrices of
+ * ck_f64_upsample_smooth_matrix with their rows' nonzero column ranges; t holds h * W doubles.
+ */
+void ck_f64_map_apply(size_t h, size_t w, const double *z, size_t H, size_t W, const double *ay, const size_t *ylo,
+                      const size_t *yhi, const double *ax, const size_t *xlo, const size_t *xhi, double weight, double *t,
+                      double *out);
+
+/**
  * Labels the 8-connected components of the nonzero pixels of mask (h x w): labels[i] = 0 where
  * mask[i] is 0, else the component's number, 1, 2, ... in the order of each component's first
  * pixel in row-major order (SciPy's ndimage.label with a 3 x 3 structure of ones). queue holds
  * h * w indices. Returns the number of components.
  */
 size_t ck_u8_label8(size_t h, size_t w, const uint8_t *mask, int32_t *labels, size_t *queue);
+
+/**
+ * The overlay of an anomaly map on its image, rgb (h x w x 3 bytes): the image (h x w x channels
+ * floats in [0, 1], channels 1 or 3) in grey (0.299 R + 0.587 G + 0.114 B), the map (h x w) over
+ * it in matplotlib's inferno colour map, t = (map - low) / (high - low) clamped to [0, 1] picking
+ * the colour and 0.7 t its opacity; with outline, every pixel above threshold that is on the
+ * border or has a 4-neighbour not above it is white. Bytes are round(255 v) clamped.
+ */
+void ck_u8_overlay_inferno(size_t h, size_t w, const float *image, size_t channels, const float *map, float low,
+                           float high, int outline, float threshold, uint8_t *rgb);
 
 /* -------------------------------------------------------------- statistics */
 /* Each float64 routine runs its BLAS / LAPACK call on `threads` threads, a parameter of the

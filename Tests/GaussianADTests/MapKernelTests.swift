@@ -29,6 +29,31 @@ final class MapKernelTests: KernelLevelTestCase {
         }
     }
 
+    /// The map's operator (ck_f64_upsample_smooth_matrix, ck_f64_map_apply) equals the bilinear
+    /// resize then the Gaussian smoothing it stands for, up and down, with radii beyond the map.
+    func testResizeAndSmoothMatricesEqualTheirTwoSteps() throws {
+        var rng = TestRNG(state: 5)
+        for (h, w, H, W, sy, sx) in [(28, 28, 300, 300, 5.36, 5.36), (14, 9, 41, 66, 2.5, 0.0), (7, 7, 5, 3, 1.5, 8.0), (3, 4, 96, 64, 30.0, 7.0)] {
+            let z = (0..<(h * w)).map { _ in Double(rng.below(20_000)) / 1000 - 10 }
+            var want = [Double](repeating: 0.5, count: H * W), scratch = [Double](repeating: 0, count: h * W)
+            ck_f64_resize_bilinear_add(h, w, z, H, W, 0.25, &scratch, &want)
+            var fs = [Double](repeating: 0, count: ck_f64_gaussian_filter_scratch(H, W, sy, sx))
+            // The two steps smooth the whole sum: compare on the level's part alone.
+            for i in want.indices { want[i] -= 0.5 }
+            ck_f64_gaussian_filter(H, W, &want, sy, sx, &fs)
+            func matrix(_ n: Int, _ m: Int, _ sigma: Double) -> ([Double], [Int], [Int]) {
+                var a = [Double](repeating: .nan, count: m * n), lo = [Int](repeating: 0, count: m), hi = lo
+                var k = [Double](repeating: 0, count: 2 * ck_gaussian_radius(sigma) + 1)
+                ck_f64_upsample_smooth_matrix(n, m, sigma, &a, &lo, &hi, &k)
+                return (a, lo, hi)
+            }
+            let (ay, ylo, yhi) = matrix(h, H, sy), (ax, xlo, xhi) = matrix(w, W, sx)
+            var got = [Double](repeating: 0, count: H * W), t = [Double](repeating: 0, count: h * W)
+            ck_f64_map_apply(h, w, z, H, W, ay, ylo, yhi, ax, xlo, xhi, 0.25, &t, &got)
+            for i in got.indices { XCTAssertEqual(got[i], want[i], accuracy: 1e-12, "\(h)x\(w) -> \(H)x\(W) sigma \(sy),\(sx) [\(i)]") }
+        }
+    }
+
     /// ck_u8_label8 numbers the 8-connected components as scipy.ndimage.label with a 3 x 3
     /// structure of ones does.
     func testLabelsMatchSciPy() throws {

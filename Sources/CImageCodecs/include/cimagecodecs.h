@@ -72,7 +72,8 @@ size_t cic_png_encode_bound(uint32_t width, uint32_t height);
 
 /**
  * Encodes width x height 8-bit RGB pixels (rgb, HWC) as a PNG with zlib compression `level`
- * (0-9) into out (out_cap bytes, cic_png_encode_bound is always enough); *out_len receives the
+ * (0-9; 0 stores the rows unfiltered and uncompressed, the fastest; above, libpng chooses a
+ * filter per row) into out (out_cap bytes, cic_png_encode_bound is always enough); *out_len receives the
  * file's length. Returns CIC_OK, or CIC_ERR_BUFFER when out is too small.
  */
 int cic_png_encode_rgb8(uint32_t width, uint32_t height, const uint8_t *rgb, int level, uint8_t *out, size_t out_cap,

@@ -110,10 +110,12 @@ public final class Detector: Sendable {
         let results = Slots<AnomalyMap?>(count: n, nil)
         let workers = max(1, min(n, threads ?? ProcessInfo.processInfo.activeProcessorCount))
         DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let ws = MapWorkspace()
             var i = w
             while i < n {
                 let s = maps.sizes[i]
-                results[i] = model.anomalyMap(maps, image: i, height: s.height, width: s.width)
+                results[i] = model.anomalyMap(distances: model.distanceMaps(maps, image: i), normalizer: model.normalizer!,
+                                              height: s.height, width: s.width, workspace: ws)
                 i += workers
             }
         }

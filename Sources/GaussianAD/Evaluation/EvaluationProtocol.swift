@@ -353,26 +353,27 @@ public enum Evaluation {
         let out = Slots<(AnomalyMap, (AnomalyMap, [UInt8])?)?>(count: n, nil)
         let errors = ErrorSlots(count: n)
         let workers = max(1, min(n, threads ?? ProcessInfo.processInfo.activeProcessorCount))
-        @Sendable func mean(_ j: Int, _ h: Int, _ w: Int) -> AnomalyMap {
+        @Sendable func mean(_ j: Int, _ h: Int, _ w: Int, _ ws: MapWorkspace) -> AnomalyMap {
             var acc = [Float](repeating: 0, count: h * w)
             for (f, d) in tests[j].distances {
-                let m = models[f].anomalyMap(distances: d, normalizer: normalizers[f], height: h, width: w)
+                let m = models[f].anomalyMap(distances: d, normalizer: normalizers[f], height: h, width: w, workspace: ws)
                 for i in acc.indices { acc[i] += m.values[i] }
             }
             let s = 1 / Float(tests[j].distances.count)
             return AnomalyMap(width: w, height: h, values: acc.map { $0 * s })
         }
         DispatchQueue.concurrentPerform(iterations: workers) { wk in
+            let ws = MapWorkspace()
             var j = wk
             while j < n {
                 defer { j += workers }
                 let size = tests[j].size
                 let scale = Double(thumbnailMapSide) / Double(max(size.width, size.height, 1))
                 let tw = max(1, Int((Double(size.width) * scale).rounded())), th = max(1, Int((Double(size.height) * scale).rounded()))
-                let thumb = mean(j, th, tw)
+                let thumb = mean(j, th, tw, ws)
                 guard full else { out[j] = (thumb, nil); continue }
                 do {
-                    let map = mean(j, size.height, size.width)
+                    let map = mean(j, size.height, size.width, ws)
                     var mask = [UInt8](repeating: 0, count: size.width * size.height)
                     if let m = masks[j] {
                         let img = try Image.decode(contentsOf: m)

@@ -57,13 +57,14 @@ public struct MapCalibration: Sendable, Equatable {
         let workers = max(1, min(order.count, threads ?? ProcessInfo.processInfo.activeProcessorCount))
         let distances = self.distances, positions = self.positions
         DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let ws = MapWorkspace()
             var j = w
             while j < order.count {
                 let base = order[j] * positions
                 let d = shapes.indices.map { l in
                     (0..<shapes[l].positions).map { Double(distances[base + offsets[l] + $0]) }
                 }
-                maps[j] = model.anomalyMap(distances: d, normalizer: norm, height: S, width: S).values
+                maps[j] = model.anomalyMap(distances: d, normalizer: norm, height: S, width: S, workspace: ws).values
                 j += workers
             }
         }

@@ -16,10 +16,10 @@ public enum NPYFile {
         let n = header.utf8.count
         out += [UInt8(n & 0xff), UInt8(n >> 8)]
         out += Array(header.utf8)
-        out.reserveCapacity(out.count + values.count * 4)
-        for v in values {
-            let b = v.bitPattern.littleEndian
-            out += [UInt8(b & 0xff), UInt8((b >> 8) & 0xff), UInt8((b >> 16) & 0xff), UInt8(b >> 24)]
+        let start = out.count
+        out += [UInt8](repeating: 0, count: values.count * 4)
+        out.withUnsafeMutableBytes { raw in
+            for (i, v) in values.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: start + i * 4, as: UInt32.self) }
         }
         return out
     }

@@ -114,20 +114,29 @@ public struct SpatialModel: Sendable, Equatable {
     /// pixels: each level's distances standardised per position by `normalizer`, brought to that
     /// size bilinearly, their mean, smoothed by a Gaussian of sigma 4 pixels at the network's
     /// input size.
-    public func anomalyMap(distances: [[Double]], normalizer: MapNormalizer, height: Int, width: Int) -> AnomalyMap {
-        var out = [Double](repeating: 0, count: height * width)
-        var scratch = [Double]()
-        for (l, g) in levels.enumerated() {
-            let z = normalizer.standardized(distances[l], level: l)
-            let need = g.shape.h * width
-            if scratch.count < need { scratch = [Double](repeating: 0, count: need) }
-            ck_f64_resize_bilinear_add(g.shape.h, g.shape.w, z, height, width, 1 / Double(levels.count), &scratch, &out)
-        }
+    ///
+    /// Resizing then smoothing is linear along each axis: a level's part is a_y z a_x^T with the
+    /// matrices of `ck_f64_upsample_smooth_matrix`, whose cost does not grow with the image (the
+    /// same values as `ck_f64_resize_bilinear_add` then `ck_f64_gaussian_filter`, up to the order of
+    /// the sums; tested).
+    public func anomalyMap(distances: [[Double]], normalizer: MapNormalizer, height: Int, width: Int,
+                           workspace: MapWorkspace = MapWorkspace()) -> AnomalyMap {
         let sy = MapSettings.smoothingSigma * Double(height) / Double(inputSize)
         let sx = MapSettings.smoothingSigma * Double(width) / Double(inputSize)
-        var fs = [Double](repeating: 0, count: ck_f64_gaussian_filter_scratch(height, width, sy, sx))
-        ck_f64_gaussian_filter(height, width, &out, sy, sx, &fs)
-        return AnomalyMap(width: width, height: height, values: out.map { Float($0) })
+        let n = height * width
+        workspace.reserve(map: n, scratch: (levels.map(\.shape.h).max() ?? 0) * width)
+        let out = workspace.map, tmp = workspace.scratch
+        out.update(repeating: 0, count: n)
+        for (l, g) in levels.enumerated() {
+            let z = normalizer.standardized(distances[l], level: l)
+            let ay = workspace.matrix(n: g.shape.h, m: height, sigma: sy), ax = workspace.matrix(n: g.shape.w, m: width, sigma: sx)
+            ck_f64_map_apply(g.shape.h, g.shape.w, z, height, width, ay.a, ay.lo, ay.hi, ax.a, ax.lo, ax.hi,
+                             1 / Double(levels.count), tmp, out)
+        }
+        return AnomalyMap(width: width, height: height, values: [Float](unsafeUninitializedCapacity: n) { b, c in
+            for i in 0..<n { b[i] = Float(out[i]) }
+            c = n
+        })
     }
 }
 
@@ -213,5 +222,63 @@ public struct NormalizerAccumulator: Sendable, Equatable {
             sum[l].indices.map { p in max(MapNormalizer.minimumSD, max(0, sumSquares[l][p] / n - mean[l][p] * mean[l][p]).squareRoot()) }
         }
         return MapNormalizer(mean: mean, sd: sd, images: images)
+    }
+}
+
+/// Buffers one thread reuses from map to map (a map at a large image's size is megabytes; fresh
+/// ones every image cost their page faults), and the resize-and-smooth matrices of the sizes seen.
+public final class MapWorkspace {
+    private(set) var map: UnsafeMutablePointer<Double>
+    private(set) var scratch: UnsafeMutablePointer<Double>
+    private var mapCount = 0, scratchCount = 0
+
+    /// One axis's matrix (m x n) and its rows' nonzero column ranges.
+    final class Matrix {
+        let a: [Double], lo: [Int], hi: [Int]
+        init(n: Int, m: Int, sigma: Double) {
+            var a = [Double](repeating: 0, count: m * n), lo = [Int](repeating: 0, count: m), hi = lo
+            var kern = [Double](repeating: 0, count: 2 * ck_gaussian_radius(sigma) + 1)
+            ck_f64_upsample_smooth_matrix(n, m, sigma, &a, &lo, &hi, &kern)
+            (self.a, self.lo, self.hi) = (a, lo, hi)
+        }
+    }
+
+    private struct Key: Hashable { let n: Int, m: Int, sigma: Double }
+    private var matrices: [Key: Matrix] = [:]
+
+    /// The matrix resizing n samples to m and smoothing them by sigma (kept for the next image;
+    /// the last few dozen sizes).
+    func matrix(n: Int, m: Int, sigma: Double) -> Matrix {
+        let k = Key(n: n, m: m, sigma: sigma)
+        if let x = matrices[k] { return x }
+        if matrices.count >= 32 { matrices.removeAll() }
+        let x = Matrix(n: n, m: m, sigma: sigma)
+        matrices[k] = x
+        return x
+    }
+
+    /// Empty buffers, grown on use.
+    public init() {
+        map = .allocate(capacity: 1)
+        scratch = .allocate(capacity: 1)
+    }
+
+    deinit {
+        map.deallocate()
+        scratch.deallocate()
+    }
+
+    /// Makes the buffers hold at least `map` and `scratch` doubles.
+    func reserve(map n: Int, scratch s: Int) {
+        if n > mapCount {
+            self.map.deallocate()
+            self.map = .allocate(capacity: n)
+            mapCount = n
+        }
+        if s > scratchCount {
+            self.scratch.deallocate()
+            self.scratch = .allocate(capacity: s)
+            scratchCount = s
+        }
     }
 }

@@ -43,23 +43,26 @@ public enum AtomicFile {
     /// Writes `data` to a temporary file beside `url`, flushes it to disk, renames it over
     /// `url` and flushes the folder. Temporary files of this destination left by processes
     /// that no longer run are removed first. A destination that exists and is not a regular
-    /// file (a device, a pipe) is written through instead.
+    /// file (a device, a pipe) is written through instead. With `durable` false (many files
+    /// of one folder, such as the maps of a scoring run: `removeStaleTemporaries(in:)` once
+    /// first) the file is still never seen half-written, but neither flushed nor the folder
+    /// searched for stale temporaries.
     /// - Throws: `.unwritableFile` naming `url` and the cause; the temporary file is removed.
-    public static func write(_ data: Data, to url: URL) throws {
+    public static func write(_ data: Data, to url: URL, durable: Bool = true) throws {
         let dest = resolved(url)
         if let kind = kind(of: dest.path), kind != S_IFREG {
             if kind == S_IFDIR { throw fail(url, "it is a folder") }
             try writeThrough(data, to: dest.path, name: url)
             return
         }
-        removeStaleTemporaries(of: dest)
+        if durable { removeStaleTemporaries(of: dest) }
         let tmp = temporaryURL(for: dest, tag: "\(UInt32.random(in: 0...UInt32.max))")
         let slot = TemporaryFiles.register(tmp.path)
         defer { TemporaryFiles.unregister(slot) }
         let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw fail(url, SystemError.reason(errno: errno)) }
         var failure = FileBytes.writeAll(fd, data)
-        if failure == 0 && fsync(fd) != 0 { failure = errno }
+        if failure == 0 && durable && fsync(fd) != 0 { failure = errno }
         if close(fd) != 0 && failure == 0 { failure = errno }
         if failure == 0 && pauseBeforeRename > 0 { usleep(UInt32(min(pauseBeforeRename, 3600) * 1e6)) }
         if failure == 0 && rename(tmp.path, dest.path) != 0 { failure = errno }
@@ -67,8 +70,18 @@ public enum AtomicFile {
             unlink(tmp.path)
             throw fail(url, SystemError.reason(errno: failure))
         }
+        guard durable else { return }
         let dfd = open(dest.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+
+    /// Removes every `.NAME.tmp-PID-*` in `folder` whose process PID no longer exists.
+    public static func removeStaleTemporaries(in folder: URL) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
+        for n in names where n.hasPrefix(".") {
+            guard let r = n.range(of: ".tmp-"), let pid = Int32(n[r.upperBound...].prefix { $0 != "-" }), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(folder.appendingPathComponent(n).path) }
+        }
     }
 
     /// The destination with a symbolic link followed, so that the link's target is replaced.
