@@ -10,6 +10,7 @@ typedef void (*ck_winograd_output_fn)(const ck_conv2d_geom *, size_t, const floa
                                       const float *, float *, ck_act);
 
 typedef void (*ck_gaussian_filter_fn)(size_t, size_t, double *, double, double, double *);
+typedef void (*ck_mahalanobis_f32_fn)(size_t, size_t, const float *, size_t, const double *, const double *, double *, double *);
 
 typedef struct ck_dispatch_table {
     ck_isa isa;
@@ -19,6 +20,7 @@ typedef struct ck_dispatch_table {
     ck_winograd_input_fn winograd_input;
     ck_winograd_output_fn winograd_output;
     ck_gaussian_filter_fn gaussian_filter;
+    ck_mahalanobis_f32_fn mahalanobis_f32;
 } ck_dispatch_table;
 
 /* One variant per ISA of each simple kernel (pool.c, winograd.c). */
@@ -27,7 +29,9 @@ typedef struct ck_dispatch_table {
     void ck_f32_winograd23_input__##SUFFIX(const ck_conv2d_geom *, const float *, size_t, size_t, float *, size_t); \
     void ck_f32_winograd23_output__##SUFFIX(const ck_conv2d_geom *, size_t, const float *, size_t, size_t, size_t, \
                                             const float *, const float *, float *, ck_act);                     \
-    void ck_f64_gaussian_filter__##SUFFIX(size_t, size_t, double *, double, double, double *);
+    void ck_f64_gaussian_filter__##SUFFIX(size_t, size_t, double *, double, double, double *);          \
+    void ck_f64_mahalanobis_inverse_f32__##SUFFIX(size_t, size_t, const float *, size_t, const double *, const double *, \
+                                                  double *, double *);
 CK_DECLARE_SIMPLE_VARIANTS(portable)
 CK_DECLARE_SIMPLE_VARIANTS(avx2)
 CK_DECLARE_SIMPLE_VARIANTS(avx512f)

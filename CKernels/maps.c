@@ -184,34 +184,40 @@ static const float ck_inferno[11][3] = {
     {0.988f, 0.645f, 0.040f}, {0.964f, 0.843f, 0.273f}, {0.988f, 0.998f, 0.645f},
 };
 
-static uint8_t ck_byte(float v) {
-    v = v * 255.f + 0.5f;
-    return v <= 0.f ? 0 : v >= 255.f ? 255 : (uint8_t)v;
-}
-
 void ck_u8_overlay_inferno(size_t h, size_t w, const float *image, size_t channels, const float *map, float low,
                            float high, int outline, float threshold, uint8_t *rgb) {
-    const float span = high - low > 1e-12f ? high - low : 1e-12f;
+    /* The colour and opacity of t, at 256 steps of t: each pixel then costs a lookup and a blend
+     * (the steps are finer than the 8-bit output can show). */
+    float ca[256][3], keep[256];
+    for (int q = 0; q < 256; q++) {
+        const float t = (float)q / 255.f, s = t * 10.f;
+        const int k = s >= 10.f ? 9 : (int)s;
+        const float f = s - (float)k, a = 0.7f * t;
+        for (int c = 0; c < 3; c++) ca[q][c] = a * (ck_inferno[k][c] + (ck_inferno[k + 1][c] - ck_inferno[k][c]) * f) * 255.f;
+        keep[q] = (1.f - a) * 255.f;
+    }
+    const float scale = 255.f / (high - low > 1e-12f ? high - low : 1e-12f);
+    const size_t n = h * w;
+    for (size_t i = 0; i < n; i++) {
+        const float *p = image + i * channels;
+        const float grey = channels == 3 ? 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2] : p[0];
+        float u = (map[i] - low) * scale + 0.5f;
+        u = u < 0.f ? 0.f : u > 255.f ? 255.f : u;
+        const int q = (int)u;
+        for (int c = 0; c < 3; c++) {
+            float v = grey * keep[q] + ca[q][c] + 0.5f;
+            v = v > 255.f ? 255.f : v < 0.f ? 0.f : v;
+            rgb[i * 3 + c] = (uint8_t)v;
+        }
+    }
+    if (!outline) return;
     for (size_t y = 0; y < h; y++) {
         for (size_t x = 0; x < w; x++) {
             const size_t i = y * w + x;
-            const float *p = image + i * channels;
-            const float grey = channels == 3 ? 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2] : p[0];
-            float t = (map[i] - low) / span;
-            t = t < 0.f ? 0.f : t > 1.f ? 1.f : t;
-            const float s = t * 10.f;
-            const size_t k = s >= 10.f ? 9 : (size_t)s;
-            const float f = s - (float)k, a = 0.7f * t;
-            uint8_t *o = rgb + i * 3;
-            int edge = 0;
-            if (outline && map[i] > threshold) {
-                edge = x == 0 || y == 0 || x + 1 == w || y + 1 == h || !(map[i - 1] > threshold) || !(map[i + 1] > threshold) ||
-                       !(map[i - w] > threshold) || !(map[i + w] > threshold);
-            }
-            for (size_t c = 0; c < 3; c++) {
-                const float col = ck_inferno[k][c] + (ck_inferno[k + 1][c] - ck_inferno[k][c]) * f;
-                o[c] = edge ? 255 : ck_byte(grey * (1.f - a) + col * a);
-            }
+            if (!(map[i] > threshold)) continue;
+            if (x == 0 || y == 0 || x + 1 == w || y + 1 == h || !(map[i - 1] > threshold) || !(map[i + 1] > threshold) ||
+                !(map[i - w] > threshold) || !(map[i + w] > threshold))
+                rgb[i * 3] = rgb[i * 3 + 1] = rgb[i * 3 + 2] = 255;
         }
     }
 }
@@ -263,4 +269,130 @@ void ck_f64_map_apply(size_t h, size_t w, const double *z, size_t H, size_t W, c
             for (size_t X = 0; X < W; X++) o[X] += c * ti[X];
         }
     }
+}
+
+/* ------------------------------------------------------ distances under a cell's Gaussian */
+
+/* Eight rows at a time, one in each lane; four rows of L^-1 at a time kept in registers: each
+ * step is four multiply-adds of eight lanes over one load of the rows' centred values. L^-1
+ * is stored whole (zeros above its diagonal), so the four rows run to the same column. Written
+ * once, compiled per ISA (dispatch table). */
+#define CK_MAHA_BODY                                                                                  \
+    double *restrict c = work;                                                                     \
+    for (size_t t0 = 0; t0 < n; t0 += 8) {                                                         \
+        const size_t nb = n - t0 < 8 ? n - t0 : 8;                                                 \
+        for (size_t r = 0; r < 8; r++) {                                                           \
+            const float *yr = y + (t0 + (r < nb ? r : 0)) * ldy;                                   \
+            for (size_t j = 0; j < d; j++) c[j * 8 + r] = (double)yr[j] - m[j];                   \
+        }                                                                                          \
+        double acc[8] = {0};                                                                       \
+        for (size_t i0 = 0; i0 < d; i0 += 4) {                                                     \
+            double z0[8] = {0}, z1[8] = {0}, z2[8] = {0}, z3[8] = {0};                             \
+            const size_t jn = i0 + 4 < d ? i0 + 4 : d;                                             \
+            const double *l0 = linv + i0 * d, *l1 = i0 + 1 < d ? l0 + d : l0;                      \
+            const double *l2 = i0 + 2 < d ? l0 + 2 * d : l0, *l3 = i0 + 3 < d ? l0 + 3 * d : l0;  \
+            for (size_t j = 0; j < jn; j++) {                                                      \
+                const double *restrict cj = c + j * 8;                                             \
+                const double a0 = l0[j], a1 = l1[j], a2 = l2[j], a3 = l3[j];                       \
+                for (size_t r = 0; r < 8; r++) {                                                   \
+                    z0[r] += a0 * cj[r];                                                           \
+                    z1[r] += a1 * cj[r];                                                           \
+                    z2[r] += a2 * cj[r];                                                           \
+                    z3[r] += a3 * cj[r];                                                           \
+                }                                                                                  \
+            }                                                                                      \
+            for (size_t r = 0; r < 8; r++) {                                                       \
+                acc[r] += z0[r] * z0[r];                                                           \
+                if (i0 + 1 < d) acc[r] += z1[r] * z1[r];                                           \
+                if (i0 + 2 < d) acc[r] += z2[r] * z2[r];                                           \
+                if (i0 + 3 < d) acc[r] += z3[r] * z3[r];                                           \
+            }                                                                                      \
+        }                                                                                          \
+        for (size_t r = 0; r < nb; r++) dist[t0 + r] = sqrt(acc[r]);                               \
+    }
+
+void ck_f64_mahalanobis_inverse_f32__portable(size_t n, size_t d, const float *y, size_t ldy, const double *m,
+                                              const double *linv, double *work, double *dist) {
+    CK_MAHA_BODY
+}
+#if CK_X86
+CK_TARGET_AVX2 void ck_f64_mahalanobis_inverse_f32__avx2(size_t n, size_t d, const float *y, size_t ldy, const double *m,
+                                                         const double *linv, double *work, double *dist) {
+    CK_MAHA_BODY
+}
+CK_TARGET_AVX512 void ck_f64_mahalanobis_inverse_f32__avx512f(size_t n, size_t d, const float *y, size_t ldy,
+                                                              const double *m, const double *linv, double *work,
+                                                              double *dist) {
+    CK_MAHA_BODY
+}
+#endif
+
+void ck_f64_mahalanobis_inverse_f32(size_t n, size_t d, const float *y, size_t ldy, const double *m, const double *linv,
+                                    double *work, double *dist) {
+    ck_table.mahalanobis_f32(n, d, y, ldy, m, linv, work, dist);
+}
+
+void ck_f64_lower_inverse(size_t d, const double *l, double *inv) {
+    for (size_t i = 0; i < d * d; i++) inv[i] = 0;
+    /* Column by column: L x = e_k by forward substitution. */
+    for (size_t k = 0; k < d; k++) {
+        for (size_t i = k; i < d; i++) {
+            double s = i == k ? 1.0 : 0.0;
+            for (size_t j = k; j < i; j++) s -= l[i * d + j] * inv[j * d + k];
+            inv[i * d + k] = s / l[i * d + i];
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ peaks and regions */
+
+size_t ck_f32_argmax(size_t n, const float *v) {
+    size_t at = 0;
+    float best = n ? v[0] : 0.f;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] > best) {
+            best = v[i];
+            at = i;
+        }
+    return at;
+}
+
+size_t ck_f32_regions8(size_t h, size_t w, const float *map, float threshold, int32_t *labels, size_t *queue, size_t cap,
+                       ck_region *regions) {
+    const size_t n = h * w;
+    for (size_t i = 0; i < n; i++) labels[i] = map[i] > threshold ? -1 : 0;
+    size_t count = 0;
+    for (size_t s = 0; s < n; s++) {
+        if (labels[s] != -1) continue;
+        const int32_t id = (int32_t)++count;
+        ck_region r = {s % w, s / w, s % w, s / w, 0, map[s], s};
+        size_t head = 0, tail = 0;
+        queue[tail++] = s;
+        labels[s] = id;
+        while (head < tail) {
+            const size_t p = queue[head++], y = p / w, x = p % w;
+            r.area++;
+            if (x < r.x0) r.x0 = x;
+            if (x > r.x1) r.x1 = x;
+            if (y < r.y0) r.y0 = y;
+            if (y > r.y1) r.y1 = y;
+            if (map[p] > r.peak || (map[p] == r.peak && p < r.peak_at)) {
+                r.peak = map[p];
+                r.peak_at = p;
+            }
+            for (int dy = -1; dy <= 1; dy++) {
+                if ((dy < 0 && y == 0) || (dy > 0 && y + 1 == h)) continue;
+                for (int dx = -1; dx <= 1; dx++) {
+                    if ((dx < 0 && x == 0) || (dx > 0 && x + 1 == w) || (dx == 0 && dy == 0)) continue;
+                    const size_t q = (size_t)((long)p + dy * (long)w + dx);
+                    if (labels[q] == -1) {
+                        labels[q] = id;
+                        queue[tail++] = q;
+                    }
+                }
+            }
+        }
+        if (count <= cap) regions[count - 1] = r;
+    }
+    return count;
 }

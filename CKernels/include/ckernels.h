@@ -371,6 +371,18 @@ void ck_f64_map_apply(size_t h, size_t w, const double *z, size_t H, size_t W, c
                       double *out);
 
 /**
+ * dist[t] = || L^-1 (y_t - m) || for the n float32 rows y (n x d, ldy) given the inverse of the
+ * lower Cholesky factor, linv (d x d, row-major, lower, zeros above the diagonal stored): the
+ * Mahalanobis distance of a map's positions under their cell's Gaussian, in float64, eight rows
+ * at a time. work holds 8 d doubles.
+ */
+void ck_f64_mahalanobis_inverse_f32(size_t n, size_t d, const float *y, size_t ldy, const double *m, const double *linv,
+                                    double *work, double *dist);
+
+/** inv (d x d) = the inverse of the lower triangular l (d x d, row-major, nonzero diagonal). */
+void ck_f64_lower_inverse(size_t d, const double *l, double *inv);
+
+/**
  * Labels the 8-connected components of the nonzero pixels of mask (h x w): labels[i] = 0 where
  * mask[i] is 0, else the component's number, 1, 2, ... in the order of each component's first
  * pixel in row-major order (SciPy's ndimage.label with a 3 x 3 structure of ones). queue holds
@@ -378,12 +390,32 @@ void ck_f64_map_apply(size_t h, size_t w, const double *z, size_t H, size_t W, c
  */
 size_t ck_u8_label8(size_t h, size_t w, const uint8_t *mask, int32_t *labels, size_t *queue);
 
+/** The index of the largest of n values (the first among equals; 0 for none). */
+size_t ck_f32_argmax(size_t n, const float *v);
+
+/** A connected area of a map: bounding box (inclusive), pixels, largest value and its index. */
+typedef struct ck_region {
+    size_t x0, y0, x1, y1;
+    size_t area;
+    float peak;
+    size_t peak_at;
+} ck_region;
+
+/**
+ * The 8-connected areas of the pixels of map (h x w) above threshold, numbered as ck_u8_label8
+ * numbers them: labels (h x w) as there, and the first cap areas' bounding boxes, sizes and
+ * peaks (the first pixel of the largest value, in row-major order) in regions. queue holds
+ * h * w indices. Returns the number of areas (more than cap when regions was too short).
+ */
+size_t ck_f32_regions8(size_t h, size_t w, const float *map, float threshold, int32_t *labels, size_t *queue, size_t cap,
+                       ck_region *regions);
+
 /**
  * The overlay of an anomaly map on its image, rgb (h x w x 3 bytes): the image (h x w x channels
  * floats in [0, 1], channels 1 or 3) in grey (0.299 R + 0.587 G + 0.114 B), the map (h x w) over
- * it in matplotlib's inferno colour map, t = (map - low) / (high - low) clamped to [0, 1] picking
- * the colour and 0.7 t its opacity; with outline, every pixel above threshold that is on the
- * border or has a 4-neighbour not above it is white. Bytes are round(255 v) clamped.
+ * it in matplotlib's inferno colour map, t = (map - low) / (high - low) clamped to [0, 1] (in 256
+ * steps) picking the colour and 0.7 t its opacity; with outline, every pixel above threshold that
+ * is on the border or has a 4-neighbour not above it is white. Bytes are round(255 v) clamped.
  */
 void ck_u8_overlay_inferno(size_t h, size_t w, const float *image, size_t channels, const float *map, float low,
                            float high, int outline, float threshold, uint8_t *rgb);

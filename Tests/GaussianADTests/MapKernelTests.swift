@@ -54,6 +54,28 @@ final class MapKernelTests: KernelLevelTestCase {
         }
     }
 
+    /// ck_f64_mahalanobis_inverse_f32 (the maps' distances, eight rows a step, by the inverse
+    /// factor) equals ck_f64_mahalanobis (the triangular solve), over row and dimension tails.
+    func testMapDistancesEqualTheTriangularSolve() throws {
+        var rng = TestRNG(state: 8)
+        for d in [1, 3, 4, 5, 40] {
+            // A covariance L L^T with a well-conditioned lower factor.
+            var l = [Double](repeating: 0, count: d * d)
+            for i in 0..<d { for j in 0...i { l[i * d + j] = i == j ? 1 + Double(rng.below(100)) / 100 : Double(rng.below(200)) / 1000 - 0.1 } }
+            var inv = [Double](repeating: .nan, count: d * d)
+            ck_f64_lower_inverse(d, l, &inv)
+            let m = (0..<d).map { _ in Double(rng.below(1000)) / 500 - 1 }
+            for n in [1, 7, 8, 9, 37] {
+                let y = (0..<(n * d)).map { _ in Float(rng.below(4000)) / 1000 - 2 }
+                var want = [Double](repeating: 0, count: n), got = want, work = [Double](repeating: 0, count: n * d)
+                ck_f64_mahalanobis(n, d, y.map(Double.init), d, m, l, d, &work, &want, 1)
+                var w8 = [Double](repeating: .nan, count: 8 * d)
+                ck_f64_mahalanobis_inverse_f32(n, d, y, d, m, inv, &w8, &got)
+                for t in 0..<n { XCTAssertEqual(got[t], want[t], accuracy: 1e-10 * max(1, want[t]), "d \(d) n \(n) row \(t)") }
+            }
+        }
+    }
+
     /// ck_u8_label8 numbers the 8-connected components as scipy.ndimage.label with a 3 x 3
     /// structure of ones does.
     func testLabelsMatchSciPy() throws {

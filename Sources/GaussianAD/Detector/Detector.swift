@@ -15,6 +15,8 @@ public struct Detection: Sendable {
     public let map: AnomalyMap?
     /// The areas of the map above the pixel threshold, largest peak first.
     public let regions: [DefectRegion]
+    /// The decoded image, where the extractor kept it (for its overlay).
+    let image: Image?
 }
 
 /// A model file and the network it was fitted on, ready to turn images into detections.
@@ -55,7 +57,7 @@ public final class Detector: Sendable {
         makesMaps = maps
         self.threads = threads
         extractor = FeatureExtractor(backbone: backbone, batchSize: batchSize, limits: limits,
-                                     mapLevels: maps ? model.maps!.settings.levels : [])
+                                     mapLevels: maps ? model.maps!.settings.levels : [], keepsImages: maps)
     }
 
     /// Throws unless `backbone` was loaded from the weights (SHA-256 `sha`) a model or fit at
@@ -96,8 +98,9 @@ public final class Detector: Sendable {
             if let e { out.append(.failure(e)); continue }
             let m = makesMaps ? maps[row] : nil
             let regions = m.map { $0.regions(above: file.maps!.pixelThreshold!) } ?? []
+            let image = feats.maps.flatMap { $0.images.isEmpty ? nil : $0.images[row] }
             out.append(.success(Detection(score: comb[row], levels: scores.perLevel.map { $0[row] },
-                                          verdict: file.workingPoint?.verdict(comb[row]), map: m, regions: regions)))
+                                          verdict: file.workingPoint?.verdict(comb[row]), map: m, regions: regions, image: image)))
             row += 1
         }
         return out

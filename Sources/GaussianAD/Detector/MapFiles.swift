@@ -63,7 +63,8 @@ public final class MapFiles: @unchecked Sendable {
         return name
     }
 
-    /// Writes each detection's map and overlay (images read again from `paths` for the overlay),
+    /// Writes each detection's map and overlay (drawn over the image the detection kept, or over
+    /// the file at `paths` read again),
     /// on the detector's threads; returns the files of each (nil for a failed detection).
     /// - Throws: the first file that cannot be written (or whose image cannot be read again).
     public func write(_ detections: [Result<Detection, Error>], paths: [String], detector: Detector) throws -> [(map: URL, overlay: URL)?] {
@@ -84,7 +85,7 @@ public final class MapFiles: @unchecked Sendable {
                 do {
                     // Never half-written, but not flushed file by file: hundreds of maps a minute.
                     try AtomicFile.write(Data(NPYFile.encode(map.values, shape: [map.height, map.width])), to: npy, durable: false)
-                    let image = try Image.decode(contentsOf: URL(fileURLWithPath: paths[i]), limits: limits)
+                    let image = try d.image ?? Image.decode(contentsOf: URL(fileURLWithPath: paths[i]), limits: limits)
                     guard image.width == map.width, image.height == map.height else {
                         throw GaussianADError.badImage(path: paths[i], reason: "it changed while it was scored (\(image.width) x \(image.height), was \(map.width) x \(map.height))")
                     }

@@ -18,34 +18,37 @@ public struct AnomalyMap: Sendable, Equatable, Codable {
 
     /// The largest value and its pixel [x, y] (the first in row-major order among equals).
     public var peak: (value: Float, x: Int, y: Int) {
-        var best = -Float.infinity, at = 0
-        for (i, v) in values.enumerated() where v > best { best = v; at = i }
-        return (best, width > 0 ? at % width : 0, width > 0 ? at / width : 0)
+        guard !values.isEmpty, width > 0 else { return (-.infinity, 0, 0) }
+        let at = ck_f32_argmax(values.count, values)
+        return (values[at], at % width, at / width)
     }
 
-    /// The 8-connected areas of pixels above `threshold`, largest peak first.
+    /// The 8-connected areas of pixels above `threshold`, largest peak first (ties: in the
+    /// order of their first pixel).
     public func regions(above threshold: Double) -> [DefectRegion] {
         let n = width * height
-        guard n > 0 else { return [] }
-        let mask = values.map { Double($0) > threshold ? UInt8(1) : 0 }
-        var labels = [Int32](repeating: 0, count: n), queue = [Int](repeating: 0, count: n)
-        let k = ck_u8_label8(height, width, mask, &labels, &queue)
-        guard k > 0 else { return [] }
-        var x0 = [Int](repeating: .max, count: k), y0 = x0, x1 = [Int](repeating: -1, count: k), y1 = x1
-        var area = [Int](repeating: 0, count: k), peak = [Float](repeating: -.infinity, count: k), px = area, py = area
-        for y in 0..<height {
-            for x in 0..<width {
-                let i = y * width + x, l = Int(labels[i]) - 1
-                guard l >= 0 else { continue }
-                x0[l] = min(x0[l], x); x1[l] = max(x1[l], x); y0[l] = min(y0[l], y); y1[l] = max(y1[l], y)
-                area[l] += 1
-                if values[i] > peak[l] { peak[l] = values[i]; px[l] = x; py[l] = y }
-            }
+        // Nothing above the threshold, as in most normal images: no labelling.
+        guard n > 0, Double(peak.value) > threshold else { return [] }
+        // Scratch the labelling writes before it reads: not zeroed.
+        let labels = UnsafeMutablePointer<Int32>.allocate(capacity: n), queue = UnsafeMutablePointer<Int>.allocate(capacity: n)
+        defer { labels.deallocate(); queue.deallocate() }
+        var cap = 64
+        while true {
+            var found = [ck_region](repeating: ck_region(), count: cap)
+            let k = ck_f32_regions8(height, width, values, Self.floatThreshold(threshold), labels, queue, cap, &found)
+            if k > cap { cap = k; continue }
+            return found.prefix(k).enumerated().map { _, r in
+                DefectRegion(x: r.x0, y: r.y0, width: r.x1 - r.x0 + 1, height: r.y1 - r.y0 + 1, area: r.area,
+                             peak: r.peak, peakX: r.peak_at % width, peakY: r.peak_at / width)
+            }.sorted { $0.peak > $1.peak }
         }
-        return (0..<k).map {
-            DefectRegion(x: x0[$0], y: y0[$0], width: x1[$0] - x0[$0] + 1, height: y1[$0] - y0[$0] + 1, area: area[$0],
-                         peak: peak[$0], peakX: px[$0], peakY: py[$0])
-        }.sorted { $0.peak > $1.peak }
+    }
+
+    /// The largest float not above `t`: a float value v is above t exactly when v > it.
+    static func floatThreshold(_ t: Double) -> Float {
+        var f = Float(t)
+        if Double(f) > t { f = f.nextDown }
+        return f
     }
 }
 

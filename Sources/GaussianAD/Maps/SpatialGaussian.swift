@@ -13,12 +13,27 @@ public struct SpatialGaussian: Sendable, Equatable {
     public let grid: MapGrid
     /// Each cell's Gaussian (mean, Cholesky factor, shrinkage, vectors it was fitted on).
     public let cells: [LevelGaussian]
+    /// Each cell's inverse Cholesky factor (derived once: a distance is then a product).
+    let inverses: [[Double]]
+    /// The cell of every position.
+    let cellOfPosition: [Int]
 
     init(level: Int, shape: MapShape, grid: MapGrid, cells: [LevelGaussian]) {
         self.level = level
         self.shape = shape
         self.grid = grid
         self.cells = cells
+        let d = shape.c
+        inverses = cells.map { g in
+            var inv = [Double](repeating: 0, count: d * d)
+            ck_f64_lower_inverse(d, g.cholesky, &inv)
+            return inv
+        }
+        cellOfPosition = grid.cellOfPosition(on: shape)
+    }
+
+    public static func == (a: SpatialGaussian, b: SpatialGaussian) -> Bool {
+        a.level == b.level && a.shape == b.shape && a.grid == b.grid && a.cells == b.cells
     }
 
     /// Fits every cell from its moment sums.
@@ -42,25 +57,16 @@ public struct SpatialGaussian: Sendable, Equatable {
     /// (`shape.count` floats, NHWC) under its cell's Gaussian, row-major h x w.
     public func distances(_ map: UnsafePointer<Float>) -> [Double] {
         let d = shape.c, P = shape.positions
-        let cellOf = grid.cellOfPosition(on: shape)
-        var out = [Double](repeating: 0, count: P)
-        var y = [Double](repeating: 0, count: P * d), work = y
-        for i in 0..<(P * d) { y[i] = Double(map[i]) }
-        // Positions grouped by cell: one triangular solve a cell.
-        var members = [[Int]](repeating: [], count: cells.count)
-        for (p, c) in cellOf.enumerated() { members[c].append(p) }
-        var rows = [Double](), dist = [Double]()
-        for (c, positions) in members.enumerated() where !positions.isEmpty {
-            let g = cells[c]
-            if positions.count == P {
-                ck_f64_mahalanobis(P, d, y, d, g.mean, g.cholesky, d, &work, &out, 1)
-                continue
+        var out = [Double](repeating: 0, count: P), work = [Double](repeating: 0, count: 16 * d)
+        out.withUnsafeMutableBufferPointer { o in
+            if cells.count == 1 {
+                ck_f64_mahalanobis_inverse_f32(P, d, map, d, cells[0].mean, inverses[0], &work, o.baseAddress!)
+            } else {
+                for p in 0..<P {
+                    let c = cellOfPosition[p]
+                    ck_f64_mahalanobis_inverse_f32(1, d, map + p * d, d, cells[c].mean, inverses[c], &work, o.baseAddress! + p)
+                }
             }
-            rows.removeAll(keepingCapacity: true)
-            for p in positions { rows += y[(p * d)..<((p + 1) * d)] }
-            dist = [Double](repeating: 0, count: positions.count)
-            ck_f64_mahalanobis(positions.count, d, rows, d, g.mean, g.cholesky, d, &work, &dist, 1)
-            for (k, p) in positions.enumerated() { out[p] = dist[k] }
         }
         return out
     }

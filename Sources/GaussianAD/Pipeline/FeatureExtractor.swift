@@ -26,20 +26,26 @@ public final class FeatureExtractor: Sendable {
     public let limits: InputLimits
     /// Levels whose maps every batch carries (none: pooled levels only).
     public let mapLevels: [Int]
+    /// Whether batches with maps also keep each decoded image (`FeatureMaps.images`) of at
+    /// most `keptImageSamples` samples, for drawing over it.
+    public let keepsImages: Bool
+    /// The largest image kept whole (width x height x channels): 4 M samples, 16 MB.
+    public static let keptImageSamples = 1 << 22
 
     /// An extractor over `backbone` with batches of `batchSize` images, keeping the maps of
     /// `mapLevels` too.
     public init(backbone: Backbone, batchSize: Int = FeatureExtractor.defaultBatchSize, limits: InputLimits = .default,
-                mapLevels: [Int] = []) {
+                mapLevels: [Int] = [], keepsImages: Bool = false) {
         self.backbone = backbone
         self.batchSize = max(1, batchSize)
         self.limits = limits
         self.mapLevels = mapLevels
+        self.keepsImages = keepsImages && !mapLevels.isEmpty
     }
 
     /// The same extractor keeping the maps of `levels`.
     public func keepingMaps(of levels: [Int]) -> FeatureExtractor {
-        FeatureExtractor(backbone: backbone, batchSize: batchSize, limits: limits, mapLevels: levels)
+        FeatureExtractor(backbone: backbone, batchSize: batchSize, limits: limits, mapLevels: levels, keepsImages: keepsImages)
     }
 
     /// Decodes, resizes and runs `urls` on the network's own threads: the levels (and maps) of
@@ -51,11 +57,14 @@ public final class FeatureExtractor: Sendable {
         let chunk = Array(urls)
         let errors = ErrorSlots(count: chunk.count)
         let sizes = Slots(count: chunk.count, PixelSize(width: 0, height: 0))
+        let images = Slots<Image?>(count: keepsImages ? chunk.count : 0, nil)
+        let keep = keepsImages
         var (feats, maps) = backbone.run(count: chunk.count, maps: mapLevels) { i, slot in
             do {
                 var scratch: [Float] = []
                 let image = try Image.decode(contentsOf: chunk[i], limits: limits)
                 sizes[i] = PixelSize(width: image.width, height: image.height)
+                if keep && image.pixels.count <= Self.keptImageSamples { images[i] = image }
                 Preprocess.resizeNormalize(image, size: S, normalization: norm, into: slot, scratch: &scratch)
             } catch {
                 errors[i] = error
@@ -64,6 +73,7 @@ public final class FeatureExtractor: Sendable {
         }
         if !mapLevels.isEmpty {
             maps.sizes = sizes.all
+            maps.images = images.all
             feats.maps = maps
         }
         return (feats, errors.all)

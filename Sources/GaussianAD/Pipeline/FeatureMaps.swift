@@ -47,6 +47,9 @@ public struct FeatureMaps: Sendable {
     public var values: [Float]
     /// Each image's own size (what its anomaly map is brought to); 0 x 0 where unknown.
     public var sizes: [PixelSize]
+    /// The decoded images themselves, where the extractor keeps them (`FeatureExtractor.keepsImages`:
+    /// for overlays without decoding them again); empty otherwise.
+    public var images: [Image?] = []
 
     /// Floats of one image's maps.
     public var floatsPerImage: Int { shapes.reduce(0) { $0 + $1.count } }
@@ -90,11 +93,14 @@ public struct FeatureMaps: Sendable {
         var out = [Float]()
         out.reserveCapacity(indices.count * f)
         for i in indices { out.append(contentsOf: values[(i * f)..<((i + 1) * f)]) }
-        return FeatureMaps(unchecked: levels, shapes, indices.count, out, sizes: indices.map { sizes[$0] })
+        var m = FeatureMaps(unchecked: levels, shapes, indices.count, out, sizes: indices.map { sizes[$0] })
+        if !images.isEmpty { m.images = indices.map { images[$0] } }
+        return m
     }
 
     /// Appends `other`'s images (the same levels).
     public mutating func append(_ other: FeatureMaps) {
+        images = images.isEmpty && count > 0 ? [] : images + other.images
         values += other.values
         sizes += other.sizes
         count += other.count

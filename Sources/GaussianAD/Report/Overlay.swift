@@ -12,7 +12,7 @@ public enum Overlay {
     public static func rgb8(image: Image, map: AnomalyMap, low: Float, high: Float, threshold: Double?) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: map.width * map.height * 3)
         ck_u8_overlay_inferno(map.height, map.width, image.pixels, image.channels, map.values, low, high,
-                              threshold == nil ? 0 : 1, Float(threshold ?? 0), &out)
+                              threshold == nil ? 0 : 1, AnomalyMap.floatThreshold(threshold ?? 0), &out)
         return out
     }
 
