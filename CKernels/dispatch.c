@@ -10,7 +10,7 @@
 ck_dispatch_table ck_table = {
     CK_ISA_PORTABLE, ck_f32_dwconv_nhwc__portable, ck_f32_mean_pool_nhwc__portable,
     ck_f32_scale_channels__portable, ck_f32_winograd23_input__portable, ck_f32_winograd23_output__portable,
-    ck_f64_gaussian_filter__portable, ck_f64_mahalanobis_inverse_f32__portable,
+    ck_f64_gaussian_filter__portable, ck_f64_mahalanobis_inverse_f32__portable, ck_u8_overlay_inferno__portable,
 };
 
 #if CK_X86
@@ -97,7 +97,7 @@ ck_isa ck_dispatch_init(ck_isa max_isa) {
     ck_dispatch_table t = {CK_ISA_PORTABLE, ck_f32_dwconv_nhwc__portable, ck_f32_mean_pool_nhwc__portable,
                            ck_f32_scale_channels__portable, ck_f32_winograd23_input__portable,
                            ck_f32_winograd23_output__portable, ck_f64_gaussian_filter__portable,
-                           ck_f64_mahalanobis_inverse_f32__portable};
+                           ck_f64_mahalanobis_inverse_f32__portable, ck_u8_overlay_inferno__portable};
 #if CK_X86
     if (isa >= CK_ISA_AVX2) {
         t.isa = CK_ISA_AVX2;
@@ -107,6 +107,7 @@ ck_isa ck_dispatch_init(ck_isa max_isa) {
         t.winograd_output = ck_f32_winograd23_output__avx2;
         t.gaussian_filter = ck_f64_gaussian_filter__avx2;
         t.mahalanobis_f32 = ck_f64_mahalanobis_inverse_f32__avx2;
+        t.overlay = ck_u8_overlay_inferno__avx2;
     }
     if (isa >= CK_ISA_AVX512) {
         t.isa = CK_ISA_AVX512;
@@ -116,6 +117,7 @@ ck_isa ck_dispatch_init(ck_isa max_isa) {
         t.winograd_output = ck_f32_winograd23_output__avx512f;
         t.gaussian_filter = ck_f64_gaussian_filter__avx512f;
         t.mahalanobis_f32 = ck_f64_mahalanobis_inverse_f32__avx512f;
+        t.overlay = ck_u8_overlay_inferno__avx512f;
     }
 #endif
     t.dwconv = ck_dwconv_best(t.isa);

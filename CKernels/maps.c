@@ -184,42 +184,64 @@ static const float ck_inferno[11][3] = {
     {0.988f, 0.645f, 0.040f}, {0.964f, 0.843f, 0.273f}, {0.988f, 0.998f, 0.645f},
 };
 
+/* The overlay, written once and compiled per ISA (dispatch table): the colour and opacity of t
+ * at 256 steps (finer than the 8-bit output shows), then a lookup and a blend a pixel. */
+#define CK_OVERLAY_BODY                                                                              \
+    float ca[3][256], keep[256];                                                                   \
+    for (int q = 0; q < 256; q++) {                                                                \
+        const float t = (float)q / 255.f, s = t * 10.f;                                            \
+        const int k = s >= 10.f ? 9 : (int)s;                                                      \
+        const float f = s - (float)k, a = 0.7f * t;                                                \
+        for (int c = 0; c < 3; c++)                                                                \
+            ca[c][q] = a * (ck_inferno[k][c] + (ck_inferno[k + 1][c] - ck_inferno[k][c]) * f) * 255.f + 0.5f; \
+        keep[q] = (1.f - a) * 255.f;                                                               \
+    }                                                                                              \
+    const float scale = 255.f / (high - low > 1e-12f ? high - low : 1e-12f);                       \
+    const size_t n = h * w;                                                                        \
+    for (size_t i = 0; i < n; i++) {                                                               \
+        const float grey = channels == 3                                                           \
+            ? 0.299f * image[i * 3] + 0.587f * image[i * 3 + 1] + 0.114f * image[i * 3 + 2]        \
+            : image[i];                                                                            \
+        float u = (map[i] - low) * scale + 0.5f;                                                   \
+        u = u < 0.f ? 0.f : u > 255.f ? 255.f : u;                                                 \
+        const int q = (int)u;                                                                      \
+        const float g = grey * keep[q];                                                            \
+        for (int c = 0; c < 3; c++) {                                                              \
+            float v = g + ca[c][q];                                                                \
+            v = v > 255.f ? 255.f : v < 0.f ? 0.f : v;                                             \
+            rgb[i * 3 + c] = (uint8_t)v;                                                           \
+        }                                                                                          \
+    }                                                                                              \
+    if (!outline) return;                                                                          \
+    for (size_t y = 0; y < h; y++) {                                                               \
+        for (size_t x = 0; x < w; x++) {                                                           \
+            const size_t i = y * w + x;                                                            \
+            if (!(map[i] > threshold)) continue;                                                   \
+            if (x == 0 || y == 0 || x + 1 == w || y + 1 == h || !(map[i - 1] > threshold) ||       \
+                !(map[i + 1] > threshold) || !(map[i - w] > threshold) || !(map[i + w] > threshold)) \
+                rgb[i * 3] = rgb[i * 3 + 1] = rgb[i * 3 + 2] = 255;                                \
+        }                                                                                          \
+    }
+
+void ck_u8_overlay_inferno__portable(size_t h, size_t w, const float *image, size_t channels, const float *map,
+                                     float low, float high, int outline, float threshold, uint8_t *rgb) {
+    CK_OVERLAY_BODY
+}
+#if CK_X86
+CK_TARGET_AVX2 void ck_u8_overlay_inferno__avx2(size_t h, size_t w, const float *image, size_t channels, const float *map,
+                                                float low, float high, int outline, float threshold, uint8_t *rgb) {
+    CK_OVERLAY_BODY
+}
+CK_TARGET_AVX512 void ck_u8_overlay_inferno__avx512f(size_t h, size_t w, const float *image, size_t channels,
+                                                     const float *map, float low, float high, int outline, float threshold,
+                                                     uint8_t *rgb) {
+    CK_OVERLAY_BODY
+}
+#endif
+
 void ck_u8_overlay_inferno(size_t h, size_t w, const float *image, size_t channels, const float *map, float low,
                            float high, int outline, float threshold, uint8_t *rgb) {
-    /* The colour and opacity of t, at 256 steps of t: each pixel then costs a lookup and a blend
-     * (the steps are finer than the 8-bit output can show). */
-    float ca[256][3], keep[256];
-    for (int q = 0; q < 256; q++) {
-        const float t = (float)q / 255.f, s = t * 10.f;
-        const int k = s >= 10.f ? 9 : (int)s;
-        const float f = s - (float)k, a = 0.7f * t;
-        for (int c = 0; c < 3; c++) ca[q][c] = a * (ck_inferno[k][c] + (ck_inferno[k + 1][c] - ck_inferno[k][c]) * f) * 255.f;
-        keep[q] = (1.f - a) * 255.f;
-    }
-    const float scale = 255.f / (high - low > 1e-12f ? high - low : 1e-12f);
-    const size_t n = h * w;
-    for (size_t i = 0; i < n; i++) {
-        const float *p = image + i * channels;
-        const float grey = channels == 3 ? 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2] : p[0];
-        float u = (map[i] - low) * scale + 0.5f;
-        u = u < 0.f ? 0.f : u > 255.f ? 255.f : u;
-        const int q = (int)u;
-        for (int c = 0; c < 3; c++) {
-            float v = grey * keep[q] + ca[q][c] + 0.5f;
-            v = v > 255.f ? 255.f : v < 0.f ? 0.f : v;
-            rgb[i * 3 + c] = (uint8_t)v;
-        }
-    }
-    if (!outline) return;
-    for (size_t y = 0; y < h; y++) {
-        for (size_t x = 0; x < w; x++) {
-            const size_t i = y * w + x;
-            if (!(map[i] > threshold)) continue;
-            if (x == 0 || y == 0 || x + 1 == w || y + 1 == h || !(map[i - 1] > threshold) || !(map[i + 1] > threshold) ||
-                !(map[i - w] > threshold) || !(map[i + w] > threshold))
-                rgb[i * 3] = rgb[i * 3 + 1] = rgb[i * 3 + 2] = 255;
-        }
-    }
+    ck_table.overlay(h, w, image, channels, map, low, high, outline, threshold, rgb);
 }
 
 /* ------------------------------------------------ the map as one linear operator a level */

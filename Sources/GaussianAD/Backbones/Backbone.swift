@@ -194,6 +194,16 @@ public final class Backbone: Sendable {
                 FeatureMaps(unchecked: mapLevels, shapes, count, mapValues))
     }
 
+    /// Runs `body(index, thread)` for every index of `0..<count` on the network's own threads
+    /// (`thread` in `0..<threads`, for per-thread scratch), each index once: work around the
+    /// network (anomaly maps, their files) that stays within `threads` instead of competing
+    /// with its threads. Not while the network runs (calls are serialised).
+    ///
+    ///     net.forEach(images.count) { i, thread in maps[i] = ... }
+    public func forEach(_ count: Int, _ body: (Int, Int) -> Void) {
+        engine.forEach(count, body)
+    }
+
     /// Preprocesses decoded images (docs/METHOD.md 1.2-1.3) into one NHWC batch.
     public func preprocess(_ images: [Image]) -> [Float] {
         let S = kind.inputSize

@@ -109,18 +109,14 @@ public final class Detector: Sendable {
     /// The anomaly map of every row of `feats` at its image's size, on `threads` threads.
     func maps(_ feats: FeatureMatrix) -> [AnomalyMap] {
         guard let maps = feats.maps, let model = file.maps else { return [] }
-        let n = maps.count
-        let results = Slots<AnomalyMap?>(count: n, nil)
-        let workers = max(1, min(n, threads ?? ProcessInfo.processInfo.activeProcessorCount))
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let ws = MapWorkspace()
-            var i = w
-            while i < n {
-                let s = maps.sizes[i]
-                results[i] = model.anomalyMap(distances: model.distanceMaps(maps, image: i), normalizer: model.normalizer!,
-                                              height: s.height, width: s.width, workspace: ws)
-                i += workers
-            }
+        let net = extractor.backbone
+        let results = Slots<AnomalyMap?>(count: maps.count, nil)
+        let spaces = (0..<net.threads).map { _ in MapWorkspace() }
+        // On the network's own threads: no other threads compete with its next run.
+        net.forEach(maps.count) { i, thread in
+            let s = maps.sizes[i]
+            results[i] = model.anomalyMap(distances: model.distanceMaps(maps, image: i), normalizer: model.normalizer!,
+                                          height: s.height, width: s.width, workspace: spaces[thread])
         }
         return results.all.map { $0! }
     }

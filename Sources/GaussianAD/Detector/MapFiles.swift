@@ -72,29 +72,25 @@ public final class MapFiles: @unchecked Sendable {
         let names = paths.map { name(for: $0) }
         let results = Slots<(URL, URL)?>(count: n, nil)
         let errors = ErrorSlots(count: n)
-        let workers = max(1, min(n, detector.threads ?? ProcessInfo.processInfo.activeProcessorCount))
         let (low, high) = detector.overlayRange
         let threshold = detector.file.maps?.pixelThreshold
         let limits = detector.extractor.limits
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            var i = w
-            while i < n {
-                defer { i += workers }
-                guard case .success(let d) = detections[i], let map = d.map else { continue }
-                let npy = folder.appendingPathComponent(names[i] + ".npy"), png = folder.appendingPathComponent(names[i] + ".png")
-                do {
-                    // Never half-written, but not flushed file by file: hundreds of maps a minute.
-                    try AtomicFile.write(Data(NPYFile.encode(map.values, shape: [map.height, map.width])), to: npy, durable: false)
-                    let image = try d.image ?? Image.decode(contentsOf: URL(fileURLWithPath: paths[i]), limits: limits)
-                    guard image.width == map.width, image.height == map.height else {
-                        throw GaussianADError.badImage(path: paths[i], reason: "it changed while it was scored (\(image.width) x \(image.height), was \(map.width) x \(map.height))")
-                    }
-                    let bytes = Overlay.png(image: image, map: map, low: low, high: high, threshold: threshold)
-                    try AtomicFile.write(Data(bytes), to: png, durable: false)
-                    results[i] = (npy, png)
-                } catch {
-                    errors[i] = error
+        // On the network's own threads, as its maps were made.
+        detector.extractor.backbone.forEach(n) { i, _ in
+            guard case .success(let d) = detections[i], let map = d.map else { return }
+            let npy = folder.appendingPathComponent(names[i] + ".npy"), png = folder.appendingPathComponent(names[i] + ".png")
+            do {
+                // Never half-written, but not flushed file by file: hundreds of maps a minute.
+                try AtomicFile.write(Data(NPYFile.encode(map.values, shape: [map.height, map.width])), to: npy, durable: false)
+                let image = try d.image ?? Image.decode(contentsOf: URL(fileURLWithPath: paths[i]), limits: limits)
+                guard image.width == map.width, image.height == map.height else {
+                    throw GaussianADError.badImage(path: paths[i], reason: "it changed while it was scored (\(image.width) x \(image.height), was \(map.width) x \(map.height))")
                 }
+                let bytes = Overlay.png(image: image, map: map, low: low, high: high, threshold: threshold)
+                try AtomicFile.write(Data(bytes), to: png, durable: false)
+                results[i] = (npy, png)
+            } catch {
+                errors[i] = error
             }
         }
         if let e = errors.all.compactMap({ $0 }).first { throw e }

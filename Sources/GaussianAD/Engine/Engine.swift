@@ -102,6 +102,35 @@ final class Engine: @unchecked Sendable {
         job = nil
     }
 
+    /// Runs `body(index, thread)` for every index of `0..<count` on the pool's threads, each
+    /// index claimed once (a thread on a busier core takes fewer): work beside the network that
+    /// must stay within its threads instead of competing with them. Serialised with `run`.
+    func forEach(_ count: Int, _ body: (Int, Int) -> Void) {
+        guard count > 0 else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        withoutActuallyEscaping(body) { body in
+            var task = ParallelTask(count: count, body: body, pool: pool)
+            withUnsafeMutablePointer(to: &task) { t in
+                ck_pool_run(pool, { ctx, ith, _ in
+                    let t = ctx!.assumingMemoryBound(to: ParallelTask.self)
+                    while true {
+                        let i = ck_pool_claim(t.pointee.pool)
+                        guard i < t.pointee.count else { return }
+                        t.pointee.body(i, ith)
+                    }
+                }, UnsafeMutableRawPointer(t))
+            }
+        }
+    }
+
+    /// One `forEach`: what every thread reads.
+    private struct ParallelTask {
+        let count: Int
+        let body: (Int, Int) -> Void
+        let pool: OpaquePointer
+    }
+
     /// Thread ith's part of the current job: whole images claimed one at a time while every
     /// thread can still get one (a thread on a busier core claims fewer; with sub-batches, its
     /// images wait after the stage before the last one until it has a group), then the
