@@ -32,7 +32,8 @@ final class SparkExampleTests: CLITestCase {
             XCTAssertEqual(fit.code, 0, fit.err)
             try assertSameModel(viaSpark, one, "spark \(extra)")
         }
-        // Scores: one line per input, equal to the one-machine ones; a corrupt image's error line.
+        // Scores: one line per input, equal to the one-machine ones, with their maps; a corrupt
+        // image's error line.
         let model = work.appendingPathComponent("one.gad")
         var paths = try FileManager.default.subpathsOfDirectory(atPath: cells.appendingPathComponent("test").path)
             .filter { $0.hasSuffix(".png") }.sorted().map { cells.appendingPathComponent("test/" + $0).path }
@@ -44,7 +45,9 @@ final class SparkExampleTests: CLITestCase {
         let reference = try run(["score", model.path, "-", "--json"], stdin: paths.joined(separator: "\n") + "\n")
         XCTAssertEqual(reference.code, 1)
         let out = work.appendingPathComponent("scores.jsonl")
-        let sc = try spark("score_images.py", ["--model", model.path, "--images", list.path, "--out", out.path, "--partitions", "2"])
+        let mapsDir = work.appendingPathComponent("maps")
+        let sc = try spark("score_images.py", ["--model", model.path, "--images", list.path, "--out", out.path, "--partitions", "2",
+                                               "--maps", mapsDir.path])
         XCTAssertEqual(sc.code, 1, sc.err)
         XCTAssertTrue(sc.out.contains("scored \(paths.count - 1) images, 1 could not be read"), sc.out)
         func rows(_ text: String) throws -> [String: [String: Any]] {
@@ -62,6 +65,11 @@ final class SparkExampleTests: CLITestCase {
             let a = try XCTUnwrap(mine[p]?["score"] as? Double), b = try XCTUnwrap(ref[p]?["score"] as? Double)
             XCTAssertEqual(a, b, accuracy: 1e-6 * abs(b), p)
             XCTAssertEqual(mine[p]?["verdict"] as? String, ref[p]?["verdict"] as? String, p)
+            // Each image's map and overlay, in the folder given.
+            let map = try XCTUnwrap(mine[p]?["map"] as? String), overlay = try XCTUnwrap(mine[p]?["overlay"] as? String)
+            XCTAssertTrue(map.hasPrefix(mapsDir.path) && FileManager.default.fileExists(atPath: map), map)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: overlay), overlay)
+            XCTAssertNotNil(mine[p]?["regions"] as? [[String: Any]])
         }
     }
 }

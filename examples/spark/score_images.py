@@ -5,7 +5,7 @@ process, so the model and the network load once a partition and every image gets
 line: path, score, per-level distances and verdict, or path and error. The lines are written,
 in no particular order, to OUT (atomically); the exit status is 1 if any image failed.
 
-    spark-submit score_images.py --model model.gad --images paths.txt --out scores.jsonl
+    spark-submit score_images.py --model model.gad --images paths.txt --out scores.jsonl [--maps DIR]
 
 MODEL, the image files and the tool must be readable at the same paths on every executor
 (shared storage, or the same image on every node); the driver's GAUSSIAN_AD_* variables, HOME
@@ -30,6 +30,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="threads of each score process (default 1: one process a core)")
     ap.add_argument("--batch", type=int, default=16, help="images per network call")
     ap.add_argument("--master", default=None, help="Spark master, e.g. local[2] (default: spark-submit's)")
+    ap.add_argument("--maps", default=None,
+                    help="folder (shared by the executors) for each image's anomaly map (.npy) and overlay (.png); "
+                         "the lines then give map, overlay, peak and regions")
     a = ap.parse_args(argv)
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -41,7 +44,7 @@ def main(argv=None):
         paths = sc.textFile(a.images, minPartitions=a.partitions or sc.defaultParallelism)
         command = shlex.join([os.path.abspath(a.tool) if os.path.exists(a.tool) else a.tool, "score",
                               os.path.abspath(a.model), "-", "--json", "--threads", str(a.threads),
-                              "--batch", str(a.batch)])
+                              "--batch", str(a.batch)] + (["--maps", os.path.abspath(a.maps)] if a.maps else []))
         # RDD.pipe starts the command with only the variables it is given: pass the driver's
         # gaussian-ad settings (GAUSSIAN_AD_HOME, GAUSSIAN_AD_KERNELS, limits...), HOME and PATH.
         env = {k: v for k, v in os.environ.items() if k.startswith("GAUSSIAN_AD_") or k in ("HOME", "PATH")}

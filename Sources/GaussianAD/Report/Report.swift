@@ -105,10 +105,11 @@ public enum Report {
         if let wp = c.workingPoint {
             let fp = ranked.filter { $0.label == 0 && $0.score > wp.threshold }.prefix(maxOverlays)
             let fn = ranked.reversed().filter { $0.label != 0 && $0.score <= wp.threshold }.prefix(maxOverlays)
-            s += "<h3>Errors at the working point (threshold \(f(wp.threshold, 3))): \(fp.count) normal images above it"
+            func images(_ n: Int, _ what: String) -> String { "\(n) \(what) image\(n == 1 ? "" : "s")" }
+            s += "<h3>Errors at the working point (threshold \(f(wp.threshold, 3))): \(images(fp.count, "normal")) above it"
                 + (fp.count == maxOverlays ? " (the first \(maxOverlays))" : "") + "</h3><div class=thumbs>"
                 + (fp.isEmpty ? "<p class=meta>none</p>" : fp.map { overlayThumb($0, c) }.joined()) + "</div>"
-            s += "<h3>\(fn.count) anomalous images at or below it" + (fn.count == maxOverlays ? " (the lowest \(maxOverlays))" : "")
+            s += "<h3>\(images(fn.count, "anomalous")) at or below it" + (fn.count == maxOverlays ? " (the lowest \(maxOverlays))" : "")
                 + "</h3><div class=thumbs>" + (fn.isEmpty ? "<p class=meta>none</p>" : fn.map { overlayThumb($0, c) }.joined()) + "</div>"
         }
         return s
