@@ -11,6 +11,7 @@ ck_dispatch_table ck_table = {
     CK_ISA_PORTABLE, ck_f32_dwconv_nhwc__portable, ck_f32_mean_pool_nhwc__portable,
     ck_f32_scale_channels__portable, ck_f32_winograd23_input__portable, ck_f32_winograd23_output__portable,
     ck_f64_gaussian_filter__portable, ck_f64_mahalanobis_inverse_f32__portable, ck_u8_overlay_inferno__portable,
+    ck_f64_map_apply__portable,
 };
 
 #if CK_X86
@@ -97,7 +98,8 @@ ck_isa ck_dispatch_init(ck_isa max_isa) {
     ck_dispatch_table t = {CK_ISA_PORTABLE, ck_f32_dwconv_nhwc__portable, ck_f32_mean_pool_nhwc__portable,
                            ck_f32_scale_channels__portable, ck_f32_winograd23_input__portable,
                            ck_f32_winograd23_output__portable, ck_f64_gaussian_filter__portable,
-                           ck_f64_mahalanobis_inverse_f32__portable, ck_u8_overlay_inferno__portable};
+                           ck_f64_mahalanobis_inverse_f32__portable, ck_u8_overlay_inferno__portable,
+                           ck_f64_map_apply__portable};
 #if CK_X86
     if (isa >= CK_ISA_AVX2) {
         t.isa = CK_ISA_AVX2;
@@ -108,6 +110,7 @@ ck_isa ck_dispatch_init(ck_isa max_isa) {
         t.gaussian_filter = ck_f64_gaussian_filter__avx2;
         t.mahalanobis_f32 = ck_f64_mahalanobis_inverse_f32__avx2;
         t.overlay = ck_u8_overlay_inferno__avx2;
+        t.map_apply = ck_f64_map_apply__avx2;
     }
     if (isa >= CK_ISA_AVX512) {
         t.isa = CK_ISA_AVX512;
@@ -118,6 +121,7 @@ ck_isa ck_dispatch_init(ck_isa max_isa) {
         t.gaussian_filter = ck_f64_gaussian_filter__avx512f;
         t.mahalanobis_f32 = ck_f64_mahalanobis_inverse_f32__avx512f;
         t.overlay = ck_u8_overlay_inferno__avx512f;
+        t.map_apply = ck_f64_map_apply__avx512f;
     }
 #endif
     t.dwconv = ck_dwconv_best(t.isa);

@@ -12,6 +12,8 @@ typedef void (*ck_winograd_output_fn)(const ck_conv2d_geom *, size_t, const floa
 typedef void (*ck_gaussian_filter_fn)(size_t, size_t, double *, double, double, double *);
 typedef void (*ck_mahalanobis_f32_fn)(size_t, size_t, const float *, size_t, const double *, const double *, double *, double *);
 typedef void (*ck_overlay_fn)(size_t, size_t, const float *, size_t, const float *, float, float, int, float, uint8_t *);
+typedef void (*ck_map_apply_fn)(size_t, size_t, const double *, size_t, size_t, const double *, const size_t *, const size_t *,
+                                const double *, const size_t *, const size_t *, double, double *, double *);
 
 typedef struct ck_dispatch_table {
     ck_isa isa;
@@ -23,6 +25,7 @@ typedef struct ck_dispatch_table {
     ck_gaussian_filter_fn gaussian_filter;
     ck_mahalanobis_f32_fn mahalanobis_f32;
     ck_overlay_fn overlay;
+    ck_map_apply_fn map_apply;
 } ck_dispatch_table;
 
 /* One variant per ISA of each simple kernel (pool.c, winograd.c). */
@@ -35,7 +38,9 @@ typedef struct ck_dispatch_table {
     void ck_f64_mahalanobis_inverse_f32__##SUFFIX(size_t, size_t, const float *, size_t, const double *, const double *, \
                                                   double *, double *);                                  \
     void ck_u8_overlay_inferno__##SUFFIX(size_t, size_t, const float *, size_t, const float *, float, float, int, float, \
-                                         uint8_t *);
+                                         uint8_t *);                                                            \
+    void ck_f64_map_apply__##SUFFIX(size_t, size_t, const double *, size_t, size_t, const double *, const size_t *, \
+                                    const size_t *, const double *, const size_t *, const size_t *, double, double *, double *);
 CK_DECLARE_SIMPLE_VARIANTS(portable)
 CK_DECLARE_SIMPLE_VARIANTS(avx2)
 CK_DECLARE_SIMPLE_VARIANTS(avx512f)

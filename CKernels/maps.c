@@ -268,30 +268,39 @@ void ck_f64_upsample_smooth_matrix(size_t n, size_t m, double sigma, double *a, 
     }
 }
 
-void ck_f64_map_apply(size_t h, size_t w, const double *z, size_t H, size_t W, const double *ay, const size_t *ylo,
-                      const size_t *yhi, const double *ax, const size_t *xlo, const size_t *xhi, double weight, double *t,
-                      double *out) {
-    /* t = z Ax^T (h x W), each sum over the columns j where Ax's row X is nonzero. */
-    for (size_t i = 0; i < h; i++) {
-        const double *zi = z + i * w;
-        double *ti = t + i * W;
-        for (size_t X = 0; X < W; X++) {
-            const double *axX = ax + X * w;
-            double acc = 0;
-            for (size_t j = xlo[X]; j < xhi[X]; j++) acc += zi[j] * axX[j];
-            ti[X] = acc;
-        }
+/* Written once, compiled per ISA (dispatch table): the row updates vectorise along the width. */
+#define CK_MAP_APPLY_BODY                                                                            \
+    /* t = z Ax^T (h x W), each sum over the columns j where Ax's row X is nonzero. */             \
+    for (size_t i = 0; i < h; i++) {                                                               \
+        const double *zi = z + i * w;                                                              \
+        double *ti = t + i * W;                                                                    \
+        for (size_t X = 0; X < W; X++) {                                                           \
+            const double *axX = ax + X * w;                                                        \
+            double acc = 0;                                                                        \
+            for (size_t j = xlo[X]; j < xhi[X]; j++) acc += zi[j] * axX[j];                        \
+            ti[X] = acc;                                                                           \
+        }                                                                                          \
+    }                                                                                              \
+    /* out += weight Ay t, row by row over Ay's nonzero columns. */                                \
+    for (size_t Y = 0; Y < H; Y++) {                                                               \
+        double *restrict o = out + Y * W;                                                          \
+        for (size_t i = ylo[Y]; i < yhi[Y]; i++) {                                                 \
+            const double c = weight * ay[Y * h + i];                                               \
+            const double *restrict ti = t + i * W;                                                 \
+            for (size_t X = 0; X < W; X++) o[X] += c * ti[X];                                      \
+        }                                                                                          \
     }
-    /* out += weight Ay t, row by row over Ay's nonzero columns (vectorised along the width). */
-    for (size_t Y = 0; Y < H; Y++) {
-        double *o = out + Y * W;
-        for (size_t i = ylo[Y]; i < yhi[Y]; i++) {
-            const double c = weight * ay[Y * h + i];
-            const double *ti = t + i * W;
-            for (size_t X = 0; X < W; X++) o[X] += c * ti[X];
-        }
-    }
-}
+
+#define CK_MAP_APPLY_ARGS                                                                            \
+    size_t h, size_t w, const double *z, size_t H, size_t W, const double *ay, const size_t *ylo, const size_t *yhi, \
+        const double *ax, const size_t *xlo, const size_t *xhi, double weight, double *t, double *out
+void ck_f64_map_apply__portable(CK_MAP_APPLY_ARGS) { CK_MAP_APPLY_BODY }
+#if CK_X86
+CK_TARGET_AVX2 void ck_f64_map_apply__avx2(CK_MAP_APPLY_ARGS) { CK_MAP_APPLY_BODY }
+CK_TARGET_AVX512 void ck_f64_map_apply__avx512f(CK_MAP_APPLY_ARGS) { CK_MAP_APPLY_BODY }
+#endif
+
+void ck_f64_map_apply(CK_MAP_APPLY_ARGS) { ck_table.map_apply(h, w, z, H, W, ay, ylo, yhi, ax, xlo, xhi, weight, t, out); }
 
 /* ------------------------------------------------------ distances under a cell's Gaussian */
 
