@@ -73,7 +73,7 @@ enum ScoreCommand {
         var failed = 0, seen = 0
         func flush() throws {
             guard !chunk.isEmpty else { return }
-            failed += try out.score(chunk)
+            try out.score(chunk)
             chunk.removeAll(keepingCapacity: true)
         }
         while let p = inputs.next() {
@@ -84,6 +84,7 @@ enum ScoreCommand {
             if chunk.count == detector.imagesPerRun { try flush() }
         }
         try flush()
+        failed = try out.finish()
         if seen == 0 { throw UsageError(description: "no PNG/JPEG images found in \(o.positionals.dropFirst().joined(separator: " "))") }
         if !out.json, let wp = file.workingPoint { try printOutput(String(format: "threshold %.4f (target FPR %.4f)", wp.threshold, wp.targetFPR)) }
         if !out.json, mapFiles != nil, let t = file.maps?.pixelThreshold {
@@ -171,15 +172,65 @@ enum ScoreCommand {
     }
 
     /// Writes one line per image, each with one write so that a killed run leaves whole lines.
-    struct Output {
+    /// With maps, a batch's files are written and its lines printed by a writer thread while the
+    /// network runs the next batch (one batch waits at most): creating files is mostly the
+    /// file system's time, which the network's threads need not wait for.
+    final class Output {
         let json: Bool
         let detector: Detector
         let mapFiles: MapFiles?
+        private let writer = DispatchQueue(label: "gaussian-ad.score.writer")
+        private let pending = DispatchSemaphore(value: 1)
+        private let lock = NSLock()
+        private var failed = 0
+        private var failure: Error?
 
-        /// Scores `paths` (one batch) and writes their lines in order; returns how many failed.
-        func score(_ paths: [String]) throws -> Int {
+        init(json: Bool, detector: Detector, mapFiles: MapFiles?) {
+            self.json = json
+            self.detector = detector
+            self.mapFiles = mapFiles
+        }
+
+        /// Scores `paths` (one batch); its lines follow in order.
+        /// - Throws: what an earlier batch's writing threw.
+        func score(_ paths: [String]) throws {
+            try check()
             let results = detector.detect(paths.map { URL(fileURLWithPath: $0) })
-            let files = try mapFiles?.write(results, paths: paths, detector: detector)
+            guard let mapFiles else {
+                let f = try lines(paths, results, files: nil)
+                lock.lock(); failed += f; lock.unlock()
+                return
+            }
+            let encoded = try mapFiles.encode(results, paths: paths, detector: detector)
+            pending.wait()
+            writer.async { [self] in
+                defer { pending.signal() }
+                do {
+                    let files = try MapFiles.save(encoded)
+                    let f = try lines(paths, results, files: files)
+                    lock.lock(); failed += f; lock.unlock()
+                } catch {
+                    lock.lock(); if failure == nil { failure = error }; lock.unlock()
+                }
+            }
+        }
+
+        /// Waits for the last batch's files and lines; returns how many images failed.
+        /// - Throws: the first file or line that could not be written.
+        func finish() throws -> Int {
+            writer.sync {}
+            try check()
+            lock.lock(); defer { lock.unlock() }
+            return failed
+        }
+
+        private func check() throws {
+            lock.lock(); defer { lock.unlock() }
+            if let failure { throw failure }
+        }
+
+        /// Writes the lines of one batch; returns how many of its images failed.
+        private func lines(_ paths: [String], _ results: [Result<Detection, Error>], files: [(map: URL, overlay: URL)?]?) throws -> Int {
             let levels = detector.file.model.levels.map(\.level)
             let wp = detector.file.workingPoint
             var failed = 0
@@ -189,7 +240,14 @@ enum ScoreCommand {
                 case .failure(let e):
                     failed += 1
                     printError("gaussian-ad score: \(e)")
-                    if json { try write(["path": p, "error": "\(e)"]) } else { try write("     error  \(p)  \(e)") }
+                    if json {
+                        var line = JSONLine()
+                        line.set("path", p)
+                        line.set("error", "\(e)")
+                        try write(line.text)
+                    } else {
+                        try write("     error  \(p)  \(e)")
+                    }
                     continue
                 case .success(let x): d = x
                 }
@@ -199,20 +257,29 @@ enum ScoreCommand {
                 }
                 let peak = d.map?.peak
                 if json {
-                    var obj: [String: Any] = ["path": p, "score": score,
-                                              "levels": Dictionary(uniqueKeysWithValues: levels.enumerated().map { ("\($1)", d.levels[$0]) })]
-                    if let wp { obj["threshold"] = wp.threshold }
-                    if let v = d.verdict { obj["anomalous"] = v.isAnomalous; obj["verdict"] = v.rawValue }
+                    var line = JSONLine()
+                    line.set("path", p)
+                    line.set("score", score)
+                    var per = JSONLine()
+                    for (k, l) in levels.enumerated() { per.set("\(l)", d.levels[k]) }
+                    line.set("levels", raw: per.text)
+                    if let wp { line.set("threshold", wp.threshold) }
+                    if let v = d.verdict { line.set("anomalous", v.isAnomalous); line.set("verdict", v.rawValue) }
                     if let f = files?[i], let peak {
-                        obj["map"] = f.map.path
-                        obj["overlay"] = f.overlay.path
-                        obj["peak"] = [peak.x, peak.y]
-                        obj["peak_value"] = Double(peak.value)
-                        obj["regions"] = d.regions.map { r -> [String: Any] in
-                            ["box": [r.x, r.y, r.width, r.height], "area": r.area, "peak": Double(r.peak), "peak_at": [r.peakX, r.peakY]]
-                        }
+                        line.set("map", f.map.path)
+                        line.set("overlay", f.overlay.path)
+                        line.set("peak", raw: "[\(peak.x),\(peak.y)]")
+                        line.set("peak_value", Double(peak.value))
+                        line.set("regions", raw: "[" + d.regions.map { r in
+                            var g = JSONLine()
+                            g.set("box", raw: "[\(r.x),\(r.y),\(r.width),\(r.height)]")
+                            g.set("area", r.area)
+                            g.set("peak", Double(r.peak))
+                            g.set("peak_at", raw: "[\(r.peakX),\(r.peakY)]")
+                            return g.text
+                        }.joined(separator: ",") + "]")
                     }
-                    try write(obj)
+                    try write(line.text)
                 } else {
                     let word = d.verdict.map { $0 == .normal ? "normal" : $0.rawValue.uppercased() } ?? "-"
                     let per = levels.enumerated().map { String(format: "%d:%.2f", $1, d.levels[$0]) }.joined(separator: " ")
@@ -225,11 +292,6 @@ enum ScoreCommand {
                 }
             }
             return failed
-        }
-
-        private func write(_ obj: [String: Any]) throws {
-            let d = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
-            try write(String(decoding: d, as: UTF8.self))
         }
 
         private func write(_ line: String) throws { try printOutput(line) }

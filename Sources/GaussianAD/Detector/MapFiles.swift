@@ -63,37 +63,59 @@ public final class MapFiles: @unchecked Sendable {
         return name
     }
 
-    /// Writes each detection's map and overlay (drawn over the image the detection kept, or over
-    /// the file at `paths` read again),
-    /// on the detector's threads; returns the files of each (nil for a failed detection).
-    /// - Throws: the first file that cannot be written (or whose image cannot be read again).
-    public func write(_ detections: [Result<Detection, Error>], paths: [String], detector: Detector) throws -> [(map: URL, overlay: URL)?] {
+    /// The bytes of one image's two files, named.
+    public struct Encoded: Sendable {
+        /// The `.npy` map and the `.png` overlay, and where they go.
+        public let map: [UInt8], overlay: [UInt8], mapURL: URL, overlayURL: URL
+    }
+
+    /// Each detection's map as `.npy` bytes and its overlay as PNG bytes (drawn over the image the
+    /// detection kept, or over the file at `paths` read again), on the network's threads (nil
+    /// for a failed detection).
+    /// - Throws: the first image that cannot be read again.
+    public func encode(_ detections: [Result<Detection, Error>], paths: [String], detector: Detector) throws -> [Encoded?] {
         let n = detections.count
         let names = paths.map { name(for: $0) }
-        let results = Slots<(URL, URL)?>(count: n, nil)
+        let out = Slots<Encoded?>(count: n, nil)
         let errors = ErrorSlots(count: n)
         let (low, high) = detector.overlayRange
         let threshold = detector.file.maps?.pixelThreshold
         let limits = detector.extractor.limits
+        let folder = self.folder
         // On the network's own threads, as its maps were made.
         detector.extractor.backbone.forEach(n) { i, _ in
             guard case .success(let d) = detections[i], let map = d.map else { return }
-            let npy = folder.appendingPathComponent(names[i] + ".npy"), png = folder.appendingPathComponent(names[i] + ".png")
             do {
-                // Never half-written, but not flushed file by file: hundreds of maps a minute.
-                try AtomicFile.write(Data(NPYFile.encode(map.values, shape: [map.height, map.width])), to: npy, durable: false)
                 let image = try d.image ?? Image.decode(contentsOf: URL(fileURLWithPath: paths[i]), limits: limits)
                 guard image.width == map.width, image.height == map.height else {
                     throw GaussianADError.badImage(path: paths[i], reason: "it changed while it was scored (\(image.width) x \(image.height), was \(map.width) x \(map.height))")
                 }
-                let bytes = Overlay.png(image: image, map: map, low: low, high: high, threshold: threshold)
-                try AtomicFile.write(Data(bytes), to: png, durable: false)
-                results[i] = (npy, png)
+                out[i] = Encoded(map: NPYFile.encode(map.values, shape: [map.height, map.width]),
+                                 overlay: Overlay.png(image: image, map: map, low: low, high: high, threshold: threshold),
+                                 mapURL: folder.appendingPathComponent(names[i] + ".npy"),
+                                 overlayURL: folder.appendingPathComponent(names[i] + ".png"))
             } catch {
                 errors[i] = error
             }
         }
         if let e = errors.all.compactMap({ $0 }).first { throw e }
-        return results.all.map { $0.map { (map: $0.0, overlay: $0.1) } }
+        return out.all
+    }
+
+    /// Writes encoded files, each atomically (never half-written) but not flushed one by one:
+    /// hundreds of maps a minute. Returns where each went.
+    /// - Throws: the first file that cannot be written, naming it.
+    public static func save(_ files: [Encoded?]) throws -> [(map: URL, overlay: URL)?] {
+        try files.map { f in
+            guard let f else { return nil }
+            try AtomicFile.write(f.map, to: f.mapURL, durable: false)
+            try AtomicFile.write(f.overlay, to: f.overlayURL, durable: false)
+            return (f.mapURL, f.overlayURL)
+        }
+    }
+
+    /// Encodes and saves each detection's map and overlay (`encode`, then `save`).
+    public func write(_ detections: [Result<Detection, Error>], paths: [String], detector: Detector) throws -> [(map: URL, overlay: URL)?] {
+        try Self.save(try encode(detections, paths: paths, detector: detector))
     }
 }

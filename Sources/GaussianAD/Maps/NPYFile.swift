@@ -12,20 +12,26 @@ public enum NPYFile {
         // Magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64.
         let unpadded = 10 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
-        var out: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]
-        let n = header.utf8.count
-        out += [UInt8(n & 0xff), UInt8(n >> 8)]
-        out += Array(header.utf8)
-        let start = out.count
-        out += [UInt8](repeating: 0, count: values.count * 4)
-        out.withUnsafeMutableBytes { raw in
-            for (i, v) in values.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: start + i * 4, as: UInt32.self) }
+        let head: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0] + [UInt8(header.utf8.count & 0xff), UInt8(header.utf8.count >> 8)]
+            + Array(header.utf8)
+        let total = head.count + values.count * 4
+        return [UInt8](unsafeUninitializedCapacity: total) { b, count in
+            let raw = UnsafeMutableRawBufferPointer(b)
+            raw.copyBytes(from: head)
+            values.withUnsafeBytes { v in
+                // Little-endian float32 as this machine stores them (a big-endian one would swap).
+                if 1.littleEndian == 1 {
+                    UnsafeMutableRawBufferPointer(rebasing: raw[head.count...]).copyMemory(from: v)
+                } else {
+                    for (i, f) in values.enumerated() { raw.storeBytes(of: f.bitPattern.littleEndian, toByteOffset: head.count + i * 4, as: UInt32.self) }
+                }
+            }
+            count = total
         }
-        return out
     }
 
     /// Writes `values` with `shape` to `url` atomically.
     public static func write(_ values: [Float], shape: [Int], to url: URL) throws {
-        try AtomicFile.write(Data(encode(values, shape: shape)), to: url)
+        try AtomicFile.write(encode(values, shape: shape), to: url)
     }
 }

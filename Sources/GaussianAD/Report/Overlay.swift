@@ -10,10 +10,12 @@ public enum Overlay {
     /// 70 %), and the outline of every pixel above `threshold` that touches one below it, white
     /// (`ck_u8_overlay_inferno`).
     public static func rgb8(image: Image, map: AnomalyMap, low: Float, high: Float, threshold: Double?) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: map.width * map.height * 3)
-        ck_u8_overlay_inferno(map.height, map.width, image.pixels, image.channels, map.values, low, high,
-                              threshold == nil ? 0 : 1, AnomalyMap.floatThreshold(threshold ?? 0), &out)
-        return out
+        let n = map.width * map.height * 3
+        return [UInt8](unsafeUninitializedCapacity: n) { b, count in
+            ck_u8_overlay_inferno(map.height, map.width, image.pixels, image.channels, map.values, low, high,
+                                  threshold == nil ? 0 : 1, AnomalyMap.floatThreshold(threshold ?? 0), b.baseAddress!)
+            count = n
+        }
     }
 
     /// PNG bytes of the overlay (see `rgb8`), stored uncompressed: written at the rate images are

@@ -14,12 +14,13 @@ public enum PNGEncoder {
     public static func encode(width: Int, height: Int, rgb8: [UInt8], level: Int = 6) -> [UInt8] {
         precondition(rgb8.count == width * height * 3, "PNGEncoder: \(rgb8.count) samples for \(width) x \(height) RGB")
         let cap = cic_png_encode_bound(UInt32(width), UInt32(height))
-        var out = [UInt8](repeating: 0, count: cap)
-        var n = 0
         var err = [CChar](repeating: 0, count: 128)
         // The bound always suffices, and an in-memory write has no other way to fail.
-        _ = cic_png_encode_rgb8(UInt32(width), UInt32(height), rgb8, Int32(level), &out, cap, &n, &err, err.count)
-        return Array(out[0..<n])
+        return [UInt8](unsafeUninitializedCapacity: cap) { b, count in
+            var n = 0
+            _ = cic_png_encode_rgb8(UInt32(width), UInt32(height), rgb8, Int32(level), b.baseAddress!, cap, &n, &err, err.count)
+            count = n
+        }
     }
 
     /// A `data:` URI of a thumbnail of the image at `url` (longest side `size`), or nil if unreadable.

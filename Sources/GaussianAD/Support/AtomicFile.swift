@@ -48,7 +48,7 @@ public enum AtomicFile {
     /// first) the file is still never seen half-written, but neither flushed nor the folder
     /// searched for stale temporaries.
     /// - Throws: `.unwritableFile` naming `url` and the cause; the temporary file is removed.
-    public static func write(_ data: Data, to url: URL, durable: Bool = true) throws {
+    public static func write(_ data: some ContiguousBytes, to url: URL, durable: Bool = true) throws {
         let dest = resolved(url)
         if let kind = kind(of: dest.path), kind != S_IFREG {
             if kind == S_IFDIR { throw fail(url, "it is a folder") }
@@ -112,7 +112,7 @@ public enum AtomicFile {
         }
     }
 
-    static func writeThrough(_ data: Data, to path: String, name: URL) throws {
+    static func writeThrough(_ data: some ContiguousBytes, to path: String, name: URL) throws {
         let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
         guard fd >= 0 else { throw fail(name, SystemError.reason(errno: errno)) }
         var failure = FileBytes.writeAll(fd, data)
