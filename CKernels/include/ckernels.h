@@ -75,8 +75,9 @@ typedef struct ck_pool ck_pool;
 typedef void (*ck_pool_task)(void *ctx, size_t ith, size_t nth);
 
 /**
- * Starts nthreads - 1 workers (the caller of ck_pool_run is thread 0). Workers spin briefly
- * for the next task, then sleep. Returns NULL if a thread cannot be started.
+ * Starts nthreads - 1 workers (the caller of ck_pool_run is thread 0). Workers spin for the
+ * next task for 0.2 ms (a time, whatever a pause instruction costs on the core), then sleep.
+ * Returns NULL if a thread cannot be started.
  */
 ck_pool *ck_pool_create(size_t nthreads);
 

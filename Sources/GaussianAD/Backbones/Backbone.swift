@@ -181,7 +181,8 @@ public final class Backbone: Sendable {
         var offsets = [Int](repeating: -1, count: plan.levelDims.count)
         for (i, o) in startOffsets(shapes.map(\.count)).enumerated() { offsets[mapLevels[i]] = o }
         let stride = shapes.reduce(0) { $0 + $1.count }
-        var mapValues = [Float](repeating: 0, count: count * stride)
+        // Every value is written by the taps: not zeroed.
+        var mapValues = [Float](unsafeUninitializedCapacity: count * stride) { _, n in n = count * stride }
         input.withUnsafeMutableBufferPointer { inp in
             levels.withUnsafeMutableBufferPointer { lv in
                 mapValues.withUnsafeMutableBufferPointer { mv in

@@ -8,19 +8,32 @@ public struct AnomalyMap: Sendable, Equatable, Codable {
     public let width: Int, height: Int
     /// `height x width` values, row-major.
     public let values: [Float]
+    /// Where the largest value is (the first in row-major order among equals).
+    private let peakIndex: Int
 
     /// A map of `width` x `height` values.
     public init(width: Int, height: Int, values: [Float]) {
         self.width = width
         self.height = height
         self.values = values
+        peakIndex = values.isEmpty ? 0 : ck_f32_argmax(values.count, values)
+    }
+
+    private enum CodingKeys: String, CodingKey { case width, height, values }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let (w, h, v) = (try c.decode(Int.self, forKey: .width), try c.decode(Int.self, forKey: .height), try c.decode([Float].self, forKey: .values))
+        guard w >= 0, h >= 0, v.count == w * h else {
+            throw DecodingError.dataCorruptedError(forKey: .values, in: c, debugDescription: "\(v.count) values for \(w) x \(h)")
+        }
+        self.init(width: w, height: h, values: v)
     }
 
     /// The largest value and its pixel [x, y] (the first in row-major order among equals).
     public var peak: (value: Float, x: Int, y: Int) {
         guard !values.isEmpty, width > 0 else { return (-.infinity, 0, 0) }
-        let at = ck_f32_argmax(values.count, values)
-        return (values[at], at % width, at / width)
+        return (values[peakIndex], peakIndex % width, peakIndex / width)
     }
 
     /// The 8-connected areas of pixels above `threshold`, largest peak first (ties: in the

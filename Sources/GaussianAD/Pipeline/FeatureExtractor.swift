@@ -112,15 +112,15 @@ public final class FeatureExtractor: Sendable {
     }
 
     private func run(_ urls: [URL], stopAtFirstError: Bool, progress: ((Int, Int) -> Void)?) throws -> (features: FeatureMatrix, errors: [Error?]) {
-        var all = emptyBatch
-        all.values.reserveCapacity(urls.count * backbone.levelDims.reduce(0, +))
+        var all: FeatureMatrix? = nil
         var errors: [Error?] = []
         errors.reserveCapacity(urls.count)
         try stream(urls, stopAtFirstError: stopAtFirstError, progress: progress) { feats, _, errs in
-            all.append(feats)
+            // One run (a scoring batch) is handed on as it is, without a copy.
+            if all == nil { all = feats } else { all!.append(feats) }
             errors += errs
         }
-        return (all, errors)
+        return (all ?? emptyBatch, errors)
     }
 
     /// The batches of `urls`: features of the images that could be read (in order), the range
