@@ -37,7 +37,7 @@ enum MapsBench {
             let s = maps.sizes[i]
             var m = AnomalyMap(width: 0, height: 0, values: [])
             time("map (bilinear, smoothing)") { m = model.anomalyMap(distances: d, normalizer: model.normalizer!, height: s.height, width: s.width, workspace: ws) }
-            time("regions") { _ = m.regions(above: model.pixelThreshold!) }
+            time("regions") { _ = m.regions(above: model.pixelThreshold!, workspace: ws) }
             var img: Image? = nil
             try time("decode again") { img = try Image.decode(contentsOf: urls[i]) }
             var rgb: [UInt8] = []

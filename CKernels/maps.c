@@ -1,10 +1,13 @@
 /* maps.c — the arithmetic of anomaly maps on raw buffers: bilinear upsampling of a level's
  * distance map, the separable Gaussian smoothing (SciPy's gaussian_filter, mode "reflect"),
- * and the 8-connected components of a thresholded map. */
+ * the 8-connected components of a thresholded map, and overlays. */
 #include "ckernels.h"
 #include "dispatch_internal.h"
 #include <math.h>
 #include <string.h>
+#if CK_X86
+#include <immintrin.h>
+#endif
 
 /* Source coordinate of output index i (PyTorch's bilinear, align_corners = false):
  * max(0, (i + 0.5) * in / out - 0.5), its floor i0, the next index i1 (clamped) and the weight
@@ -149,32 +152,102 @@ void ck_f64_gaussian_filter(size_t h, size_t w, double *data, double sigma_y, do
     ck_table.gaussian_filter(h, w, data, sigma_y, sigma_x, scratch);
 }
 
-size_t ck_u8_label8(size_t h, size_t w, const uint8_t *mask, int32_t *labels, size_t *queue) {
-    const size_t n = h * w;
-    for (size_t i = 0; i < n; i++) labels[i] = mask[i] ? -1 : 0;
-    int32_t next = 0;
-    for (size_t s = 0; s < n; s++) {
-        if (labels[s] != -1) continue;
-        next++;
-        size_t head = 0, tail = 0;
-        queue[tail++] = s;
-        labels[s] = next;
-        while (head < tail) {
-            const size_t p = queue[head++], y = p / w, x = p % w;
-            for (int dy = -1; dy <= 1; dy++) {
-                if ((dy < 0 && y == 0) || (dy > 0 && y + 1 == h)) continue;
-                for (int dx = -1; dx <= 1; dx++) {
-                    if ((dx < 0 && x == 0) || (dx > 0 && x + 1 == w) || (dx == 0 && dy == 0)) continue;
-                    const size_t q = (size_t)((long)p + dy * (long)w + dx);
-                    if (labels[q] == -1) {
-                        labels[q] = next;
-                        queue[tail++] = q;
-                    }
-                }
-            }
-        }
+/* ------------------------------------------------------- connected areas, by runs
+ *
+ * One pass finds each row's runs of marked pixels and joins each to the runs of the row above
+ * that touch it diagonally or directly (union-find over runs, the smaller index the root, so a
+ * component's root is its first run in row-major order); a second pass over the runs numbers
+ * the roots in order and gathers each component's box, size and peak. Work is one comparison a
+ * pixel and a few operations a run, where a flood fill visits each marked pixel's 8 neighbours. */
+
+size_t ck_regions8_scratch(size_t h, size_t w) { return 7 * h * ((w + 1) / 2); }
+
+static inline int32_t ck_run_root(int32_t *parent, int32_t i) {
+    while (parent[i] != i) {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
     }
-    return (size_t)next;
+    return i;
+}
+
+/* The runs of map > threshold (map given) or mask != 0: returns how many; fills x0, x1, y, the
+ * union-find parents and, with map, each run's largest value and its first column. */
+static inline __attribute__((always_inline)) size_t ck_runs8(size_t h, size_t w, const float *map, float threshold,
+                                                             const uint8_t *mask, int32_t *scratch) {
+    const size_t cap = h * ((w + 1) / 2);
+    int32_t *rx0 = scratch, *rx1 = scratch + cap, *ry = scratch + 2 * cap, *parent = scratch + 3 * cap;
+    int32_t *px = scratch + 5 * cap;
+    float *pv = (float *)(scratch + 6 * cap);
+    size_t nr = 0, prev_begin = 0, prev_end = 0;
+    for (size_t y = 0; y < h; y++) {
+        const float *mrow = map ? map + y * w : NULL;
+        const uint8_t *krow = mask ? mask + y * w : NULL;
+        const size_t cur_begin = nr;
+        size_t j = prev_begin, x = 0;
+        while (x < w) {
+            if (map) {
+                while (x < w && !(mrow[x] > threshold)) x++;
+            } else {
+                while (x < w && !krow[x]) x++;
+            }
+            if (x == w) break;
+            const size_t s = x;
+            if (map) {
+                float best = mrow[x];
+                size_t at = x;
+                for (x++; x < w && mrow[x] > threshold; x++)
+                    if (mrow[x] > best) {
+                        best = mrow[x];
+                        at = x;
+                    }
+                pv[nr] = best;
+                px[nr] = (int32_t)at;
+            } else {
+                while (x < w && krow[x]) x++;
+            }
+            rx0[nr] = (int32_t)s;
+            rx1[nr] = (int32_t)(x - 1);
+            ry[nr] = (int32_t)y;
+            parent[nr] = (int32_t)nr;
+            /* Runs of the row above touching columns s - 1 .. x (x is the column after the run). */
+            while (j < prev_end && (size_t)rx1[j] + 1 < s) j++;
+            for (size_t k = j; k < prev_end && (size_t)rx0[k] <= x; k++) {
+                const int32_t a = ck_run_root(parent, (int32_t)k), b = ck_run_root(parent, (int32_t)nr);
+                if (a < b) parent[b] = a;
+                else if (b < a) parent[a] = b;
+            }
+            nr++;
+        }
+        prev_begin = cur_begin;
+        prev_end = nr;
+    }
+    return nr;
+}
+
+/* Numbers the components of nr runs in the order of their roots: id[root], returns the count. */
+static size_t ck_runs_number(size_t nr, int32_t *parent, int32_t *id) {
+    size_t count = 0;
+    for (size_t i = 0; i < nr; i++) {
+        const int32_t r = ck_run_root(parent, (int32_t)i);
+        parent[i] = r;
+        if ((size_t)r == i) id[i] = (int32_t)count++;
+    }
+    return count;
+}
+
+size_t ck_u8_label8(size_t h, size_t w, const uint8_t *mask, int32_t *labels, int32_t *scratch) {
+    const size_t cap = h * ((w + 1) / 2);
+    const size_t nr = ck_runs8(h, w, NULL, 0.f, mask, scratch);
+    const int32_t *rx0 = scratch, *rx1 = scratch + cap, *ry = scratch + 2 * cap;
+    int32_t *parent = scratch + 3 * cap, *id = scratch + 4 * cap;
+    const size_t count = ck_runs_number(nr, parent, id);
+    memset(labels, 0, h * w * sizeof(int32_t));
+    for (size_t i = 0; i < nr; i++) {
+        const int32_t l = id[parent[i]] + 1;
+        int32_t *row = labels + (size_t)ry[i] * w;
+        for (int32_t x = rx0[i]; x <= rx1[i]; x++) row[x] = l;
+    }
+    return count;
 }
 
 /* Matplotlib's inferno at 11 stops. */
@@ -184,58 +257,174 @@ static const float ck_inferno[11][3] = {
     {0.988f, 0.645f, 0.040f}, {0.964f, 0.843f, 0.273f}, {0.988f, 0.998f, 0.645f},
 };
 
-/* The overlay, written once and compiled per ISA (dispatch table): the colour and opacity of t
- * at 256 steps (finer than the 8-bit output shows), then a lookup and a blend a pixel. */
-#define CK_OVERLAY_BODY                                                                              \
-    float ca[3][256], keep[256];                                                                   \
-    for (int q = 0; q < 256; q++) {                                                                \
-        const float t = (float)q / 255.f, s = t * 10.f;                                            \
-        const int k = s >= 10.f ? 9 : (int)s;                                                      \
-        const float f = s - (float)k, a = 0.7f * t;                                                \
-        for (int c = 0; c < 3; c++)                                                                \
-            ca[c][q] = a * (ck_inferno[k][c] + (ck_inferno[k + 1][c] - ck_inferno[k][c]) * f) * 255.f + 0.5f; \
-        keep[q] = (1.f - a) * 255.f;                                                               \
-    }                                                                                              \
-    const float scale = 255.f / (high - low > 1e-12f ? high - low : 1e-12f);                       \
-    const size_t n = h * w;                                                                        \
-    for (size_t i = 0; i < n; i++) {                                                               \
-        const float grey = channels == 3                                                           \
-            ? 0.299f * image[i * 3] + 0.587f * image[i * 3 + 1] + 0.114f * image[i * 3 + 2]        \
-            : image[i];                                                                            \
-        float u = (map[i] - low) * scale + 0.5f;                                                   \
-        u = u < 0.f ? 0.f : u > 255.f ? 255.f : u;                                                 \
-        const int q = (int)u;                                                                      \
-        const float g = grey * keep[q];                                                            \
-        for (int c = 0; c < 3; c++) {                                                              \
-            float v = g + ca[c][q];                                                                \
-            v = v > 255.f ? 255.f : v < 0.f ? 0.f : v;                                             \
-            rgb[i * 3 + c] = (uint8_t)v;                                                           \
-        }                                                                                          \
-    }                                                                                              \
-    if (!outline) return;                                                                          \
-    for (size_t y = 0; y < h; y++) {                                                               \
-        for (size_t x = 0; x < w; x++) {                                                           \
-            const size_t i = y * w + x;                                                            \
-            if (!(map[i] > threshold)) continue;                                                   \
-            if (x == 0 || y == 0 || x + 1 == w || y + 1 == h || !(map[i - 1] > threshold) ||       \
-                !(map[i + 1] > threshold) || !(map[i - w] > threshold) || !(map[i + w] > threshold)) \
-                rgb[i * 3] = rgb[i * 3 + 1] = rgb[i * 3 + 2] = 255;                                \
-        }                                                                                          \
+/* The overlay. A pixel: t = (map - low) / (high - low) clamped to [0, 1] (NaN: 0), the colour
+ * interpolated between inferno's stops k = floor(10 t) and k + 1, opacity a = 0.7 t over the
+ * image's grey. Colours and slopes are kept per stop, times 255, in 16-entry tables that one
+ * vector permute reads. */
+typedef struct ck_overlay_tables {
+    float base[3][16], slope[3][16];
+} ck_overlay_tables;
+
+static void ck_overlay_tables_fill(ck_overlay_tables *t) {
+    memset(t, 0, sizeof *t);
+    for (int k = 0; k < 10; k++)
+        for (int c = 0; c < 3; c++) {
+            t->base[c][k] = ck_inferno[k][c] * 255.f;
+            t->slope[c][k] = (ck_inferno[k + 1][c] - ck_inferno[k][c]) * 255.f;
+        }
+}
+
+static inline float ck_overlay_grey(const float *image, size_t channels, size_t i) {
+    return channels == 3 ? 0.299f * image[i * 3] + 0.587f * image[i * 3 + 1] + 0.114f * image[i * 3 + 2] : image[i];
+}
+
+/* Pixels i0 .. n - 1, one at a time (the portable kernel, and the vector kernels' tails). */
+static inline void ck_overlay_pixels(size_t i0, size_t n, const float *image, size_t channels, const float *map,
+                                     float low, float inv, const ck_overlay_tables *tab, uint8_t *rgb) {
+    for (size_t i = i0; i < n; i++) {
+        float t = (map[i] - low) * inv;
+        t = t > 0.f ? (t < 1.f ? t : 1.f) : 0.f;
+        const float s = t * 10.f;
+        int k = (int)s;
+        if (k > 9) k = 9;
+        const float f = s - (float)k, a = 0.7f * t;
+        const float base = ck_overlay_grey(image, channels, i) * 255.f * (1.f - a) + 0.5f;
+        for (int c = 0; c < 3; c++) {
+            float v = base + a * (tab->base[c][k] + tab->slope[c][k] * f);
+            v = v > 255.f ? 255.f : v < 0.f ? 0.f : v;
+            rgb[i * 3 + c] = (uint8_t)v;
+        }
     }
+}
+
+/* With outline, every pixel above threshold on the border or with a 4-neighbour not above it
+ * turns white. */
+static void ck_overlay_outline(size_t h, size_t w, const float *map, float threshold, uint8_t *rgb) {
+    for (size_t y = 0; y < h; y++) {
+        for (size_t x = 0; x < w; x++) {
+            const size_t i = y * w + x;
+            if (!(map[i] > threshold)) continue;
+            if (x == 0 || y == 0 || x + 1 == w || y + 1 == h || !(map[i - 1] > threshold) || !(map[i + 1] > threshold) ||
+                !(map[i - w] > threshold) || !(map[i + w] > threshold))
+                rgb[i * 3] = rgb[i * 3 + 1] = rgb[i * 3 + 2] = 255;
+        }
+    }
+}
+
+static float ck_overlay_inverse(float low, float high) { return 1.f / (high - low > 1e-12f ? high - low : 1e-12f); }
 
 void ck_u8_overlay_inferno__portable(size_t h, size_t w, const float *image, size_t channels, const float *map,
                                      float low, float high, int outline, float threshold, uint8_t *rgb) {
-    CK_OVERLAY_BODY
+    ck_overlay_tables tab;
+    ck_overlay_tables_fill(&tab);
+    ck_overlay_pixels(0, h * w, image, channels, map, low, ck_overlay_inverse(low, high), &tab, rgb);
+    if (outline) ck_overlay_outline(h, w, map, threshold, rgb);
 }
+
 #if CK_X86
+/* Four pixels' bytes r | g << 8 | b << 16 a 32-bit lane, packed to 12 bytes in each 128-bit lane. */
+#define CK_RGB_PACK_MASK _mm256_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1, \
+                                          0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1)
+
+/* Eight pixels' bytes to rgb (24 bytes; the 4 after them are overwritten). */
+CK_TARGET_AVX2 static inline void ck_store_rgb8(__m256i r, __m256i g, __m256i b, uint8_t *out) {
+    const __m256i word = _mm256_or_si256(r, _mm256_or_si256(_mm256_slli_epi32(g, 8), _mm256_slli_epi32(b, 16)));
+    const __m256i packed = _mm256_shuffle_epi8(word, CK_RGB_PACK_MASK);
+    _mm_storeu_si128((__m128i *)out, _mm256_castsi256_si128(packed));
+    _mm_storeu_si128((__m128i *)(out + 12), _mm256_extracti128_si256(packed, 1));
+}
+
+CK_TARGET_AVX2 static inline __m256 ck_lookup10_avx2(const float *table, __m256i k, __m256i high) {
+    const __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table), k);
+    const __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table + 8), k);
+    return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(high));
+}
+
 CK_TARGET_AVX2 void ck_u8_overlay_inferno__avx2(size_t h, size_t w, const float *image, size_t channels, const float *map,
                                                 float low, float high, int outline, float threshold, uint8_t *rgb) {
-    CK_OVERLAY_BODY
+    ck_overlay_tables tab;
+    ck_overlay_tables_fill(&tab);
+    const float inv = ck_overlay_inverse(low, high);
+    const size_t n = h * w;
+    const __m256 vlow = _mm256_set1_ps(low), vinv = _mm256_set1_ps(inv), zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.f);
+    const __m256 top = _mm256_set1_ps(255.f), half = _mm256_set1_ps(0.5f);
+    const __m256i nine = _mm256_set1_epi32(9), seven = _mm256_set1_epi32(7);
+    const __m256i idx3 = _mm256_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21);
+    size_t i = 0;
+    for (; i + 10 <= n; i += 8) {
+        __m256 g;
+        if (channels == 3) {
+            const float *p = image + i * 3;
+            g = _mm256_mul_ps(_mm256_set1_ps(0.299f), _mm256_i32gather_ps(p, idx3, 4));
+            g = _mm256_fmadd_ps(_mm256_set1_ps(0.587f), _mm256_i32gather_ps(p + 1, idx3, 4), g);
+            g = _mm256_fmadd_ps(_mm256_set1_ps(0.114f), _mm256_i32gather_ps(p + 2, idx3, 4), g);
+        } else {
+            g = _mm256_loadu_ps(image + i);
+        }
+        __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(map + i), vlow), vinv);
+        t = _mm256_min_ps(_mm256_max_ps(t, zero), one); /* max returns its second operand for NaN: 0 */
+        const __m256 s = _mm256_mul_ps(t, _mm256_set1_ps(10.f));
+        const __m256i k = _mm256_min_epi32(_mm256_cvttps_epi32(s), nine);
+        const __m256i upper = _mm256_cmpgt_epi32(k, seven);
+        const __m256 f = _mm256_sub_ps(s, _mm256_cvtepi32_ps(k)), a = _mm256_mul_ps(t, _mm256_set1_ps(0.7f));
+        const __m256 base = _mm256_fmadd_ps(_mm256_mul_ps(g, top), _mm256_sub_ps(one, a), half);
+        __m256i v[3];
+        for (int c = 0; c < 3; c++) {
+            const __m256 col = _mm256_fmadd_ps(ck_lookup10_avx2(tab.slope[c], k, upper), f, ck_lookup10_avx2(tab.base[c], k, upper));
+            const __m256 x = _mm256_min_ps(_mm256_max_ps(_mm256_fmadd_ps(a, col, base), zero), top);
+            v[c] = _mm256_cvttps_epi32(x);
+        }
+        ck_store_rgb8(v[0], v[1], v[2], rgb + i * 3);
+    }
+    ck_overlay_pixels(i, n, image, channels, map, low, inv, &tab, rgb);
+    if (outline) ck_overlay_outline(h, w, map, threshold, rgb);
 }
+
 CK_TARGET_AVX512 void ck_u8_overlay_inferno__avx512f(size_t h, size_t w, const float *image, size_t channels,
                                                      const float *map, float low, float high, int outline, float threshold,
                                                      uint8_t *rgb) {
-    CK_OVERLAY_BODY
+    ck_overlay_tables tab;
+    ck_overlay_tables_fill(&tab);
+    const float inv = ck_overlay_inverse(low, high);
+    const size_t n = h * w;
+    const __m512 vlow = _mm512_set1_ps(low), vinv = _mm512_set1_ps(inv), zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.f);
+    const __m512 top = _mm512_set1_ps(255.f), half = _mm512_set1_ps(0.5f);
+    const __m512i nine = _mm512_set1_epi32(9);
+    const __m512i idx3 = _mm512_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36, 39, 42, 45);
+    __m512 vbase[3], vslope[3];
+    for (int c = 0; c < 3; c++) {
+        vbase[c] = _mm512_loadu_ps(tab.base[c]);
+        vslope[c] = _mm512_loadu_ps(tab.slope[c]);
+    }
+    size_t i = 0;
+    for (; i + 18 <= n; i += 16) {
+        __m512 g;
+        if (channels == 3) {
+            const float *p = image + i * 3;
+            g = _mm512_mul_ps(_mm512_set1_ps(0.299f), _mm512_i32gather_ps(idx3, p, 4));
+            g = _mm512_fmadd_ps(_mm512_set1_ps(0.587f), _mm512_i32gather_ps(idx3, p + 1, 4), g);
+            g = _mm512_fmadd_ps(_mm512_set1_ps(0.114f), _mm512_i32gather_ps(idx3, p + 2, 4), g);
+        } else {
+            g = _mm512_loadu_ps(image + i);
+        }
+        __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(map + i), vlow), vinv);
+        t = _mm512_min_ps(_mm512_max_ps(t, zero), one); /* max returns its second operand for NaN: 0 */
+        const __m512 s = _mm512_mul_ps(t, _mm512_set1_ps(10.f));
+        const __m512i k = _mm512_min_epi32(_mm512_cvttps_epi32(s), nine);
+        const __m512 f = _mm512_sub_ps(s, _mm512_cvtepi32_ps(k)), a = _mm512_mul_ps(t, _mm512_set1_ps(0.7f));
+        const __m512 base = _mm512_fmadd_ps(_mm512_mul_ps(g, top), _mm512_sub_ps(one, a), half);
+        __m512i v[3];
+        for (int c = 0; c < 3; c++) {
+            const __m512 col = _mm512_fmadd_ps(_mm512_permutexvar_ps(k, vslope[c]), f, _mm512_permutexvar_ps(k, vbase[c]));
+            const __m512 x = _mm512_min_ps(_mm512_max_ps(_mm512_fmadd_ps(a, col, base), zero), top);
+            v[c] = _mm512_cvttps_epi32(x);
+        }
+        ck_store_rgb8(_mm512_castsi512_si256(v[0]), _mm512_castsi512_si256(v[1]), _mm512_castsi512_si256(v[2]), rgb + i * 3);
+        ck_store_rgb8(_mm512_extracti64x4_epi64(v[0], 1), _mm512_extracti64x4_epi64(v[1], 1),
+                      _mm512_extracti64x4_epi64(v[2], 1), rgb + i * 3 + 24);
+    }
+    ck_overlay_pixels(i, n, image, channels, map, low, inv, &tab, rgb);
+    if (outline) ck_overlay_outline(h, w, map, threshold, rgb);
 }
 #endif
 
@@ -388,42 +577,31 @@ size_t ck_f32_argmax(size_t n, const float *v) {
     return at;
 }
 
-size_t ck_f32_regions8(size_t h, size_t w, const float *map, float threshold, int32_t *labels, size_t *queue, size_t cap,
+size_t ck_f32_regions8(size_t h, size_t w, const float *map, float threshold, int32_t *scratch, size_t cap,
                        ck_region *regions) {
-    const size_t n = h * w;
-    for (size_t i = 0; i < n; i++) labels[i] = map[i] > threshold ? -1 : 0;
-    size_t count = 0;
-    for (size_t s = 0; s < n; s++) {
-        if (labels[s] != -1) continue;
-        const int32_t id = (int32_t)++count;
-        ck_region r = {s % w, s / w, s % w, s / w, 0, map[s], s};
-        size_t head = 0, tail = 0;
-        queue[tail++] = s;
-        labels[s] = id;
-        while (head < tail) {
-            const size_t p = queue[head++], y = p / w, x = p % w;
-            r.area++;
-            if (x < r.x0) r.x0 = x;
-            if (x > r.x1) r.x1 = x;
-            if (y < r.y0) r.y0 = y;
-            if (y > r.y1) r.y1 = y;
-            if (map[p] > r.peak || (map[p] == r.peak && p < r.peak_at)) {
-                r.peak = map[p];
-                r.peak_at = p;
-            }
-            for (int dy = -1; dy <= 1; dy++) {
-                if ((dy < 0 && y == 0) || (dy > 0 && y + 1 == h)) continue;
-                for (int dx = -1; dx <= 1; dx++) {
-                    if ((dx < 0 && x == 0) || (dx > 0 && x + 1 == w) || (dx == 0 && dy == 0)) continue;
-                    const size_t q = (size_t)((long)p + dy * (long)w + dx);
-                    if (labels[q] == -1) {
-                        labels[q] = id;
-                        queue[tail++] = q;
-                    }
-                }
-            }
+    const size_t rcap = h * ((w + 1) / 2);
+    const size_t nr = ck_runs8(h, w, map, threshold, NULL, scratch);
+    const int32_t *rx0 = scratch, *rx1 = scratch + rcap, *ry = scratch + 2 * rcap, *px = scratch + 5 * rcap;
+    int32_t *parent = scratch + 3 * rcap, *id = scratch + 4 * rcap;
+    const float *pv = (const float *)(scratch + 6 * rcap);
+    const size_t count = ck_runs_number(nr, parent, id);
+    for (size_t i = 0; i < nr; i++) {
+        const size_t k = (size_t)id[parent[i]];
+        if (k >= cap) continue;
+        ck_region *r = &regions[k];
+        const size_t x0 = (size_t)rx0[i], x1 = (size_t)rx1[i], y = (size_t)ry[i];
+        if ((size_t)parent[i] == i) {
+            /* A component's first run: its first row, and the first of its largest values so far. */
+            *r = (ck_region){x0, y, x1, y, 0, pv[i], y * w + (size_t)px[i]};
+        } else if (pv[i] > r->peak) {
+            /* Runs come in row-major order: a later run takes the peak only when strictly larger. */
+            r->peak = pv[i];
+            r->peak_at = y * w + (size_t)px[i];
         }
-        if (count <= cap) regions[count - 1] = r;
+        r->area += x1 - x0 + 1;
+        if (x0 < r->x0) r->x0 = x0;
+        if (x1 > r->x1) r->x1 = x1;
+        r->y1 = y;
     }
     return count;
 }

@@ -383,13 +383,16 @@ void ck_f64_mahalanobis_inverse_f32(size_t n, size_t d, const float *y, size_t l
 /** inv (d x d) = the inverse of the lower triangular l (d x d, row-major, nonzero diagonal). */
 void ck_f64_lower_inverse(size_t d, const double *l, double *inv);
 
+/** Scratch (int32 elements) of ck_u8_label8 and ck_f32_regions8 for an h x w map: 7 h ceil(w / 2). */
+size_t ck_regions8_scratch(size_t h, size_t w);
+
 /**
  * Labels the 8-connected components of the nonzero pixels of mask (h x w): labels[i] = 0 where
  * mask[i] is 0, else the component's number, 1, 2, ... in the order of each component's first
- * pixel in row-major order (SciPy's ndimage.label with a 3 x 3 structure of ones). queue holds
- * h * w indices. Returns the number of components.
+ * pixel in row-major order (SciPy's ndimage.label with a 3 x 3 structure of ones). scratch holds
+ * ck_regions8_scratch(h, w) elements; h * w below 2^31. Returns the number of components.
  */
-size_t ck_u8_label8(size_t h, size_t w, const uint8_t *mask, int32_t *labels, size_t *queue);
+size_t ck_u8_label8(size_t h, size_t w, const uint8_t *mask, int32_t *labels, int32_t *scratch);
 
 /** The index of the largest of n values (the first among equals; 0 for none). */
 size_t ck_f32_argmax(size_t n, const float *v);
@@ -404,19 +407,21 @@ typedef struct ck_region {
 
 /**
  * The 8-connected areas of the pixels of map (h x w) above threshold, numbered as ck_u8_label8
- * numbers them: labels (h x w) as there, and the first cap areas' bounding boxes, sizes and
- * peaks (the first pixel of the largest value, in row-major order) in regions. queue holds
- * h * w indices. Returns the number of areas (more than cap when regions was too short).
+ * numbers them: the first cap areas' bounding boxes, sizes and peaks (the first pixel of the
+ * largest value, in row-major order) in regions. scratch holds ck_regions8_scratch(h, w)
+ * elements; h * w below 2^31. Returns the number of areas (more than cap when regions was too
+ * short).
  */
-size_t ck_f32_regions8(size_t h, size_t w, const float *map, float threshold, int32_t *labels, size_t *queue, size_t cap,
+size_t ck_f32_regions8(size_t h, size_t w, const float *map, float threshold, int32_t *scratch, size_t cap,
                        ck_region *regions);
 
 /**
  * The overlay of an anomaly map on its image, rgb (h x w x 3 bytes): the image (h x w x channels
  * floats in [0, 1], channels 1 or 3) in grey (0.299 R + 0.587 G + 0.114 B), the map (h x w) over
- * it in matplotlib's inferno colour map, t = (map - low) / (high - low) clamped to [0, 1] (in 256
- * steps) picking the colour and 0.7 t its opacity; with outline, every pixel above threshold that
- * is on the border or has a 4-neighbour not above it is white. Bytes are round(255 v) clamped.
+ * it in matplotlib's inferno colour map, t = (map - low) / (high - low) clamped to [0, 1] (NaN:
+ * 0) picking the colour (linear between the colour map's 11 stops) and 0.7 t its opacity; with
+ * outline, every pixel above threshold that is on the border or has a 4-neighbour not above it
+ * is white. Bytes are round(255 v) clamped.
  */
 void ck_u8_overlay_inferno(size_t h, size_t w, const float *image, size_t channels, const float *map, float low,
                            float high, int outline, float threshold, uint8_t *rgb);

@@ -82,9 +82,46 @@ final class MapKernelTests: KernelLevelTestCase {
         let l = try kernels()["label"] as! [String: Any]
         let h = l["h"] as! Int, w = l["w"] as! Int
         let mask = (l["mask"] as! [Int]).map(UInt8.init)
-        var labels = [Int32](repeating: -7, count: h * w), queue = [Int](repeating: 0, count: h * w)
-        XCTAssertEqual(ck_u8_label8(h, w, mask, &labels, &queue), l["count"] as! Int)
+        var labels = [Int32](repeating: -7, count: h * w), scratch = [Int32](repeating: -7, count: ck_regions8_scratch(h, w))
+        XCTAssertEqual(ck_u8_label8(h, w, mask, &labels, &scratch), l["count"] as! Int)
         XCTAssertEqual(labels.map(Int.init), l["labels"] as! [Int])
+    }
+
+    /// A map's defect regions (ck_f32_regions8 through AnomalyMap.regions) are scipy.ndimage.label's
+    /// components of the map above the threshold, with their boxes, areas and peaks (the first
+    /// pixel of the largest value), on smooth fields with rings and U shapes, one row and one column.
+    func testRegionsMatchSciPy() throws {
+        for r in try kernels()["regions"] as! [[String: Any]] {
+            let h = r["h"] as! Int, w = r["w"] as! Int, t = r["threshold"] as! Double
+            let map = AnomalyMap(width: w, height: h, values: (r["map"] as! [Double]).map(Float.init))
+            let want = (r["regions"] as! [[String: Any]]).enumerated().sorted {
+                (($0.1["peak"] as! Double), $1.0) > (($1.1["peak"] as! Double), $0.0)
+            }.map(\.1)
+            let got = map.regions(above: t)
+            XCTAssertEqual(got.count, want.count, "\(h)x\(w)")
+            for (g, e) in zip(got, want) {
+                XCTAssertEqual([g.x, g.y, g.width, g.height], e["box"] as! [Int], "\(h)x\(w)")
+                XCTAssertEqual(g.area, e["area"] as! Int, "\(h)x\(w)")
+                XCTAssertEqual(g.peak, Float(e["peak"] as! Double), "\(h)x\(w)")
+                XCTAssertEqual(g.peakY * w + g.peakX, e["peak_at"] as! Int, "\(h)x\(w)")
+            }
+        }
+    }
+
+    /// Overlays (the kernel of the level under test) are the NumPy formula's bytes (within one:
+    /// float32 against float64 rounding), on grey and colour images whose sizes leave vector
+    /// tails, with the regions' outline.
+    func testOverlayMatchesItsFormula() throws {
+        for o in try kernels()["overlay"] as! [[String: Any]] {
+            let h = o["h"] as! Int, w = o["w"] as! Int, ch = o["channels"] as! Int
+            let image = Image(width: w, height: h, channels: ch, pixels: (o["image"] as! [Double]).map(Float.init))
+            let map = AnomalyMap(width: w, height: h, values: (o["map"] as! [Double]).map(Float.init))
+            let got = Overlay.rgb8(image: image, map: map, low: Float(o["low"] as! Double), high: Float(o["high"] as! Double),
+                                   threshold: o["threshold"] as? Double)
+            let want = o["rgb"] as! [Int]
+            XCTAssertEqual(got.count, want.count)
+            for i in want.indices { XCTAssertLessThanOrEqual(abs(Int(got[i]) - want[i]), 1, "\(h)x\(w)x\(ch) byte \(i)") }
+        }
     }
 
     /// Pixel AUROC equals scikit-learn's roc_auc_score and AUPRO MVTec AD's compute_pro and

@@ -96,8 +96,8 @@ public final class Detector: Sendable {
         var row = 0
         for e in errors {
             if let e { out.append(.failure(e)); continue }
-            let m = makesMaps ? maps[row] : nil
-            let regions = m.map { $0.regions(above: file.maps!.pixelThreshold!) } ?? []
+            let m = makesMaps ? maps[row].map : nil
+            let regions = makesMaps ? maps[row].regions : []
             let image = feats.maps.flatMap { $0.images.isEmpty ? nil : $0.images[row] }
             out.append(.success(Detection(score: comb[row], levels: scores.perLevel.map { $0[row] },
                                           verdict: file.workingPoint?.verdict(comb[row]), map: m, regions: regions, image: image)))
@@ -106,17 +106,19 @@ public final class Detector: Sendable {
         return out
     }
 
-    /// The anomaly map of every row of `feats` at its image's size, on `threads` threads.
-    func maps(_ feats: FeatureMatrix) -> [AnomalyMap] {
-        guard let maps = feats.maps, let model = file.maps else { return [] }
+    /// The anomaly map of every row of `feats` at its image's size and its regions, on the
+    /// network's threads.
+    func maps(_ feats: FeatureMatrix) -> [(map: AnomalyMap, regions: [DefectRegion])] {
+        guard let maps = feats.maps, let model = file.maps, let threshold = model.pixelThreshold else { return [] }
         let net = extractor.backbone
-        let results = Slots<AnomalyMap?>(count: maps.count, nil)
+        let results = Slots<(map: AnomalyMap, regions: [DefectRegion])?>(count: maps.count, nil)
         let spaces = (0..<net.threads).map { _ in MapWorkspace() }
         // On the network's own threads: no other threads compete with its next run.
         net.forEach(maps.count) { i, thread in
             let s = maps.sizes[i]
-            results[i] = model.anomalyMap(distances: model.distanceMaps(maps, image: i), normalizer: model.normalizer!,
-                                          height: s.height, width: s.width, workspace: spaces[thread])
+            let m = model.anomalyMap(distances: model.distanceMaps(maps, image: i), normalizer: model.normalizer!,
+                                     height: s.height, width: s.width, workspace: spaces[thread])
+            results[i] = (m, m.regions(above: threshold, workspace: spaces[thread]))
         }
         return results.all.map { $0! }
     }

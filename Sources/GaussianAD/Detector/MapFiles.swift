@@ -91,7 +91,8 @@ public final class MapFiles: @unchecked Sendable {
                     throw GaussianADError.badImage(path: paths[i], reason: "it changed while it was scored (\(image.width) x \(image.height), was \(map.width) x \(map.height))")
                 }
                 out[i] = Encoded(map: NPYFile.encode(map.values, shape: [map.height, map.width]),
-                                 overlay: Overlay.png(image: image, map: map, low: low, high: high, threshold: threshold),
+                                 overlay: Overlay.png(image: image, map: map, low: low, high: high,
+                                                      threshold: d.regions.isEmpty ? nil : threshold),
                                  mapURL: folder.appendingPathComponent(names[i] + ".npy"),
                                  overlayURL: folder.appendingPathComponent(names[i] + ".png"))
             } catch {

@@ -37,23 +37,23 @@ public struct AnomalyMap: Sendable, Equatable, Codable {
     }
 
     /// The 8-connected areas of pixels above `threshold`, largest peak first (ties: in the
-    /// order of their first pixel).
-    public func regions(above threshold: Double) -> [DefectRegion] {
+    /// order of their first pixel); `workspace` lends its scratch (one per thread).
+    public func regions(above threshold: Double, workspace: MapWorkspace = MapWorkspace()) -> [DefectRegion] {
         let n = width * height
-        // Nothing above the threshold, as in most normal images: no labelling.
-        guard n > 0, Double(peak.value) > threshold else { return [] }
-        // Scratch the labelling writes before it reads: not zeroed.
-        let labels = UnsafeMutablePointer<Int32>.allocate(capacity: n), queue = UnsafeMutablePointer<Int>.allocate(capacity: n)
-        defer { labels.deallocate(); queue.deallocate() }
+        // Nothing above the threshold, as in most normal images: no labelling. Maps come from
+        // images within the input limits, far below 2^31 pixels.
+        guard n > 0, n < Int(Int32.max), Double(peak.value) > threshold else { return [] }
+        let scratch = workspace.regionScratch(ck_regions8_scratch(height, width))
         var cap = 64
         while true {
             var found = [ck_region](repeating: ck_region(), count: cap)
-            let k = ck_f32_regions8(height, width, values, Self.floatThreshold(threshold), labels, queue, cap, &found)
+            let k = ck_f32_regions8(height, width, values, Self.floatThreshold(threshold), scratch, cap, &found)
             if k > cap { cap = k; continue }
-            return found.prefix(k).enumerated().map { _, r in
+            let list = found.prefix(k).map { r in
                 DefectRegion(x: r.x0, y: r.y0, width: r.x1 - r.x0 + 1, height: r.y1 - r.y0 + 1, area: r.area,
                              peak: r.peak, peakX: r.peak_at % width, peakY: r.peak_at / width)
-            }.sorted { $0.peak > $1.peak }
+            }
+            return list.indices.sorted { (list[$0].peak, $1) > (list[$1].peak, $0) }.map { list[$0] }
         }
     }
 

@@ -236,7 +236,8 @@ public struct NormalizerAccumulator: Sendable, Equatable {
 public final class MapWorkspace {
     private(set) var map: UnsafeMutablePointer<Double>
     private(set) var scratch: UnsafeMutablePointer<Double>
-    private var mapCount = 0, scratchCount = 0
+    private var regions: UnsafeMutablePointer<Int32>
+    private var mapCount = 0, scratchCount = 0, regionsCount = 0
 
     /// One axis's matrix (m x n) and its rows' nonzero column ranges.
     final class Matrix {
@@ -267,11 +268,23 @@ public final class MapWorkspace {
     public init() {
         map = .allocate(capacity: 1)
         scratch = .allocate(capacity: 1)
+        regions = .allocate(capacity: 1)
     }
 
     deinit {
         map.deallocate()
         scratch.deallocate()
+        regions.deallocate()
+    }
+
+    /// Scratch of `n` int32 for the labelling of regions (`ck_f32_regions8`), not zeroed.
+    func regionScratch(_ n: Int) -> UnsafeMutablePointer<Int32> {
+        if n > regionsCount {
+            regions.deallocate()
+            regions = .allocate(capacity: n)
+            regionsCount = n
+        }
+        return regions
     }
 
     /// Makes the buffers hold at least `map` and `scratch` doubles.

@@ -37,8 +37,11 @@ public struct PixelMetrics: Sendable {
             throw GaussianADError.invalidArgument("a map of \(map.count) values and a mask of \(mask.count) for \(width) x \(height) pixels")
         }
         if let bad = map.first(where: { !$0.isFinite }) { throw GaussianADError.invalidArgument("an anomaly map value is not finite (\(bad))") }
-        var labels = [Int32](repeating: 0, count: n), queue = [Int](repeating: 0, count: n)
-        let k = ck_u8_label8(height, width, mask, &labels, &queue)
+        guard n < Int(Int32.max) else { throw GaussianADError.invalidArgument("a mask of \(width) x \(height) pixels: at most 2^31 - 1") }
+        var labels = [Int32](repeating: 0, count: n)
+        let scratch = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, ck_regions8_scratch(height, width)))
+        defer { scratch.deallocate() }
+        let k = ck_u8_label8(height, width, mask, &labels, scratch)
         let first = regionSizes.count
         regionSizes += [Int](repeating: 0, count: k)
         keys.reserveCapacity(keys.count + n)
