@@ -567,14 +567,20 @@ void ck_f64_lower_inverse(size_t d, const double *l, double *inv) {
 /* ------------------------------------------------------------------ peaks and regions */
 
 size_t ck_f32_argmax(size_t n, const float *v) {
-    size_t at = 0;
-    float best = n ? v[0] : 0.f;
-    for (size_t i = 1; i < n; i++)
-        if (v[i] > best) {
-            best = v[i];
-            at = i;
-        }
-    return at;
+    /* The largest value in eight independent lanes (no chain of dependent comparisons), then its
+     * first index. */
+    if (n == 0) return 0;
+    float m[8];
+    for (int l = 0; l < 8; l++) m[l] = v[0];
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) m[l] = v[i + l] > m[l] ? v[i + l] : m[l];
+    float best = m[0];
+    for (int l = 1; l < 8; l++) best = m[l] > best ? m[l] : best;
+    for (; i < n; i++) best = v[i] > best ? v[i] : best;
+    for (i = 0; i < n; i++)
+        if (v[i] == best) return i;
+    return 0; /* every value NaN */
 }
 
 size_t ck_f32_regions8(size_t h, size_t w, const float *map, float threshold, int32_t *scratch, size_t cap,
