@@ -102,7 +102,7 @@ enum EngineBench {
         let m = MachineFacts.current
         print(m.summary)
         let o = PlanOptions.heuristic(for: m)
-        print("heuristic plan: fuse blocks from \(MachineFacts.size(o.fuseMinBytes)), fused scratch \(MachineFacts.size(o.fuseScratchBytes)), im2col chunk \(MachineFacts.size(o.im2colChunkBytes)), Winograd band \(MachineFacts.size(o.winogradBandBytes)), GEMM panel budget \(MachineFacts.size(o.gemmPanelBudget)), last-stage sub-batches of \(MachineFacts.size(o.subBatchBytes))")
+        print("heuristic plan: fuse blocks from \(MachineFacts.size(o.fuseMinBytes)), fused scratch \(MachineFacts.size(o.fuseScratchBytes)), im2col chunk \(MachineFacts.size(o.im2colChunkBytes)), Winograd band \(MachineFacts.size(o.winogradBandBytes)), GEMM panel budget \(MachineFacts.size(o.gemmPanelBudget)), next panel prefetched up to \(MachineFacts.size(o.gemmPrefetchBytes)), last-stage sub-batches of \(MachineFacts.size(o.subBatchBytes))")
         writeJSON(["machine": machineJSON()])
     }
 

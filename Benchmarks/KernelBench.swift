@@ -26,7 +26,7 @@ enum KernelBench {
         Kernels.ensureInitialised()
         let cpu = ck_cpu_isa()
         let machine = MachineFacts.current
-        let budget = PlanOptions.heuristic(for: machine).gemmPanelBudget
+        let budget = PlanOptions.heuristic(for: machine).gemmPanelBudget, prefetch = PlanOptions.heuristic(for: machine).gemmPrefetchBytes
         print("machine: \(machine.summary)")
         print("GEMM micro-kernels (GFLOP/s, one thread), OpenBLAS SGEMM on the same shapes last")
         for i in 0..<ck_gemm_ukernel_count() {
@@ -37,7 +37,7 @@ enum KernelBench {
                 var packed = [Float](repeating: 0, count: ck_f32_gemm_packed_size(uk.pointee.nr, k, n))
                 ck_f32_gemm_pack(uk.pointee.nr, k, n, b, n, bias, &packed)
                 var c = [Float](repeating: 0, count: m * n)
-                let t = time { ck_f32_gemm_run(uk, m, n, k, a, k, packed, nil, 0, &c, n, CK_ACT_RELU6, 0, 1, budget) }
+                let t = time { ck_f32_gemm_run(uk, m, n, k, a, k, packed, nil, 0, &c, n, CK_ACT_RELU6, 0, 1, budget, prefetch) }
                 line += String(format: " %6.1f", 2 * Double(m * n * k) / t / 1e9)
             }
             print(line)

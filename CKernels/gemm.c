@@ -260,7 +260,7 @@ const ck_gemm_ukernel *ck_gemm_ukernel_for(ck_isa isa, size_t m, size_t n) {
 
 void ck_f32_gemm_run(const ck_gemm_ukernel *uk, size_t m, size_t n, size_t k, const float *a,
                      size_t lda, const float *packed, const float *residual, size_t ldr, float *c,
-                     size_t ldc, ck_act act, size_t ith, size_t nth, size_t panel_budget) {
+                     size_t ldc, ck_act act, size_t ith, size_t nth, size_t panel_budget, size_t prefetch_bytes) {
     if (m == 0 || n == 0 || nth == 0) return;
     const size_t mr = uk->mr, nr = uk->nr, panel = (k + 1) * nr;
     const size_t tiles_m = (m + mr - 1) / mr, tiles_n = (n + nr - 1) / nr;
@@ -276,10 +276,21 @@ void ck_f32_gemm_run(const ck_gemm_ukernel *uk, size_t m, size_t n, size_t k, co
     /* Weights larger than the budget are streamed once per row block: loop panels outside. */
     const int panels_outer = panel * (n1 - n0) * sizeof(float) > panel_budget;
     if (panels_outer) {
+        /* Streamed weights come from L3 or memory: with panels of at most prefetch_bytes, while
+         * a panel's row tiles run each tile asks for its share of the next panel's cache lines,
+         * so that the next panel's first tile does not wait for them (at batch 1 the network's
+         * last stage has 49 rows: few tiles to hide a panel's latency behind). */
+        const size_t lines = panel * sizeof(float) / 64, tiles = m1 - m0;
+        const size_t share = tiles ? (lines + tiles - 1) / tiles : 0;
+        const int prefetch = panel * sizeof(float) <= prefetch_bytes;
         for (size_t jt = n0; jt < n1; jt++) {
             size_t j = jt * nr, nc = n - j < nr ? n - j : nr;
+            const char *next = prefetch && jt + 1 < n1 ? (const char *)(packed + (jt + 1) * panel) : NULL;
             for (size_t it = m0; it < m1; it++) {
                 size_t i = it * mr, rows = m - i < mr ? m - i : mr;
+                if (next)
+                    for (size_t l = (it - m0) * share; l < (it - m0 + 1) * share && l < lines; l++)
+                        __builtin_prefetch(next + l * 64, 0, 2);
                 uk->fn(rows, nc, k, a + i * lda, lda, packed + jt * panel,
                        residual ? residual + i * ldr + j : NULL, ldr, c + i * ldc + j, ldc, act);
             }

@@ -171,10 +171,13 @@ void ck_f32_gemm_pack(size_t nr, size_t k, size_t n, const float *b, size_t ldb,
  * panel_budget: bytes of packed weights a thread keeps in cache (the planner derives it from
  * the L2 size); when its share of panels is larger, panels loop outside the row tiles so that
  * each weight is streamed once, else row tiles loop outside so that a rows' tile stays in L1.
+ * prefetch_bytes: when panels loop outside and one panel has at most this many bytes, the row
+ * tiles of each panel prefetch the next panel (0: never; the planner derives it from L1d).
  */
 void ck_f32_gemm_run(const ck_gemm_ukernel *uk, size_t m, size_t n, size_t k, const float *a,
                      size_t lda, const float *packed, const float *residual, size_t ldr, float *c,
-                     size_t ldc, ck_act act, size_t ith, size_t nth, size_t panel_budget);
+                     size_t ldc, ck_act act, size_t ith, size_t nth, size_t panel_budget,
+                     size_t prefetch_bytes);
 
 /** The reference twin: the same product in float64 accumulation, b unpacked (k x n, ldb). */
 void ck_f32_gemm_ref(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,

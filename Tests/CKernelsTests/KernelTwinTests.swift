@@ -97,10 +97,11 @@ final class KernelTwinTests: XCTestCase {
                                 ck_f32_gemm_pack(uk.pointee.nr, k, n, b, n, bias, &packed)
                                 for nth in 1...3 {
                                     var out = [Float](repeating: .nan, count: m * n)
-                                    // Two threads loop panels outside (no panel budget), the others row tiles.
-                                    let budget = nth == 2 ? 0 : 1 << 30
+                                    // Two threads loop panels outside (no panel budget) prefetching
+                                    // the next panel, three without, one row tiles.
+                                    let budget = nth == 1 ? 1 << 30 : 0, prefetch = nth == 2 ? 1 << 30 : 0
                                     for ith in 0..<nth {
-                                        ck_f32_gemm_run(uk, m, n, k, a, k, packed, useRes ? res : nil, n, &out, n, act, ith, nth, budget)
+                                        ck_f32_gemm_run(uk, m, n, k, a, k, packed, useRes ? res : nil, n, &out, n, act, ith, nth, budget, prefetch)
                                     }
                                     for i in 0..<out.count where !(abs(out[i] - ref[i]) <= 2e-5 * max(1, abs(ref[i]))) {
                                         XCTFail("\(String(cString: uk.pointee.name)) m\(m) n\(n) k\(k) act \(act) res \(useRes) nth \(nth): [\(i)] \(out[i]) vs \(ref[i])")
@@ -243,7 +244,7 @@ final class KernelTwinTests: XCTestCase {
         var packed = [Float](repeating: 0, count: ck_f32_gemm_packed_size(uk.pointee.nr, k * k * cin, cout))
         ck_f32_gemm_pack(uk.pointee.nr, k * k * cin, cout, wt, cout, b, &packed)
         var out = [Float](repeating: 0, count: oh * ow * cout)
-        ck_f32_gemm_run(uk, oh * ow, cout, k * k * cin, col, k * k * cin, packed, nil, 0, &out, cout, CK_ACT_NONE, 0, 1, 1 << 20)
+        ck_f32_gemm_run(uk, oh * ow, cout, k * k * cin, col, k * k * cin, packed, nil, 0, &out, cout, CK_ACT_NONE, 0, 1, 1 << 20, 1 << 20)
         for oy in 0..<oh { for ox in 0..<ow { for o in 0..<cout {
             var acc = Double(b[o])
             for ky in 0..<k { for kx in 0..<k {

@@ -82,8 +82,8 @@ final class PlanTuningTests: KernelLevelTestCase {
         XCTAssertFalse(m.model.isEmpty)
     }
 
-    /// The heuristic plan scales with L2: a 512 KiB machine fuses more blocks and uses smaller
-    /// bands than a 2 MiB one; with nothing known it assumes 256 KiB.
+    /// The heuristic plan scales with the caches: a 512 KiB L2 fuses more blocks and uses smaller
+    /// bands than a 2 MiB one (with nothing known it assumes 256 KiB); the GEMM prefetch follows L1d.
     func testHeuristicPlanFollowsTheCaches() {
         func facts(_ l2: Int) -> MachineFacts {
             MachineFacts(model: "test", isa: "avx2", kernels: "avx2", l1dBytes: 32 << 10, l2Bytes: l2, l3Bytes: 32 << 20, cores: 2)
@@ -93,6 +93,8 @@ final class PlanTuningTests: KernelLevelTestCase {
         XCTAssertEqual(large.fuseMinBytes, 2 << 20)
         XCTAssertEqual(small.fuseScratchBytes, 192 << 10)
         XCTAssertEqual(small.gemmPanelBudget, 256 << 10)
+        // Streamed GEMM panels of at most half of L1d prefetch the next.
+        XCTAssertEqual(small.gemmPrefetchBytes, 16 << 10)
         XCTAssertLessThan(small.winogradBandBytes, large.winogradBandBytes)
         XCTAssertEqual(PlanOptions.heuristic(for: facts(0)).fuseMinBytes, 256 << 10)
         XCTAssertTrue(small.isValid && large.isValid)

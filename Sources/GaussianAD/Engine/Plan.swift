@@ -36,6 +36,8 @@ struct PackedGemm: @unchecked Sendable {
     let m: Int, k: Int, n: Int
     /// Bytes of packed weights a thread keeps in cache (PlanOptions.gemmPanelBudget).
     let panelBudget: Int
+    /// Panels of at most this many bytes prefetch the next (PlanOptions.gemmPrefetchBytes).
+    let prefetchBytes: Int
 
     /// Packs `weights` ([k][n]) and `bias` (n) for the micro-kernel the options name for this
     /// shape (a tuned plan), else the heuristic's choice for products of about `m` rows (the
@@ -47,6 +49,7 @@ struct PackedGemm: @unchecked Sendable {
         self.k = k
         self.n = n
         self.panelBudget = options.gemmPanelBudget
+        self.prefetchBytes = options.gemmPrefetchBytes
         weights = FloatStorage(count: ck_f32_gemm_packed_size(kernel.pointee.nr, k, n))
         w.withUnsafeBufferPointer { wp in
             if let b = bias {
@@ -70,7 +73,7 @@ struct PackedGemm: @unchecked Sendable {
     @inline(__always)
     func run(m: Int, a: UnsafePointer<Float>, residual: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>,
              act: ck_act, ith: Int, nth: Int) {
-        ck_f32_gemm_run(kernel, m, n, k, a, k, weights.pointer, residual, n, c, n, act, ith, nth, panelBudget)
+        ck_f32_gemm_run(kernel, m, n, k, a, k, weights.pointer, residual, n, c, n, act, ith, nth, panelBudget, prefetchBytes)
     }
 }
 

@@ -24,6 +24,9 @@ public struct PlanOptions: Sendable, Codable, Equatable {
     public var winogradBandBytes: Int
     /// Bytes of packed weights a thread keeps in cache inside one GEMM (see ck_f32_gemm_run).
     public var gemmPanelBudget: Int
+    /// A GEMM whose weights stream (beyond `gemmPanelBudget`) prefetches its next panel of
+    /// weights while a panel has at most this many bytes (0: never; see ck_f32_gemm_run).
+    public var gemmPrefetchBytes: Int = 0
     /// Whether 3x3 stride-1 convolutions use Winograd F(2x2, 3x3).
     public var winograd: Bool
     /// Whether a batch's images are spread one per thread while there are enough of them
@@ -59,12 +62,14 @@ public struct PlanOptions: Sendable, Codable, Equatable {
     /// The plan derived from a core's L2 size (docs/PERFORMANCE.md, "the heuristic plan"):
     /// fuse blocks whose expanded tensor does not fit in L2, give a fused block 3/8 of L2 for
     /// its ring and band, im2col 3/32 of it, a Winograd band and a GEMM's weights half of it,
-    /// and sub-batches of the last stage twice of it.
+    /// and sub-batches of the last stage twice of it; streamed GEMM panels of at most half of L1d
+    /// prefetch the next.
     public static func heuristic(for machine: MachineFacts) -> PlanOptions {
         let l2 = machine.planningL2Bytes
         var o = PlanOptions(fuseMinBytes: l2, fuseScratchBytes: l2 / 8 * 3, im2colChunkBytes: max(l2 / 32 * 3, 16 << 10),
                             winogradBandBytes: l2 / 2, gemmPanelBudget: l2 / 2, winograd: true, spreadImages: true)
         o.subBatchBytes = 2 * l2
+        o.gemmPrefetchBytes = machine.planningL1dBytes / 2
         return o
     }
 
@@ -72,13 +77,13 @@ public struct PlanOptions: Sendable, Codable, Equatable {
     public var isValid: Bool {
         let sizes = [fuseScratchBytes, im2colChunkBytes, winogradBandBytes, gemmPanelBudget]
         return fuseMinBytes >= 0 && fuseMinBytes <= Self.never && sizes.allSatisfy { $0 >= 4 << 10 && $0 <= 1 << 30 }
-            && subBatchBytes >= 0 && subBatchBytes <= 1 << 30
+            && subBatchBytes >= 0 && subBatchBytes <= 1 << 30 && gemmPrefetchBytes >= 0 && gemmPrefetchBytes <= 1 << 30
             && gemmKernels.count <= 10_000 && gemmKernels.allSatisfy { $0.key.count <= 64 && $0.value.count <= 128 }
     }
 
     enum CodingKeys: String, CodingKey {
-        case fuseMinBytes, fuseScratchBytes, im2colChunkBytes, winogradBandBytes, gemmPanelBudget, winograd, spreadImages, subBatchBytes,
-             gemmKernels
+        case fuseMinBytes, fuseScratchBytes, im2colChunkBytes, winogradBandBytes, gemmPanelBudget, gemmPrefetchBytes, winograd, spreadImages,
+             subBatchBytes, gemmKernels
     }
 
     /// Decodes options; `gemmKernels` may be absent.
@@ -89,6 +94,7 @@ public struct PlanOptions: Sendable, Codable, Equatable {
         im2colChunkBytes = try c.decode(Int.self, forKey: .im2colChunkBytes)
         winogradBandBytes = try c.decode(Int.self, forKey: .winogradBandBytes)
         gemmPanelBudget = try c.decode(Int.self, forKey: .gemmPanelBudget)
+        gemmPrefetchBytes = try c.decode(Int.self, forKey: .gemmPrefetchBytes)
         winograd = try c.decode(Bool.self, forKey: .winograd)
         spreadImages = try c.decode(Bool.self, forKey: .spreadImages)
         subBatchBytes = try c.decode(Int.self, forKey: .subBatchBytes)

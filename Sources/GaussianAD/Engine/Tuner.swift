@@ -36,6 +36,8 @@ public enum Tuner {
         }
         knobs.append(vary("im2col-chunk-bytes", [machine.planningL1dBytes, l2 / 8, l2 / 4], \.im2colChunkBytes))
         knobs.append(vary("gemm-panel-budget", [l2 / 4, l2 / 2, l2], \.gemmPanelBudget))
+        let l1 = machine.planningL1dBytes
+        knobs.append(vary("gemm-prefetch-bytes", [0, l1 / 4, l1 / 2, l1], \.gemmPrefetchBytes))
         if batch >= 2 * threads {
             knobs.append(vary("sub-batch-bytes", [0, l2, 2 * l2, 4 * l2], \.subBatchBytes))
         }
@@ -149,11 +151,11 @@ public enum Tuner {
                 return p
             }
             var best = [Double](repeating: .infinity, count: candidates.count)
-            let budget = gemm.panelBudget
+            let budget = gemm.panelBudget, prefetch = gemm.prefetchBytes
             for round in 0..<8 {
                 for (i, u) in candidates.enumerated() {
                     let t0 = now()
-                    ck_f32_gemm_run(u, m, n, k, a, k, packed[i], nil, 0, &c, n, CK_ACT_NONE, 0, 1, budget)
+                    ck_f32_gemm_run(u, m, n, k, a, k, packed[i], nil, 0, &c, n, CK_ACT_NONE, 0, 1, budget, prefetch)
                     if round > 0 { best[i] = min(best[i], now() - t0) }
                 }
             }
@@ -176,6 +178,7 @@ public enum Tuner {
         case "winograd-band-bytes": into.winogradBandBytes = from.winogradBandBytes
         case "im2col-chunk-bytes": into.im2colChunkBytes = from.im2colChunkBytes
         case "gemm-panel-budget": into.gemmPanelBudget = from.gemmPanelBudget
+        case "gemm-prefetch-bytes": into.gemmPrefetchBytes = from.gemmPrefetchBytes
         case "spread-images": into.spreadImages = from.spreadImages
         case "sub-batch-bytes": into.subBatchBytes = from.subBatchBytes
         default: break
@@ -192,6 +195,7 @@ public enum Tuner {
         case "winograd-band-bytes": return bytes(o.winogradBandBytes)
         case "im2col-chunk-bytes": return bytes(o.im2colChunkBytes)
         case "gemm-panel-budget": return bytes(o.gemmPanelBudget)
+        case "gemm-prefetch-bytes": return o.gemmPrefetchBytes == 0 ? "never" : "panels up to " + MachineFacts.size(o.gemmPrefetchBytes)
         case "spread-images": return o.spreadImages ? "one image per thread" : "every op split over the threads"
         case "sub-batch-bytes": return o.subBatchBytes == 0 ? "off" : MachineFacts.size(o.subBatchBytes)
         default: return "?"

@@ -36,7 +36,7 @@ public struct TuningFile: Sendable, Codable, Equatable {
     /// What the file says it is; anything else is not read.
     public static let format = "gaussian-ad tuning"
     /// The plan format; files of another version are stale and ignored.
-    public static let version = 2
+    public static let version = 3
     /// Largest file read (a few hundred entries take some KiB).
     public static let maxBytes = 4 << 20
 
