@@ -1,4 +1,5 @@
 /* conv.c — im2col for dense convolutions over NHWC images (the stem). */
+#include <string.h>
 #include "ckernels.h"
 
 void ck_f32_im2col_nhwc(const ck_conv2d_geom *g, const float *in, float *col) {
@@ -22,7 +23,11 @@ void ck_f32_im2col_rows_nhwc(const ck_conv2d_geom *g, const float *in, float *co
                     /* The k taps of this row are k * C contiguous floats: one plain copy loop
                      * (small C, as in a stem, makes memcpy calls per tap the cost). */
                     const float *src = in + ((size_t)iy * W + (size_t)ix0) * C;
-                    for (size_t j = 0; j < seg; j++) dst[j] = src[j];
+                    /* Copies of a size known here (the 3-channel stems: k 3 and 7) compile to
+                     * a few vector moves, where the general loop costs more than the copy. */
+                    if (seg == 9) memcpy(dst, src, 9 * sizeof(float));
+                    else if (seg == 21) memcpy(dst, src, 21 * sizeof(float));
+                    else for (size_t j = 0; j < seg; j++) dst[j] = src[j];
                 } else {
                     for (size_t kx = 0; kx < k; kx++) {
                         const long ix = ix0 + (long)kx;
