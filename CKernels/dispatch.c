@@ -120,7 +120,6 @@ ck_isa ck_dispatch_init(ck_isa max_isa) {
         t.winograd_output = ck_f32_winograd23_output__avx512f;
         t.gaussian_filter = ck_f64_gaussian_filter__avx512f;
         t.mahalanobis_f32 = ck_f64_mahalanobis_inverse_f32__avx512f;
-        t.overlay = ck_u8_overlay_inferno__avx512f;
         t.map_apply = ck_f64_map_apply__avx512f;
     }
 #endif

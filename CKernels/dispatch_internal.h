@@ -37,13 +37,14 @@ typedef struct ck_dispatch_table {
     void ck_f64_gaussian_filter__##SUFFIX(size_t, size_t, double *, double, double, double *);          \
     void ck_f64_mahalanobis_inverse_f32__##SUFFIX(size_t, size_t, const float *, size_t, const double *, const double *, \
                                                   double *, double *);                                  \
-    void ck_u8_overlay_inferno__##SUFFIX(size_t, size_t, const float *, size_t, const float *, float, float, int, float, \
-                                         uint8_t *);                                                            \
     void ck_f64_map_apply__##SUFFIX(size_t, size_t, const double *, size_t, size_t, const double *, const size_t *, \
                                     const size_t *, const double *, const size_t *, const size_t *, double, double *, double *);
 CK_DECLARE_SIMPLE_VARIANTS(portable)
 CK_DECLARE_SIMPLE_VARIANTS(avx2)
 CK_DECLARE_SIMPLE_VARIANTS(avx512f)
+/* The overlay: portable and AVX2 (which the AVX-512 level uses too). */
+void ck_u8_overlay_inferno__portable(size_t, size_t, const float *, size_t, const float *, float, float, int, float, uint8_t *);
+void ck_u8_overlay_inferno__avx2(size_t, size_t, const float *, size_t, const float *, float, float, int, float, uint8_t *);
 
 /* The best registered depthwise kernel up to isa (dwconv.c). */
 ck_dwconv_fn ck_dwconv_best(ck_isa isa);

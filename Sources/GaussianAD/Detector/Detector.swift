@@ -33,6 +33,8 @@ public final class Detector: Sendable {
     public let makesMaps: Bool
     /// Threads of the statistics and the maps (nil: every core).
     public let threads: Int?
+    /// One map workspace per network thread, kept from batch to batch.
+    private let workspaces: Workspaces
 
     /// A detector of `model` (read from `modelPath`, named in errors) on `backbone`, whose
     /// weights must be those the model was fitted with; with `maps`, the model must have
@@ -56,6 +58,7 @@ public final class Detector: Sendable {
         file = model
         makesMaps = maps
         self.threads = threads
+        workspaces = Workspaces(count: maps ? backbone.threads : 0)
         extractor = FeatureExtractor(backbone: backbone, batchSize: batchSize, limits: limits,
                                      mapLevels: maps ? model.maps!.settings.levels : [], keepsImages: maps)
     }
@@ -112,7 +115,7 @@ public final class Detector: Sendable {
         guard let maps = feats.maps, let model = file.maps, let threshold = model.pixelThreshold else { return [] }
         let net = extractor.backbone
         let results = Slots<(map: AnomalyMap, regions: [DefectRegion])?>(count: maps.count, nil)
-        let spaces = (0..<net.threads).map { _ in MapWorkspace() }
+        let spaces = workspaces.each
         // On the network's own threads: no other threads compete with its next run.
         net.forEach(maps.count) { i, thread in
             let s = maps.sizes[i]
@@ -122,4 +125,12 @@ public final class Detector: Sendable {
         }
         return results.all.map { $0! }
     }
+}
+
+/// A detector's map workspaces, one per network thread: `Backbone.forEach` runs one call at a
+/// time and hands each of its threads its own index, so no workspace is ever used by two
+/// threads at once.
+private final class Workspaces: @unchecked Sendable {
+    let each: [MapWorkspace]
+    init(count: Int) { each = (0..<count).map { _ in MapWorkspace() } }
 }

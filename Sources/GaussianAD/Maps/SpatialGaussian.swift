@@ -59,13 +59,15 @@ public struct SpatialGaussian: Sendable, Equatable {
         let d = shape.c, P = shape.positions
         var out = [Double](repeating: 0, count: P), work = [Double](repeating: 0, count: 16 * d)
         out.withUnsafeMutableBufferPointer { o in
-            if cells.count == 1 {
-                ck_f64_mahalanobis_inverse_f32(P, d, map, d, cells[0].mean, inverses[0], &work, o.baseAddress!)
-            } else {
-                for p in 0..<P {
-                    let c = cellOfPosition[p]
-                    ck_f64_mahalanobis_inverse_f32(1, d, map + p * d, d, cells[c].mean, inverses[c], &work, o.baseAddress! + p)
-                }
+            // Runs of consecutive positions of one cell (the whole map with one cell, a row's
+            // stretch of a cell otherwise), each in one call.
+            var p = 0
+            while p < P {
+                let c = cellOfPosition[p]
+                var end = p + 1
+                while end < P && cellOfPosition[end] == c { end += 1 }
+                ck_f64_mahalanobis_inverse_f32(end - p, d, map + p * d, d, cells[c].mean, inverses[c], &work, o.baseAddress! + p)
+                p = end
             }
         }
         return out
@@ -130,8 +132,7 @@ public struct SpatialModel: Sendable, Equatable {
         let sy = MapSettings.smoothingSigma * Double(height) / Double(inputSize)
         let sx = MapSettings.smoothingSigma * Double(width) / Double(inputSize)
         let n = height * width
-        workspace.reserve(map: n, scratch: (levels.map(\.shape.h).max() ?? 0) * width)
-        let out = workspace.map, tmp = workspace.scratch
+        let (out, tmp) = workspace.buffers(map: n, scratch: (levels.map(\.shape.h).max() ?? 0) * width)
         out.update(repeating: 0, count: n)
         for (l, g) in levels.enumerated() {
             let z = normalizer.standardized(distances[l], level: l)
@@ -228,76 +229,5 @@ public struct NormalizerAccumulator: Sendable, Equatable {
             sum[l].indices.map { p in max(MapNormalizer.minimumSD, max(0, sumSquares[l][p] / n - mean[l][p] * mean[l][p]).squareRoot()) }
         }
         return MapNormalizer(mean: mean, sd: sd, images: images)
-    }
-}
-
-/// Buffers one thread reuses from map to map (a map at a large image's size is megabytes; fresh
-/// ones every image cost their page faults), and the resize-and-smooth matrices of the sizes seen.
-public final class MapWorkspace {
-    private(set) var map: UnsafeMutablePointer<Double>
-    private(set) var scratch: UnsafeMutablePointer<Double>
-    private var regions: UnsafeMutablePointer<Int32>
-    private var mapCount = 0, scratchCount = 0, regionsCount = 0
-
-    /// One axis's matrix (m x n) and its rows' nonzero column ranges.
-    final class Matrix {
-        let a: [Double], lo: [Int], hi: [Int]
-        init(n: Int, m: Int, sigma: Double) {
-            var a = [Double](repeating: 0, count: m * n), lo = [Int](repeating: 0, count: m), hi = lo
-            var kern = [Double](repeating: 0, count: 2 * ck_gaussian_radius(sigma) + 1)
-            ck_f64_upsample_smooth_matrix(n, m, sigma, &a, &lo, &hi, &kern)
-            (self.a, self.lo, self.hi) = (a, lo, hi)
-        }
-    }
-
-    private struct Key: Hashable { let n: Int, m: Int, sigma: Double }
-    private var matrices: [Key: Matrix] = [:]
-
-    /// The matrix resizing n samples to m and smoothing them by sigma (kept for the next image;
-    /// the last few dozen sizes).
-    func matrix(n: Int, m: Int, sigma: Double) -> Matrix {
-        let k = Key(n: n, m: m, sigma: sigma)
-        if let x = matrices[k] { return x }
-        if matrices.count >= 32 { matrices.removeAll() }
-        let x = Matrix(n: n, m: m, sigma: sigma)
-        matrices[k] = x
-        return x
-    }
-
-    /// Empty buffers, grown on use.
-    public init() {
-        map = .allocate(capacity: 1)
-        scratch = .allocate(capacity: 1)
-        regions = .allocate(capacity: 1)
-    }
-
-    deinit {
-        map.deallocate()
-        scratch.deallocate()
-        regions.deallocate()
-    }
-
-    /// Scratch of `n` int32 for the labelling of regions (`ck_f32_regions8`), not zeroed.
-    func regionScratch(_ n: Int) -> UnsafeMutablePointer<Int32> {
-        if n > regionsCount {
-            regions.deallocate()
-            regions = .allocate(capacity: n)
-            regionsCount = n
-        }
-        return regions
-    }
-
-    /// Makes the buffers hold at least `map` and `scratch` doubles.
-    func reserve(map n: Int, scratch s: Int) {
-        if n > mapCount {
-            self.map.deallocate()
-            self.map = .allocate(capacity: n)
-            mapCount = n
-        }
-        if s > scratchCount {
-            self.scratch.deallocate()
-            self.scratch = .allocate(capacity: s)
-            scratchCount = s
-        }
     }
 }

@@ -76,13 +76,7 @@ public enum AtomicFile {
     }
 
     /// Removes every `.NAME.tmp-PID-*` in `folder` whose process PID no longer exists.
-    public static func removeStaleTemporaries(in folder: URL) {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
-        for n in names where n.hasPrefix(".") {
-            guard let r = n.range(of: ".tmp-"), let pid = Int32(n[r.upperBound...].prefix { $0 != "-" }), pid > 0, pid != getpid() else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH { unlink(folder.appendingPathComponent(n).path) }
-        }
-    }
+    public static func removeStaleTemporaries(in folder: URL) { removeStale(in: folder, prefix: ".") }
 
     /// The destination with a symbolic link followed, so that the link's target is replaced.
     static func resolved(_ url: URL) -> URL {
@@ -103,11 +97,16 @@ public enum AtomicFile {
 
     /// Removes `.NAME.tmp-PID-*` beside `dest` whose process PID no longer exists.
     static func removeStaleTemporaries(of dest: URL) {
-        let dir = dest.deletingLastPathComponent()
-        let prefix = ".\(dest.lastPathComponent).tmp-"
+        removeStale(in: dest.deletingLastPathComponent(), prefix: ".\(dest.lastPathComponent).tmp-")
+    }
+
+    /// Removes the temporary files in `dir` whose names start with `prefix` and whose process
+    /// (the PID after the name's last `.tmp-`) no longer exists.
+    private static func removeStale(in dir: URL, prefix: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return }
         for n in names where n.hasPrefix(prefix) {
-            guard let pid = Int32(n.dropFirst(prefix.count).prefix { $0 != "-" }), pid > 0, pid != getpid() else { continue }
+            guard let r = n.range(of: ".tmp-", options: .backwards), let pid = Int32(n[r.upperBound...].prefix { $0 != "-" }),
+                  pid > 0, pid != getpid() else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH { unlink(dir.appendingPathComponent(n).path) }
         }
     }
