@@ -30,61 +30,104 @@ void ck_f32_dwconv_nhwc__portable(const ck_conv2d_geom *g, const float *in, size
 }
 
 #if CK_X86
-/* Register-blocked interior tiles: P output pixels of one row and one channel vector; each
- * input row segment the P pixels need ((P - 1) * S + K vectors) is loaded once and reused by
- * all K taps, instead of once per tap and pixel. Specialised for the kernel and stride. */
-#define CK_DW_TILE(NAME, TARGET, VEC, MLOAD, MSTORE, MASKT, FMA, ACT, K, S, P)                   \
-    TARGET static inline void NAME(const float *in, size_t in_ring, size_t W, size_t C,          \
-                                   long iy0, size_t ky0, size_t ky1, long ix0, const float *w,    \
-                                   MASKT mk, int full, VEC bv, ck_act act, float *o) {           \
-        (void)full;                                                                             \
+/* Register tiles: P output pixels of one row and one full channel vector. Input-stationary:
+ * per kernel row the K weight vectors are loaded, then each of the row's (P - 1) * S + K input
+ * columns is loaded once and multiplied into every pixel whose taps cover it, so P accumulators,
+ * K weights and one input are live (within AVX2's 16 registers for P <= 8, K <= 5). The first LO
+ * and last HI input columns lie outside the image: they are skipped. Always inlined and called
+ * with constant LO, HI (the _lh dispatcher below), so each border tile is as unchecked as the
+ * interior one; rows[ky] points at input row iy0 + ky (rows of a ring resolved by the caller). */
+#define CK_DW_TILE(NAME, TARGET, VEC, LOADU, STOREU, FMA, ACT, K, S, P)                         \
+    TARGET __attribute__((always_inline)) static inline void NAME(                                \
+        const float *const *rows, size_t C, size_t c, size_t ky0, size_t ky1, long ix0,          \
+        const float *w, VEC bv, ck_act act, float *o, int LO, int HI) {                           \
         VEC acc[P];                                                                             \
         _Pragma("unroll") for (int p = 0; p < P; p++) acc[p] = bv;                              \
         for (size_t ky = ky0; ky < ky1; ky++) {                                                 \
-            const size_t iy = (size_t)(iy0 + (long)ky);                                         \
-            const float *ip = in + (in_ring ? iy % in_ring : iy) * W * C + (size_t)ix0 * C;     \
-            VEC x[(P - 1) * S + K];                                                             \
-            _Pragma("unroll") for (int j = 0; j < (P - 1) * S + K; j++) x[j] = MLOAD(mk, ip + j * C); \
-            _Pragma("unroll") for (int kx = 0; kx < K; kx++) {                                  \
-                const VEC wv = MLOAD(mk, w + (ky * K + kx) * C);                                \
-                _Pragma("unroll") for (int p = 0; p < P; p++) acc[p] = FMA(x[p * S + kx], wv, acc[p]); \
-            }                                                                                   \
-        }                                                                                       \
-        _Pragma("unroll") for (int p = 0; p < P; p++) MSTORE(o + p * C, mk, ACT(acc[p], act));  \
-    }
-
-/* The same tile for the border and the last columns of a row: input columns outside the image
- * read as zero (checked per column, so nothing outside the row is read), and only the first np
- * of the P pixels are stored. */
-#define CK_DW_TILE_EDGE(NAME, TARGET, VEC, MLOAD, MSTORE, MASKT, FMA, ACT, ZERO, K, S, P)           \
-    TARGET static inline void NAME(const float *in, size_t in_ring, size_t W, size_t C,          \
-                                   long iy0, size_t ky0, size_t ky1, long ix0, const float *w,    \
-                                   MASKT mk, int full, VEC bv, ck_act act, float *o, size_t np) { \
-        (void)full;                                                                             \
-        VEC acc[P];                                                                             \
-        _Pragma("unroll") for (int p = 0; p < P; p++) acc[p] = bv;                              \
-        for (size_t ky = ky0; ky < ky1; ky++) {                                                 \
-            const size_t iy = (size_t)(iy0 + (long)ky);                                         \
-            const float *row = in + (in_ring ? iy % in_ring : iy) * W * C;                      \
-            VEC x[(P - 1) * S + K];                                                             \
+            /* The column stride made opaque per row: one running pointer, not N hoisted     \
+             * offsets spilling out of the 16 general registers. */                             \
+            size_t cs = C;                                                                      \
+            __asm__("" : "+r"(cs));                                                             \
+            const float *xp = rows[ky] + c + (ix0 + LO) * (long)cs;                             \
+            VEC wv[K];                                                                          \
+            _Pragma("unroll") for (int kx = 0; kx < K; kx++) wv[kx] = LOADU(w + (ky * K + kx) * C); \
             _Pragma("unroll") for (int j = 0; j < (P - 1) * S + K; j++) {                       \
-                const long ix = ix0 + j;                                                        \
-                x[j] = ix >= 0 && ix < (long)W ? MLOAD(mk, row + (size_t)ix * C) : ZERO;         \
-            }                                                                                   \
-            _Pragma("unroll") for (int kx = 0; kx < K; kx++) {                                  \
-                const VEC wv = MLOAD(mk, w + (ky * K + kx) * C);                                \
-                _Pragma("unroll") for (int p = 0; p < P; p++) acc[p] = FMA(x[p * S + kx], wv, acc[p]); \
+                if (j < LO || j >= (P - 1) * S + K - HI) continue;                              \
+                const VEC x = LOADU(xp);                                                        \
+                xp += cs;                                                                       \
+                _Pragma("unroll") for (int p = 0; p < P; p++) {                                 \
+                    const int kx = j - p * S;                                                   \
+                    if (kx >= 0 && kx < K) acc[p] = FMA(x, wv[kx], acc[p]);                     \
+                }                                                                               \
             }                                                                                   \
         }                                                                                       \
-        _Pragma("unroll") for (int p = 0; p < P; p++)                                           \
-            if ((size_t)p < np) MSTORE(o + p * C, mk, ACT(acc[p], act));                        \
+        _Pragma("unroll") for (int p = 0; p < P; p++) STOREU(o + p * C, ACT(acc[p], act));      \
+    }                                                                                           \
+    /* One instance per (LO, HI) up to the 2 columns of a k5 border; others checked at run time. */ \
+    TARGET static void NAME##_lh(const float *const *rows, size_t C, size_t c, size_t ky0,       \
+                                 size_t ky1, long ix0, const float *w, VEC bv, ck_act act,       \
+                                 float *o, long lo, long hi) {                                   \
+        switch (lo <= 2 && hi <= 2 ? lo * 3 + hi : -1) {                                        \
+        case 0: NAME(rows, C, c, ky0, ky1, ix0, w, bv, act, o, 0, 0); break;                    \
+        case 1: NAME(rows, C, c, ky0, ky1, ix0, w, bv, act, o, 0, 1); break;                    \
+        case 2: NAME(rows, C, c, ky0, ky1, ix0, w, bv, act, o, 0, 2); break;                    \
+        case 3: NAME(rows, C, c, ky0, ky1, ix0, w, bv, act, o, 1, 0); break;                    \
+        case 4: NAME(rows, C, c, ky0, ky1, ix0, w, bv, act, o, 1, 1); break;                    \
+        case 5: NAME(rows, C, c, ky0, ky1, ix0, w, bv, act, o, 1, 2); break;                    \
+        case 6: NAME(rows, C, c, ky0, ky1, ix0, w, bv, act, o, 2, 0); break;                    \
+        case 7: NAME(rows, C, c, ky0, ky1, ix0, w, bv, act, o, 2, 1); break;                    \
+        case 8: NAME(rows, C, c, ky0, ky1, ix0, w, bv, act, o, 2, 2); break;                    \
+        default: NAME(rows, C, c, ky0, ky1, ix0, w, bv, act, o, (int)lo, (int)hi); break;       \
+        }                                                                                       \
     }
+/* The tiles of one ISA: kernels 3 and 5, strides 1 and 2, 7 and 8 pixels. */
+#define CK_DW_TILES(ISA, TARGET, VEC, LOADU, STOREU, FMA, ACT)                                  \
+    CK_DW_TILE(ck_dw_tile_##ISA##_k3s1_p7, TARGET, VEC, LOADU, STOREU, FMA, ACT, 3, 1, 7)       \
+    CK_DW_TILE(ck_dw_tile_##ISA##_k3s1_p8, TARGET, VEC, LOADU, STOREU, FMA, ACT, 3, 1, 8)       \
+    CK_DW_TILE(ck_dw_tile_##ISA##_k3s2_p7, TARGET, VEC, LOADU, STOREU, FMA, ACT, 3, 2, 7)       \
+    CK_DW_TILE(ck_dw_tile_##ISA##_k3s2_p8, TARGET, VEC, LOADU, STOREU, FMA, ACT, 3, 2, 8)       \
+    CK_DW_TILE(ck_dw_tile_##ISA##_k5s1_p7, TARGET, VEC, LOADU, STOREU, FMA, ACT, 5, 1, 7)       \
+    CK_DW_TILE(ck_dw_tile_##ISA##_k5s1_p8, TARGET, VEC, LOADU, STOREU, FMA, ACT, 5, 1, 8)       \
+    CK_DW_TILE(ck_dw_tile_##ISA##_k5s2_p7, TARGET, VEC, LOADU, STOREU, FMA, ACT, 5, 2, 7)       \
+    CK_DW_TILE(ck_dw_tile_##ISA##_k5s2_p8, TARGET, VEC, LOADU, STOREU, FMA, ACT, 5, 2, 8)
+#define CK_DW_TILE_KMAX 5
 
-/* Per output row: with register tiles for the kernel and stride (k 3 / 5, s 1 / 2), the whole
- * row goes P pixels at a time, interior tiles unchecked and the border and last ones by the edge
- * tile. Otherwise the columns whose taps all lie inside the image are computed four pixels at
- * a time (each weight vector loaded once for the four); border columns one at a time with the
- * taps clipped. Channels go in vectors of WIDTH, the tail with a mask (MASKLOAD / MASKSTORE). */
+/* A whole row by tiles of P pixels (rows of at least P): tile after tile, the last one moved
+ * back to end at the row's end (it recomputes a few pixels rather than storing a part), each
+ * told how many of its input columns lie outside the image on either side. */
+#define CK_DW_ROW_TILES(TILE, P)                                                               \
+    if (g->out_w >= P) {                                                                       \
+        const long nin = (long)((P - 1) * s + k);                                              \
+        for (ox = 0;;) {                                                                       \
+            const long ix0 = (long)(ox * s) - (long)g->pad_left;                               \
+            TILE(rows, C, c, ky0, ky1, ix0, w + c, bv, act, orow + ox * C + c, ix0 < 0 ? -ix0 : 0, \
+                 ix0 + nin > (long)W ? ix0 + nin - (long)W : 0);                               \
+            if (ox + P >= g->out_w) break;                                                     \
+            ox = ox + 2 * P <= g->out_w ? ox + P : g->out_w - P;                               \
+        }                                                                                      \
+        ox = g->out_w;                                                                         \
+    }
+/* Of the two tile widths, the one that computes fewer padded pixels for the row (ties: 8);
+ * 7 fits rows of 7, 14, 28, 56 and 112 pixels exactly. */
+#define CK_DW_ROW_TILES2(ISA, KK, SS)                                                          \
+    if (k == KK && s == SS) {                                                                  \
+        if ((g->out_w + 6) / 7 * 7 < (g->out_w + 7) / 8 * 8) {                                 \
+            CK_DW_ROW_TILES(ck_dw_tile_##ISA##_k##KK##s##SS##_p7_lh, 7)                        \
+        } else {                                                                               \
+            CK_DW_ROW_TILES(ck_dw_tile_##ISA##_k##KK##s##SS##_p8_lh, 8)                        \
+        }                                                                                      \
+    }
+#define CK_DW_RUN_TILES(ISA)                                                                   \
+    CK_DW_ROW_TILES2(ISA, 3, 1)                                                                \
+    else CK_DW_ROW_TILES2(ISA, 3, 2)                                                           \
+    else CK_DW_ROW_TILES2(ISA, 5, 1)                                                           \
+    else CK_DW_ROW_TILES2(ISA, 5, 2)
+
+/* Per output row: the input rows of its taps resolved once (a ring's modulo not per tile).
+ * Full channel vectors of a 3 x 3 or 5 x 5 kernel go by the register tiles (TILES); the rest
+ * (the channel tail, other kernels) by the columns whose taps all lie inside the image, four
+ * pixels at a time (each weight vector loaded once for the four), and the border columns one
+ * at a time with the taps clipped; channels in vectors of WIDTH, the tail with a mask. */
 #define CK_DW_BODY(VEC, WIDTH, LOADU, STOREU, MLOAD, MSTORE, MASKT, MKMASK, SET1, FMA, ACT, TILES) \
     const size_t k = g->kernel, s = g->stride, C = g->channels, W = g->in_w;                   \
     size_t x_lo = (g->pad_left + s - 1) / s, x_hi = 0;                                          \
@@ -96,6 +139,9 @@ void ck_f32_dwconv_nhwc__portable(const ck_conv2d_geom *g, const float *in, size
         const size_t ky0 = iy0 < 0 ? (size_t)(-iy0) : 0;                                        \
         size_t ky1 = k;                                                                         \
         if (iy0 + (long)k > (long)g->in_h) ky1 = (size_t)((long)g->in_h - iy0);                 \
+        const float *rows[CK_DW_TILE_KMAX] = {0};                                               \
+        if (k <= CK_DW_TILE_KMAX)                                                               \
+            for (size_t ky = ky0; ky < ky1; ky++) rows[ky] = CK_DW_ROW(iy0 + (long)ky);          \
         float *orow = out + (oy - out_row0) * g->out_w * C;                                     \
         for (size_t c = 0; c < C; c += WIDTH) {                                                 \
             const MASKT mk = MKMASK(C - c);                                                     \
@@ -103,7 +149,7 @@ void ck_f32_dwconv_nhwc__portable(const ck_conv2d_geom *g, const float *in, size
             (void)full;                                                                         \
             const VEC bv = bias ? MLOAD(mk, bias + c) : SET1(0.f);                              \
             size_t ox = 0;                                                                      \
-            TILES                                                                               \
+            if (full) { TILES }                                                                 \
             for (int pass = 0; pass < 3; pass++) {                                              \
                 const size_t end = pass == 0 ? x_lo : pass == 1 ? x_hi : g->out_w;              \
                 if (pass == 1) {                                                                \
@@ -159,45 +205,7 @@ CK_TARGET_AVX2 static inline __m256i ck_mask8(size_t left) {
         else _mm256_maskstore_ps((p), (m), (v));                                               \
     } while (0)
 
-#define CK_DW_TILES_AVX2(K, S, P)                                                                          \
-    CK_DW_TILE(ck_dw_tile_avx2_k##K##s##S##_p##P, CK_TARGET_AVX2, __m256, CK_AVX2_MLOAD, CK_AVX2_MSTORE_FN,  \
-               __m256i, _mm256_fmadd_ps, ck_act8v, K, S, P)                                              \
-    CK_DW_TILE_EDGE(ck_dw_edge_avx2_k##K##s##S##_p##P, CK_TARGET_AVX2, __m256, CK_AVX2_MLOAD, CK_AVX2_MSTORE_FN, \
-                    __m256i, _mm256_fmadd_ps, ck_act8v, _mm256_setzero_ps(), K, S, P)
-#define CK_AVX2_MSTORE_FN(p, m, v) CK_AVX2_MSTORE(p, m, v)
-/* Pixels per tile within AVX2's 16 registers (P accumulators, (P - 1) * S + K inputs; the
- * weight can be the FMA's memory operand), two widths where rows of 7 or 14 pixels need them. */
-CK_DW_TILES_AVX2(3, 1, 4)
-CK_DW_TILES_AVX2(3, 1, 7)
-CK_DW_TILES_AVX2(3, 2, 4)
-CK_DW_TILES_AVX2(5, 1, 4)
-CK_DW_TILES_AVX2(5, 2, 4)
-/* A whole row by tiles of P pixels: unchecked where every tap is inside (x_lo <= ox,
- * ox + P <= x_hi), the edge tile elsewhere. */
-#define CK_DW_ROW_TILES(PFX, EPFX, P)                                                          \
-    for (; ox < g->out_w; ox += P) {                                                           \
-        const long ix0 = (long)(ox * s) - (long)g->pad_left;                                   \
-        const size_t np = g->out_w - ox < P ? g->out_w - ox : P;                               \
-        if (np == P && ox >= x_lo && ox + P <= x_hi)                                           \
-            PFX(in + c, in_ring, W, C, iy0, ky0, ky1, ix0, w + c, mk, full, bv, act, orow + ox * C + c); \
-        else                                                                                   \
-            EPFX(in + c, in_ring, W, C, iy0, ky0, ky1, ix0, w + c, mk, full, bv, act, orow + ox * C + c, np); \
-    }                                                                                          \
-    ox = g->out_w;
-/* Of two tile widths, the one that computes fewer padded pixels for the row (ties: PB). */
-#define CK_DW_ROW_TILES2(ISA, KK, SS, PA, PB)                                                  \
-    if (k == KK && s == SS) {                                                                  \
-        const size_t wa = (g->out_w + PA - 1) / PA * PA, wb = (g->out_w + PB - 1) / PB * PB;   \
-        if (wa < wb) { CK_DW_ROW_TILES(ck_dw_tile_##ISA##_k##KK##s##SS##_p##PA, ck_dw_edge_##ISA##_k##KK##s##SS##_p##PA, PA) } \
-        else { CK_DW_ROW_TILES(ck_dw_tile_##ISA##_k##KK##s##SS##_p##PB, ck_dw_edge_##ISA##_k##KK##s##SS##_p##PB, PB) } \
-    }
-#define CK_DW_ROW_TILES1(ISA, KK, SS, P)                                                       \
-    if (k == KK && s == SS) { CK_DW_ROW_TILES(ck_dw_tile_##ISA##_k##KK##s##SS##_p##P, ck_dw_edge_##ISA##_k##KK##s##SS##_p##P, P) }
-#define CK_DW_RUN_TILES_AVX2                                                                   \
-    CK_DW_ROW_TILES2(avx2, 3, 1, 4, 7)                                                         \
-    else CK_DW_ROW_TILES1(avx2, 3, 2, 4)                                                       \
-    else CK_DW_ROW_TILES1(avx2, 5, 1, 4)                                                       \
-    else CK_DW_ROW_TILES1(avx2, 5, 2, 4)
+CK_DW_TILES(avx2, CK_TARGET_AVX2, __m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, ck_act8v)
 
 CK_TARGET_AVX2 void ck_f32_dwconv_nhwc__avx2(const ck_conv2d_geom *g, const float *in,
                                              size_t in_ring, const float *w, const float *bias,
@@ -206,7 +214,7 @@ CK_TARGET_AVX2 void ck_f32_dwconv_nhwc__avx2(const ck_conv2d_geom *g, const floa
 #define MASKT_T __m256i
 #define VEC_T __m256
     CK_DW_BODY(__m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, CK_AVX2_MLOAD, CK_AVX2_MSTORE,
-               __m256i, ck_mask8, _mm256_set1_ps, _mm256_fmadd_ps, ck_act8v, CK_DW_RUN_TILES_AVX2)
+               __m256i, ck_mask8, _mm256_set1_ps, _mm256_fmadd_ps, ck_act8v, CK_DW_RUN_TILES(avx2))
 #undef MASKT_T
 #undef VEC_T
 }
@@ -217,25 +225,7 @@ CK_TARGET_AVX512 static inline __mmask16 ck_mask16(size_t left) {
 #define CK_AVX512_MLOAD(m, p) _mm512_maskz_loadu_ps((m), (p))
 #define CK_AVX512_MSTORE(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
 
-#define CK_DW_TILES_AVX512(K, S, P)                                                                           \
-    CK_DW_TILE(ck_dw_tile_avx512_k##K##s##S##_p##P, CK_TARGET_AVX512, __m512, CK_AVX512_MLOAD, CK_AVX512_MSTORE, \
-               __mmask16, _mm512_fmadd_ps, ck_act16v, K, S, P)                                              \
-    CK_DW_TILE_EDGE(ck_dw_edge_avx512_k##K##s##S##_p##P, CK_TARGET_AVX512, __m512, CK_AVX512_MLOAD, CK_AVX512_MSTORE, \
-                    __mmask16, _mm512_fmadd_ps, ck_act16v, _mm512_setzero_ps(), K, S, P)
-/* Pixels per tile within AVX-512's 32 registers: 8, or 7 for rows of 7, 14, 28 or 56. */
-CK_DW_TILES_AVX512(3, 1, 7)
-CK_DW_TILES_AVX512(3, 1, 8)
-CK_DW_TILES_AVX512(3, 2, 7)
-CK_DW_TILES_AVX512(3, 2, 8)
-CK_DW_TILES_AVX512(5, 1, 7)
-CK_DW_TILES_AVX512(5, 1, 8)
-CK_DW_TILES_AVX512(5, 2, 7)
-CK_DW_TILES_AVX512(5, 2, 8)
-#define CK_DW_RUN_TILES_AVX512                                                                 \
-    CK_DW_ROW_TILES2(avx512, 3, 1, 7, 8)                                                       \
-    else CK_DW_ROW_TILES2(avx512, 3, 2, 7, 8)                                                  \
-    else CK_DW_ROW_TILES2(avx512, 5, 1, 7, 8)                                                  \
-    else CK_DW_ROW_TILES2(avx512, 5, 2, 7, 8)
+CK_DW_TILES(avx512, CK_TARGET_AVX512, __m512, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, ck_act16v)
 
 CK_TARGET_AVX512 void ck_f32_dwconv_nhwc__avx512f(const ck_conv2d_geom *g, const float *in,
                                                   size_t in_ring, const float *w, const float *bias,
@@ -245,7 +235,7 @@ CK_TARGET_AVX512 void ck_f32_dwconv_nhwc__avx512f(const ck_conv2d_geom *g, const
 #define VEC_T __m512
     CK_DW_BODY(__m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, CK_AVX512_MLOAD, CK_AVX512_MSTORE,
                __mmask16, ck_mask16, _mm512_set1_ps, _mm512_fmadd_ps, ck_act16v,
-               CK_DW_RUN_TILES_AVX512)
+               CK_DW_RUN_TILES(avx512))
 #undef MASKT_T
 #undef VEC_T
 }
