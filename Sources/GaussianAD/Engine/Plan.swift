@@ -347,8 +347,13 @@ final class ExecutionPlan: Sendable {
                     steps.append(.winograd(wc))
                 } else {
                     let g = geometry(shapes[x], shapes[o], kernel: w.kernel, stride: w.stride, padding: w.padding)
+                    // Output rows per im2col chunk: as many as the chunk size holds, but at
+                    // least enough for 16 row tiles of GEMM, so that large weights (a strided
+                    // 3x3 or 1x1 convolution deep in a ResNet: 1-9 MB) are not streamed from
+                    // memory for every 7 or 14 rows.
                     let rowFloats = shapes[o].w * packed.k
-                    let rows = max(1, min(shapes[o].h, options.im2colChunkBytes / 4 / max(rowFloats, 1)))
+                    let reuseRows = (16 * Int(packed.kernel.pointee.mr) + shapes[o].w - 1) / max(shapes[o].w, 1)
+                    let rows = max(1, min(shapes[o].h, max(options.im2colChunkBytes / 4 / max(rowFloats, 1), reuseRows)))
                     scratch = max(scratch, rows * rowFloats)
                     steps.append(.conv(packed, geometry: g, chunkRows: rows, input: x, residual: r, act: act.kernel, output: o))
                 }
