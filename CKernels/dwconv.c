@@ -211,12 +211,8 @@ CK_TARGET_AVX2 void ck_f32_dwconv_nhwc__avx2(const ck_conv2d_geom *g, const floa
                                              size_t in_ring, const float *w, const float *bias,
                                              ck_act act, float *out, size_t out_row0, size_t oy0,
                                              size_t oy1) {
-#define MASKT_T __m256i
-#define VEC_T __m256
     CK_DW_BODY(__m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, CK_AVX2_MLOAD, CK_AVX2_MSTORE,
                __m256i, ck_mask8, _mm256_set1_ps, _mm256_fmadd_ps, ck_act8v, CK_DW_RUN_TILES(avx2))
-#undef MASKT_T
-#undef VEC_T
 }
 
 CK_TARGET_AVX512 static inline __mmask16 ck_mask16(size_t left) {
@@ -231,13 +227,9 @@ CK_TARGET_AVX512 void ck_f32_dwconv_nhwc__avx512f(const ck_conv2d_geom *g, const
                                                   size_t in_ring, const float *w, const float *bias,
                                                   ck_act act, float *out, size_t out_row0,
                                                   size_t oy0, size_t oy1) {
-#define MASKT_T __mmask16
-#define VEC_T __m512
     CK_DW_BODY(__m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, CK_AVX512_MLOAD, CK_AVX512_MSTORE,
                __mmask16, ck_mask16, _mm512_set1_ps, _mm512_fmadd_ps, ck_act16v,
                CK_DW_RUN_TILES(avx512))
-#undef MASKT_T
-#undef VEC_T
 }
 #endif
 
