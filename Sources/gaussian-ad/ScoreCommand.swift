@@ -47,11 +47,12 @@ enum ScoreCommand {
         let done = Set(try o.value("--resume").map(pathsAlreadyScored) ?? [])
         let modelURL = URL(fileURLWithPath: o.positionals[0])
         let limits = try o.limits()
-        let file = try ModelFile.load(from: modelURL, limits: limits)
         let threads = try o.threads()
         let mapsFolder = o.value("--maps").map { URL(fileURLWithPath: $0) }
+        let (file, net) = try ModelFile.load(from: modelURL, limits: limits) { kind in
+            try o.loadBackbone(kind, batch: batch, limits: limits)
+        }
         if let m = mapsFolder { try MapFiles.checkWritable(m) }
-        let net = try o.loadBackbone(file.backbone, batch: batch, limits: limits)
         let detector = try Detector(model: file, modelPath: modelURL.path, backbone: net, batchSize: batch, limits: limits,
                                     maps: mapsFolder != nil, threads: threads)
         // Created once the model is known to make maps: a refused model leaves nothing behind.

@@ -47,6 +47,35 @@ final class ModelFileTests: KernelLevelTestCase {
         XCTAssertThrowsError(try ModelFile.decode(wrongVersion, name: "v.gad")) { XCTAssertTrue("\($0)".contains("version 99"), "\($0)") }
     }
 
+    func testLoadAlongsideGetsTheFilesBackboneAndReportsTheFileFirst() throws {
+        struct WorkFailed: Error {}
+        let (model, _) = try fixtureModel()
+        let file = ModelFile(backbone: .efficientNetLite1, weightsSHA256: "w", model: model)
+        let url = tempURL(), bad = tempURL()
+        defer { try? FileManager.default.removeItem(at: url); try? FileManager.default.removeItem(at: bad) }
+        try file.save(to: url)
+        var kinds: [BackboneKind] = []
+        let (back, kind) = try ModelFile.load(from: url) { k in kinds.append(k); return k }
+        XCTAssertEqual(back, file)
+        XCTAssertEqual(kind, .efficientNetLite1)
+        XCTAssertEqual(kinds, [.efficientNetLite1], "the work ran more than once for a readable header")
+        // A corrupt array section: the header still names lite1, the work runs and fails, and
+        // the error reported is the file's.
+        var bytes = try file.encoded()
+        bytes[bytes.count - 40] ^= 0x55
+        try Data(bytes).write(to: bad)
+        XCTAssertThrowsError(try ModelFile.load(from: bad) { _ in throw WorkFailed() }) { err in
+            XCTAssertFalse(err is WorkFailed)
+            XCTAssertTrue("\(err)".contains(bad.path) && "\(err)".contains("checksum"), "\(err)")
+        }
+        // A header that cannot be read ahead: the work runs once, after the checked load (here
+        // the load fails, so not at all).
+        kinds = []
+        try Data(Array(bytes.prefix(12)) + [UInt8](repeating: 0xff, count: 40)).write(to: bad)
+        XCTAssertThrowsError(try ModelFile.load(from: bad) { k in kinds.append(k); return k })
+        XCTAssertEqual(kinds, [])
+    }
+
     func testSaveIsAtomicAndLeavesNoTemporaryFiles() throws {
         let (model, _) = try fixtureModel()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gad-atomic-\(UUID())")

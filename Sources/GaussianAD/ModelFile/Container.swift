@@ -55,7 +55,8 @@ enum Container {
             throw fail("format version \(v32); this build reads \(reads)")
         }
         let body = b.count - 32
-        guard Array(b[body...]) == SHA256.digest(Array(b[..<body])) else {
+        let digest = b.withUnsafeBytes { SHA256.digest(UnsafeRawBufferPointer(rebasing: $0[..<body])) }
+        guard b[body...].elementsEqual(digest) else {
             throw fail("checksum mismatch: the file is truncated or corrupt")
         }
         guard hlen <= UInt64(body - 20) else { throw fail("header length exceeds the file") }
@@ -107,7 +108,17 @@ struct ArrayReader {
         guard let n, n >= 0, n <= remaining else { throw fail("arrays shorter than the header says (\(what()))") }
         remaining -= n
         defer { pos += n * 8 }
-        let out = (0..<n).map { Double(bitPattern: ByteReader.uintAt(bytes, pos + $0 * 8, 8) ?? 0) }
+        // One copy of the little-endian bytes (n <= remaining keeps it inside the section).
+        let start = pos
+        let out = [Double](unsafeUninitializedCapacity: n) { dst, count in
+            bytes.withUnsafeBytes { src in
+                UnsafeMutableRawBufferPointer(dst).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[start..<(start + n * 8)]))
+            }
+            #if _endian(big)
+            for i in 0..<n { dst[i] = Double(bitPattern: UInt64(littleEndian: dst[i].bitPattern)) }
+            #endif
+            count = n
+        }
         if let i = out.firstIndex(where: { !$0.isFinite }) { throw fail("\(what()) holds a non-finite value \(out[i]) at index \(i)") }
         return out
     }

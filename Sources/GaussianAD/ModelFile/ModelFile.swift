@@ -89,6 +89,33 @@ public struct ModelFile: Sendable, Equatable {
         return m
     }
 
+    /// `load(from:limits:)` on a background thread while `work` runs on this one with the
+    /// backbone the file's header names, so that loading the network overlaps checking and
+    /// decoding the file (where the header cannot be read ahead, or names another backbone than
+    /// the checked file, `work` runs again, after the load, with the file's own). Errors of the
+    /// file come first: `work`'s error is thrown only for a valid file.
+    public static func load<T>(from url: URL, limits: InputLimits = .default,
+                               alongside work: (BackboneKind) throws -> T) throws -> (ModelFile, T) {
+        let loading = BackgroundValue { Result { try load(from: url, limits: limits) } }
+        let early = backboneNamed(at: url).map { kind in (kind, Result { try work(kind) }) }
+        let file = try loading.value.get()
+        if let (kind, result) = early, kind == file.backbone { return (file, try result.get()) }
+        return (file, try work(file.backbone))
+    }
+
+    /// The backbone named in the header of the model file at `url`, read ahead without any
+    /// check (`load` checks it); nil where the start of the file is not a readable header.
+    static func backboneNamed(at url: URL) -> BackboneKind? {
+        struct Named: Decodable { var backbone: String }
+        guard let h = FileHandle(forReadingAtPath: url.path) else { return nil }
+        defer { try? h.close() }
+        guard let head = try? h.read(upToCount: 20), head.count == 20, Array(head.prefix(8)) == Container.modelMagic,
+              let length = ByteReader.uintAt([UInt8](head), 12, 8), length <= 1 << 20,
+              let json = try? h.read(upToCount: Int(length)), json.count == Int(length),
+              let named = try? JSONDecoder().decode(Named.self, from: json) else { return nil }
+        return BackboneKind(rawValue: named.backbone)
+    }
+
     /// Parses model file bytes; `name` is used in error messages. A valid checksum is not
     /// trusted: the header must match its backbone, every value must be finite, every Cholesky
     /// diagonal positive, and the working point finite; the maps' settings, shapes, cells, scales
