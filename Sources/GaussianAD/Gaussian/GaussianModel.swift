@@ -79,9 +79,6 @@ public struct GaussianModel: Sendable, Equatable {
         guard features.levelDims == levelDims else {
             throw GaussianADError.invalidArgument("features have levels \(features.levelDims), the model expects \(levelDims)")
         }
-        // A batch of a few rows is solved on one thread: waking BLAS's threads costs more than
-        // it saves, and they spin afterwards on the cores the network needs for the next batch.
-        let blasThreads = features.rows < 256 ? 1 : threads
         var m: [[Double]] = [], l: [[Double]] = [], s: [[Double]] = []
         guard features.rows > 0 else {
             let none = levels.map { _ in [Double]() }
@@ -91,7 +88,7 @@ public struct GaussianModel: Sendable, Equatable {
         features.values.withUnsafeBufferPointer { v in
             for g in levels {
                 // Each level is read in place: rows of the whole feature vector, D apart.
-                let d = g.distances(v.baseAddress! + offsets[g.level], ld: D, rows: features.rows, threads: blasThreads)
+                let d = g.distances(v.baseAddress! + offsets[g.level], ld: D, rows: features.rows, threads: threads)
                 m.append(d.maha)
                 l.append(d.l2)
                 s.append(d.sed)

@@ -28,7 +28,7 @@ public struct LevelGaussian: Sendable, Equatable {
         let (mean, S, fourth) = acc.moments()
         let s = LedoitWolf.shrinkage(covariance: S, dimension: d, count: n, sumFourth: fourth)
         var C = LedoitWolf.shrunk(S, dimension: d, shrinkage: s)
-        let info = ck_f64_cholesky(d, &C, d, blasThreads(threads))
+        let info = ck_f64_cholesky(d, &C, d, blasThreads(threads, flops: pow(Double(d), 3) / 3))
         guard info == 0 else {
             throw GaussianADError.numerical("level \(level): the covariance is not positive definite (\(n) images for \(d) features, shrinkage \(s)); use more training images or fewer levels")
         }
@@ -71,7 +71,8 @@ public struct LevelGaussian: Sendable, Equatable {
         var maha = [Double](repeating: 0, count: n)
         guard n > 0 else { return ([], [], []) }
         var work = [Double](repeating: 0, count: n * d)
-        ck_f64_mahalanobis(n, d, y, ld, mean, cholesky, d, &work, &maha, blasThreads(threads))
+        ck_f64_mahalanobis(n, d, y, ld, mean, cholesky, d, &work, &maha,
+                           blasThreads(threads, flops: Double(n) * Double(d) * Double(d)))
         var l2 = [Double](repeating: 0, count: n), sed = l2
         let live = sd.indices.filter { sd[$0] > 0 }
         for r in 0..<n {

@@ -28,7 +28,7 @@ public struct MomentAccumulator: Sendable {
     }
 
     /// Adds `n` rows of `x` (row-major, leading dimension `ldx`); BLAS runs on `threads`
-    /// threads (nil: every core).
+    /// threads (nil: every core) where the batch is large enough (`blasParallelFlops`).
     public mutating func add(_ x: UnsafePointer<Double>, rows n: Int, ld ldx: Int, threads: Int? = nil) {
         guard n > 0 else { return }
         let d = dimension
@@ -39,7 +39,8 @@ public struct MomentAccumulator: Sendable {
         }
         var work = [Double](repeating: 0, count: n * d + n)
         var sums = [sumQ, sumQ2]
-        ck_f64_moments_update(n, d, x, ldx, shift, &sumZ, &scatter, &sumQZ, &sums, &work, blasThreads(threads))
+        ck_f64_moments_update(n, d, x, ldx, shift, &sumZ, &scatter, &sumQZ, &sums, &work,
+                              blasThreads(threads, flops: Double(n) * Double(d) * Double(d)))
         sumQ = sums[0]
         sumQ2 = sums[1]
         count += n
@@ -137,7 +138,14 @@ public struct MomentAccumulator: Sendable {
     }
 }
 
-/// The thread count a float64 BLAS / LAPACK call runs with: `threads`, or every core.
-func blasThreads(_ threads: Int?) -> Int32 {
-    Int32(clamping: max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount))
+/// A float64 BLAS / LAPACK call runs on more than one thread only from this much arithmetic
+/// (about 0.2 s on one core): below it, BLAS's threads save less than they then burn spinning
+/// (OpenBLAS's threads spin about 0.1 s after each call before they sleep) on the cores the
+/// network needs for its next batch.
+let blasParallelFlops = 1e10
+
+/// The thread count of a float64 BLAS / LAPACK call of `flops` operations: `threads` (nil:
+/// every core) from `blasParallelFlops` on, else one.
+func blasThreads(_ threads: Int?, flops: Double) -> Int32 {
+    flops < blasParallelFlops ? 1 : Int32(clamping: max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount))
 }

@@ -29,7 +29,8 @@ public struct Projection: Sendable, Equatable {
         var c = x
         for r in 0..<n { for j in 0..<d { c[r * d + j] -= mean[j] } }
         var out = [Double](repeating: 0, count: n * k)
-        ck_f64_gemm(n, k, d, 1, c, d, components, k, 0, &out, k, blasThreads(threads))
+        ck_f64_gemm(n, k, d, 1, c, d, components, k, 0, &out, k,
+                    blasThreads(threads, flops: 2 * Double(n) * Double(d) * Double(k)))
         return out
     }
 
@@ -45,7 +46,7 @@ public struct Projection: Sendable, Equatable {
         guard n >= 2 else { throw GaussianADError.invalidArgument("PCA needs at least 2 training images, got \(n)") }
         var a = S.map { $0 * Double(n) / Double(n - 1) }   // divisor n - 1
         var w = [Double](repeating: 0, count: d)
-        let info = ck_f64_eigh(d, &a, d, &w, blasThreads(threads))
+        let info = ck_f64_eigh(d, &a, d, &w, blasThreads(threads, flops: 9 * pow(Double(d), 3)))
         guard info == 0 else { throw GaussianADError.numerical("level \(level): eigen-decomposition failed (LAPACK info \(info))") }
         let rank = min(n - 1, d)
         // Decreasing order: eigh returns ascending eigenvalues.
