@@ -43,7 +43,9 @@ void ck_f64_moments_update(size_t n, size_t d, const double *x, size_t ldx, cons
 
 int ck_f64_cholesky(size_t d, double *a, size_t lda, int threads) {
     ck_blas_threads(threads);
-    int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)d, a, (lapack_int)lda);
+    /* The row-major lower triangle is the column-major upper one of the same symmetric matrix:
+     * factored in place, without the two transposed copies a row-major call makes. */
+    int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', (lapack_int)d, a, (lapack_int)lda);
     if (info != 0) return info;
     for (size_t i = 0; i < d; i++)
         for (size_t j = i + 1; j < d; j++) a[i * lda + j] = 0.0;

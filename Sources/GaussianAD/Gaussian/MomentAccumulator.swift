@@ -69,7 +69,9 @@ public struct MomentAccumulator: Sendable {
     func fullScatter() -> [Double] {
         var s = scatter
         let d = dimension
-        for i in 0..<d { for j in (i + 1)..<max(i + 1, d) { s[i * d + j] = s[j * d + i] } }
+        s.withUnsafeMutableBufferPointer { s in
+            for i in 0..<d { for j in (i + 1)..<max(i + 1, d) { s[i * d + j] = s[j * d + i] } }
+        }
         return s
     }
 
@@ -85,13 +87,25 @@ public struct MomentAccumulator: Sendable {
         // Re-express the other's sums about our shift: z' = z + u with u = b - a.
         var u = [Double](repeating: 0, count: d)
         for j in 0..<d { u[j] = other.shift[j] - shift[j] }
-        let Z = other.fullScatter()
+        // Z u from the lower triangle of the other's scatter (Z is symmetric), row by row.
         var Zu = [Double](repeating: 0, count: d)
         var eu = 0.0, zu = 0.0, qzu = 0.0, uZu = 0.0
+        other.scatter.withUnsafeBufferPointer { Z in
+            u.withUnsafeBufferPointer { u in
+                Zu.withUnsafeMutableBufferPointer { Zu in
+                    for i in 0..<d {
+                        let row = Z.baseAddress! + i * d, ui = u[i]
+                        var acc = 0.0
+                        for j in 0..<i {
+                            acc += row[j] * u[j]
+                            Zu[j] += row[j] * ui
+                        }
+                        Zu[i] += acc + row[i] * ui
+                    }
+                }
+            }
+        }
         for i in 0..<d {
-            var acc = 0.0
-            for j in 0..<d { acc += Z[i * d + j] * u[j] }
-            Zu[i] = acc
             eu += u[i] * u[i]
             zu += other.sumZ[i] * u[i]
             qzu += other.sumQZ[i] * u[i]
@@ -103,9 +117,16 @@ public struct MomentAccumulator: Sendable {
         for i in 0..<d {
             sumQZ[i] += other.sumQZ[i] + 2 * Zu[i] + eu * other.sumZ[i] + other.sumQ * u[i] + 2 * zu * u[i] + n * eu * u[i]
         }
-        for i in 0..<d {
-            for j in 0...i {
-                scatter[i * d + j] += Z[i * d + j] + u[i] * other.sumZ[j] + other.sumZ[i] * u[j] + n * u[i] * u[j]
+        other.scatter.withUnsafeBufferPointer { Z in
+            u.withUnsafeBufferPointer { u in
+                other.sumZ.withUnsafeBufferPointer { z in
+                    scatter.withUnsafeMutableBufferPointer { S in
+                        for i in 0..<d {
+                            let ui = u[i], zi = z[i], o = i * d
+                            for j in 0...i { S[o + j] += Z[o + j] + ui * z[j] + zi * u[j] + n * ui * u[j] }
+                        }
+                    }
+                }
             }
         }
         for j in 0..<d { sumZ[j] += other.sumZ[j] + n * u[j] }
@@ -119,18 +140,25 @@ public struct MomentAccumulator: Sendable {
         for j in 0..<d { delta[j] = sumZ[j] / n }
         var mean = shift
         for j in 0..<d { mean[j] += delta[j] }
-        let Z = fullScatter()
-        var S = Z
-        for i in 0..<d { for j in 0..<d { S[i * d + j] = (Z[i * d + j] - n * delta[i] * delta[j]) / n } }
+        // S = (Z - n delta delta^T) / n in place of a full copy of the scatter, and delta^T Z delta.
+        var S = fullScatter()
         var e = 0.0, dZd = 0.0, qzd = 0.0
         for i in 0..<d {
             e += delta[i] * delta[i]
             qzd += sumQZ[i] * delta[i]
         }
-        for i in 0..<d {
-            var acc = 0.0
-            for j in 0..<d { acc += Z[i * d + j] * delta[j] }
-            dZd += delta[i] * acc
+        S.withUnsafeMutableBufferPointer { S in
+            delta.withUnsafeBufferPointer { delta in
+                for i in 0..<d {
+                    let row = S.baseAddress! + i * d, di = delta[i]
+                    var acc = 0.0
+                    for j in 0..<d {
+                        acc += row[j] * delta[j]
+                        row[j] = (row[j] - n * di * delta[j]) / n
+                    }
+                    dZd += di * acc
+                }
+            }
         }
         // ||c||^2 = q - 2 z.delta + e, summed squares expanded; sum z = n delta.
         let fourth = sumQ2 + 4 * dZd - 3 * n * e * e - 4 * qzd + 2 * e * sumQ
