@@ -128,7 +128,6 @@ enum EngineBench {
         let rounds = Int(arg("--rounds", "9")) ?? 9
         let pairs = Int(arg("--pairs", "3")) ?? 3
         let peerNames = try peers()
-        let peak = sgemmPeak(threads: threads)
         // Formula weights (docs/METHOD.md 2.4) stand in for published weights that are not at
         // hand; the peer then runs the same architecture with the same formula weights.
         let options = plan(kind, batch: batch, threads: threads)
@@ -164,6 +163,9 @@ enum EngineBench {
                 ratios[name, default: []].append(a / b)
             }
         }
+        // After the runs: OpenBLAS's threads spin about 0.1 s after its SGEMM, on the cores the
+        // network's first rounds would have needed.
+        let peak = sgemmPeak(threads: threads)
         let ips = median(ours), gflops = ips * Double(net.flopsPerImage) / 1e9
         print("machine: \(MachineFacts.current.summary)")
         print(String(format: "gaussian-ad %@%@  kernels %@  plan %@  batch %d  threads %d  %.1f images/s (median of %d rounds%@)  %.1f GFLOP/s = %.0f%% of SGEMM peak %.1f",
