@@ -46,6 +46,8 @@ func writeJSON(_ obj: [String: Any]) {
 /// The cache folder: `$GAUSSIAN_AD_HOME`, else `~/.cache/gaussian-ad`.
 let cache = CacheFolder.fromEnvironment(ProcessInfo.processInfo.environment)
 
+// No other thread exists yet: BLAS's idle threads can stop spinning on the cores the runs need.
+Kernels.releaseIdleBLASThreads()
 do {
     // GAUSSIAN_AD_KERNELS caps the kernel level, here where the program starts.
     try Kernels.select(fromEnvironment: ProcessInfo.processInfo.environment)

@@ -14,6 +14,17 @@ static void ck_blas_threads(int threads) {
     else openblas_set_num_threads(threads);
 }
 
+/* Not part of OpenBLAS's documented interface: its fork handler, which stops the workers and
+ * leaves the pool to start again at the next threaded call. Weak, so absent (other BLAS
+ * libraries, OpenBLAS's OpenMP build) it is NULL. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
+int ck_blas_release_idle_threads(void) {
+    if (!blas_thread_shutdown_) return 0;
+    blas_thread_shutdown_();
+    return 1;
+}
+
 void ck_f64_moments_update(size_t n, size_t d, const double *x, size_t ldx, const double *shift,
                            double *sum_z, double *scatter, double *sum_qz, double *sums,
                            double *work, int threads) {

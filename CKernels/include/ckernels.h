@@ -448,6 +448,15 @@ void ck_f64_moments_update(size_t n, size_t d, const double *x, size_t ldx, cons
                            double *work, int threads);
 
 /**
+ * Stops the BLAS library's idle worker threads where it can (OpenBLAS's pthreads build: its
+ * workers spin about 0.1 s after the library loads and after each multi-threaded call before
+ * they sleep, on the cores a network's threads need); its next multi-threaded call starts them
+ * again. Returns 1 if they were stopped, 0 where the library offers no way to. Call it only
+ * while no other thread can be inside a BLAS call (a program's start).
+ */
+int ck_blas_release_idle_threads(void);
+
+/**
  * Cholesky factor in place: a (d x d, lda, row-major, lower triangle read) becomes L with
  * a = L L^T (upper triangle zeroed). Returns 0, or the LAPACK info (> 0: not positive definite).
  */

@@ -71,6 +71,13 @@ public enum Kernels {
         return level
     }
 
+    /// Stops the BLAS library's idle threads (OpenBLAS's spin about 0.1 s after it loads, on the
+    /// cores the network needs at start-up); its next multi-threaded call starts them again.
+    /// Returns whether it could. Call it at a program's start, before any other thread can be
+    /// inside a BLAS call: the command-line tool does, first thing.
+    @discardableResult
+    public static func releaseIdleBLASThreads() -> Bool { ck_blas_release_idle_threads() == 1 }
+
     /// The cap that `GAUSSIAN_AD_KERNELS` asks for in `env` (`portable`, `avx2` or `avx512f`, any
     /// case), nil where it is unset or empty.
     /// - Throws: `.invalidArgument` naming the variable when it holds anything else.
