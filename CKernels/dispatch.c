@@ -10,8 +10,8 @@
 ck_dispatch_table ck_table = {
     CK_ISA_PORTABLE, ck_f32_dwconv_nhwc__portable, ck_f32_mean_pool_nhwc__portable,
     ck_f32_scale_channels__portable, ck_f32_winograd23_input__portable, ck_f32_winograd23_output__portable,
-    ck_f64_gaussian_filter__portable, ck_f64_mahalanobis_inverse_f32__portable, ck_u8_overlay_inferno__portable,
-    ck_f64_map_apply__portable,
+    ck_f32_winograd43_input__portable, ck_f32_winograd43_output__portable, ck_f64_gaussian_filter__portable,
+    ck_f64_mahalanobis_inverse_f32__portable, ck_u8_overlay_inferno__portable, ck_f64_map_apply__portable,
 };
 
 #if CK_X86
@@ -97,7 +97,8 @@ ck_isa ck_dispatch_init(ck_isa max_isa) {
     if (isa > max_isa) isa = max_isa;
     ck_dispatch_table t = {CK_ISA_PORTABLE, ck_f32_dwconv_nhwc__portable, ck_f32_mean_pool_nhwc__portable,
                            ck_f32_scale_channels__portable, ck_f32_winograd23_input__portable,
-                           ck_f32_winograd23_output__portable, ck_f64_gaussian_filter__portable,
+                           ck_f32_winograd23_output__portable, ck_f32_winograd43_input__portable,
+                           ck_f32_winograd43_output__portable, ck_f64_gaussian_filter__portable,
                            ck_f64_mahalanobis_inverse_f32__portable, ck_u8_overlay_inferno__portable,
                            ck_f64_map_apply__portable};
 #if CK_X86
@@ -107,6 +108,8 @@ ck_isa ck_dispatch_init(ck_isa max_isa) {
         t.scale_channels = ck_f32_scale_channels__avx2;
         t.winograd_input = ck_f32_winograd23_input__avx2;
         t.winograd_output = ck_f32_winograd23_output__avx2;
+        t.winograd43_input = ck_f32_winograd43_input__avx2;
+        t.winograd43_output = ck_f32_winograd43_output__avx2;
         t.gaussian_filter = ck_f64_gaussian_filter__avx2;
         t.mahalanobis_f32 = ck_f64_mahalanobis_inverse_f32__avx2;
         t.overlay = ck_u8_overlay_inferno__avx2;
@@ -118,6 +121,8 @@ ck_isa ck_dispatch_init(ck_isa max_isa) {
         t.scale_channels = ck_f32_scale_channels__avx512f;
         t.winograd_input = ck_f32_winograd23_input__avx512f;
         t.winograd_output = ck_f32_winograd23_output__avx512f;
+        t.winograd43_input = ck_f32_winograd43_input__avx512f;
+        t.winograd43_output = ck_f32_winograd43_output__avx512f;
         t.gaussian_filter = ck_f64_gaussian_filter__avx512f;
         t.mahalanobis_f32 = ck_f64_mahalanobis_inverse_f32__avx512f;
         t.map_apply = ck_f64_map_apply__avx512f;
@@ -160,4 +165,13 @@ void ck_f32_winograd23_input(const ck_conv2d_geom *g, const float *in, size_t ty
 void ck_f32_winograd23_output(const ck_conv2d_geom *g, size_t cout, const float *m, size_t ld, size_t ty0, size_t ty1,
                               const float *bias, const float *residual, float *out, ck_act act) {
     ck_table.winograd_output(g, cout, m, ld, ty0, ty1, bias, residual, out, act);
+}
+
+void ck_f32_winograd43_input(const ck_conv2d_geom *g, const float *in, size_t ty0, size_t ty1, float *v, size_t ld) {
+    ck_table.winograd43_input(g, in, ty0, ty1, v, ld);
+}
+
+void ck_f32_winograd43_output(const ck_conv2d_geom *g, size_t cout, const float *m, size_t ld, size_t ty0, size_t ty1,
+                              const float *bias, const float *residual, float *out, ck_act act) {
+    ck_table.winograd43_output(g, cout, m, ld, ty0, ty1, bias, residual, out, act);
 }

@@ -22,6 +22,8 @@ typedef struct ck_dispatch_table {
     ck_scale_channels_fn scale_channels;
     ck_winograd_input_fn winograd_input;
     ck_winograd_output_fn winograd_output;
+    ck_winograd_input_fn winograd43_input;
+    ck_winograd_output_fn winograd43_output;
     ck_gaussian_filter_fn gaussian_filter;
     ck_mahalanobis_f32_fn mahalanobis_f32;
     ck_overlay_fn overlay;
@@ -33,6 +35,9 @@ typedef struct ck_dispatch_table {
     void ck_f32_scale_channels__##SUFFIX(size_t, size_t, const float *, const float *, float *);      \
     void ck_f32_winograd23_input__##SUFFIX(const ck_conv2d_geom *, const float *, size_t, size_t, float *, size_t); \
     void ck_f32_winograd23_output__##SUFFIX(const ck_conv2d_geom *, size_t, const float *, size_t, size_t, size_t, \
+                                            const float *, const float *, float *, ck_act);                     \
+    void ck_f32_winograd43_input__##SUFFIX(const ck_conv2d_geom *, const float *, size_t, size_t, float *, size_t); \
+    void ck_f32_winograd43_output__##SUFFIX(const ck_conv2d_geom *, size_t, const float *, size_t, size_t, size_t, \
                                             const float *, const float *, float *, ck_act);                     \
     void ck_f64_gaussian_filter__##SUFFIX(size_t, size_t, double *, double, double, double *);          \
     void ck_f64_mahalanobis_inverse_f32__##SUFFIX(size_t, size_t, const float *, size_t, const double *, const double *, \

@@ -59,7 +59,8 @@ final class ArchitectureTests: KernelLevelTestCase {
 
     /// The plans the tuner chooses among give the fixture's features too: every block fused
     /// with small bands and every op split over the threads (B0), none fused and the smallest
-    /// GEMM panel budget (B0), im2col instead of Winograd and split ops (ResNet-18).
+    /// GEMM panel budget (B0), im2col instead of Winograd and split ops, Winograd F(2x2, 3x3)
+    /// instead of F(4x4, 3x3) (ResNet-18).
     func testOtherPlansGiveTheSameFeatures() throws {
         let base = PlanOptions.heuristic(for: .current)
         var fusedSplit = base
@@ -71,6 +72,9 @@ final class ArchitectureTests: KernelLevelTestCase {
         var im2col = base
         im2col.winograd = false; im2col.spreadImages = false
         try check(.resnet18, plan: im2col)
+        var f23 = base
+        f23.winogradTile = 2
+        try check(.resnet18, plan: f23)
     }
 
     /// Sub-batches: on one thread every fixture image runs the last stage together (Winograd

@@ -288,6 +288,57 @@ final class GraphTests: KernelLevelTestCase {
         try checkEngine(plan, inputs: inputs, batches: [1, 3, 4, 7], levels: refLevels, logits: refLogits, map: 0, spatial: refSpatial)
     }
 
+    /// Winograd F(4x4, 3x3) on a 13 x 13 map (a partial last tile, with ReLU6, with a residual
+    /// and ReLU, with asymmetric padding) and F(2x2, 3x3) on the same: one-image and sub-batched
+    /// runs, whole and one-row bands, images spread or every op split over the threads, against
+    /// the float64 evaluation.
+    func testWinogradTilesAgainstThePlainEvaluation() throws {
+        Kernels.ensureInitialised()
+        let S = 26
+        var g = Graph(inputSize: S)
+        let c1 = conv(3, 2, Padding(top: 0, left: 1, bottom: 1, right: 0), 3, 17)
+        let x1 = try g.conv(c1, g.input, activation: .relu)
+        let w1 = conv(3, 1, Padding(top: 1, left: 1, bottom: 1, right: 1), 17, 20)
+        let w2 = conv(3, 1, Padding(top: 1, left: 1, bottom: 1, right: 1), 20, 20)
+        let w3 = conv(3, 1, Padding(top: 0, left: 1, bottom: 2, right: 1), 20, 16)
+        let x2 = try g.conv(w1, x1, activation: .relu6)
+        g.tap(x2)
+        let x4 = try g.conv(w3, try g.conv(w2, x2, residual: x2, activation: .relu), activation: .none)
+        g.tap(x4)
+        let fcW = rands(16 * 10), fcB = rands(10)
+        try g.classifier(x4, weights: fcW, bias: fcB)
+
+        let n = 5
+        let inputs = rands(n * S * S * 3)
+        var refLevels: [[Double]] = [], refSpatial: [[Double]] = [], refLogits: [[Double]] = []
+        for i in 0..<n {
+            let x = T(h: S, w: S, c: 3, v: inputs[(i * S * S * 3)..<((i + 1) * S * S * 3)].map(Double.init))
+            let r2 = refConv(refConv(x, c1, residual: nil, .relu), w1, residual: nil, .relu6)
+            let r4 = refConv(refConv(r2, w2, residual: r2, .relu), w3, residual: nil, .none)
+            let pooled = refMean(r4)
+            refLevels.append(refMean(r2) + pooled)
+            refSpatial.append(r4.v)
+            refLogits.append((0..<10).map { o in Double(fcB[o]) + (0..<16).reduce(0.0) { $0 + pooled[$1] * Double(fcW[$1 * 10 + o]) } })
+        }
+        let base = PlanOptions.heuristic(for: .current)
+        XCTAssertEqual(base.winogradTile, 4)
+        var f23 = base; f23.winogradTile = 2
+        var oneRow = base; oneRow.winogradBandBytes = 4 << 10
+        var split = base; split.spreadImages = false
+        var alone = base; alone.subBatchBytes = 0
+        for options in [base, f23, oneRow, split, alone] {
+            let plan = ExecutionPlan(g, options: options)
+            let tiles = plan.steps.compactMap { if case .winograd(let wc) = $0 { return wc.tile } else { return nil } }
+            XCTAssertEqual(tiles, [options.winogradTile, options.winogradTile, options.winogradTile])
+            try checkEngine(plan, inputs: inputs, batches: [1, 2, 5], levels: refLevels, logits: refLogits, map: 1, spatial: refSpatial)
+        }
+        // On a 7 x 7 map F(4x4, 3x3) would have 4 tiles an image: F(2x2, 3x3) is used there.
+        var small = Graph(inputSize: 13)
+        let y = try small.conv(w1, try small.conv(c1, small.input, activation: .relu), activation: .relu6)
+        small.tap(y)
+        XCTAssertEqual(ExecutionPlan(small, options: base).steps.compactMap { if case .winograd(let wc) = $0 { return wc.tile } else { return nil } }, [2])
+    }
+
     /// The arena is smaller than the sum of the tensors: lifetimes let buffers be reused.
     func testPlannerReusesBuffers() throws {
         var g = Graph(inputSize: 16)

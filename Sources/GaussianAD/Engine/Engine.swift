@@ -241,21 +241,20 @@ final class Engine: @unchecked Sendable {
             case .add(let a, let b, let count, let act, let o):
                 ck_f32_add_act(count * g, t(a), t(b), t(o), act)
             case .winograd(let wc):
-                var geom = wc.geometry
-                let tilesH = ck_winograd23_tiles_h(&geom), tilesW = ck_winograd23_tiles_w(&geom), cin = geom.channels
+                let tilesH = wc.tilesH, tilesW = wc.tilesW, cin = wc.geometry.channels
                 var ty = 0
                 while ty < tilesH {
                     let ty2 = min(tilesH, ty + wc.bandRows)
                     let T = (ty2 - ty) * tilesW, ld = g * T
-                    let products = scratch + 16 * ld * cin
-                    for j in 0..<g { ck_f32_winograd23_input(&geom, t(wc.input, j), ty, ty2, scratch + j * T * cin, ld) }
-                    for i in 0..<16 {
+                    let products = scratch + wc.matrices * ld * cin
+                    for j in 0..<g { wc.transformInput(t(wc.input, j), ty, ty2, into: scratch + j * T * cin, ld: ld) }
+                    for i in 0..<wc.matrices {
                         wc.gemms[i].run(m: ld, a: scratch + i * ld * cin, residual: nil, c: products + i * ld * wc.cout,
                                         act: CK_ACT_NONE, ith: 0, nth: 1)
                     }
                     for j in 0..<g {
-                        ck_f32_winograd23_output(&geom, wc.cout, products + j * T * wc.cout, ld, ty, ty2, wc.bias.pointer,
-                                                 wc.residual.map { UnsafePointer(t($0, j)) }, t(wc.output, j), wc.act)
+                        wc.transformOutput(products + j * T * wc.cout, ld: ld, ty, ty2,
+                                           residual: wc.residual.map { UnsafePointer(t($0, j)) }, into: t(wc.output, j))
                     }
                     ty = ty2
                 }
@@ -294,21 +293,20 @@ final class Engine: @unchecked Sendable {
                     y = y2
                 }
             case .winograd(let wc):
-                var geom = wc.geometry
-                let (t0, t1) = rows(ck_winograd23_tiles_h(&geom))
-                let tilesW = ck_winograd23_tiles_w(&geom), cin = geom.channels
+                let (t0, t1) = rows(wc.tilesH)
+                let tilesW = wc.tilesW, cin = wc.geometry.channels
                 var ty = t0
                 while ty < t1 {
                     let ty2 = min(t1, ty + wc.bandRows)
                     let T = (ty2 - ty) * tilesW
-                    let products = scratch + 16 * T * cin
-                    ck_f32_winograd23_input(&geom, t(wc.input), ty, ty2, scratch, T)
-                    for i in 0..<16 {
+                    let products = scratch + wc.matrices * T * cin
+                    wc.transformInput(t(wc.input), ty, ty2, into: scratch, ld: T)
+                    for i in 0..<wc.matrices {
                         wc.gemms[i].run(m: T, a: scratch + i * T * cin, residual: nil, c: products + i * T * wc.cout,
                                         act: CK_ACT_NONE, ith: 0, nth: 1)
                     }
-                    ck_f32_winograd23_output(&geom, wc.cout, products, T, ty, ty2, wc.bias.pointer,
-                                             wc.residual.map { UnsafePointer(t($0)) }, t(wc.output), wc.act)
+                    wc.transformOutput(products, ld: T, ty, ty2, residual: wc.residual.map { UnsafePointer(t($0)) },
+                                       into: t(wc.output))
                     ty = ty2
                 }
             case .depthwise(var geom, let w, let b, let act, let x, let o):

@@ -129,7 +129,7 @@ extension Step {
             let e = f.expand.map { "expand \($0.k)->\($0.n) [\(uk($0))] + " } ?? ""
             let pr = f.project.map { " + project ->\($0.n) [\(uk($0))]" } ?? ""
             return "fused \(e)dw \(g(f.geometry))\(pr), bands of \(f.bandRows)"
-        case .winograd(let w): return "winograd \(g(w.geometry))->\(w.cout) [\(uk(w.gemms[0]))], bands of \(w.bandRows)"
+        case .winograd(let w): return "winograd F(\(w.tile)x\(w.tile), 3x3) \(g(w.geometry))->\(w.cout) [\(uk(w.gemms[0]))], bands of \(w.bandRows)"
         }
     }
 
@@ -149,11 +149,12 @@ extension Step {
     }
 }
 
-/// A 3x3 stride-1 convolution as Winograd F(2x2, 3x3), a band of `bandRows` tile rows at a
-/// time: the input transform (16 matrices of tiles x cin) and the 16 GEMM results (tiles x cout)
-/// live in scratch; the output transform adds bias, residual and activation.
+/// A 3x3 stride-1 convolution as Winograd F(2x2, 3x3) or F(4x4, 3x3) (`tile`, the output tile's
+/// side), a band of `bandRows` tile rows at a time: the input transform (`matrices` matrices of
+/// tiles x cin) and the GEMM results (tiles x cout) live in scratch; the output transform adds
+/// bias, residual and activation.
 struct WinogradConv: Sendable {
-    /// The 16 transformed weight matrices (cin x cout, no bias), packed.
+    /// The transformed weight matrices (cin x cout, no bias), packed, one per product of a tile.
     let gemms: [PackedGemm]
     let bias: FloatStorage
     let geometry: ck_conv2d_geom
@@ -161,6 +162,8 @@ struct WinogradConv: Sendable {
     let act: ck_act
     let input: Int, residual: Int?, output: Int
     let bandRows: Int
+    /// The side of an output tile: 2 (F(2x2, 3x3), 16 products) or 4 (F(4x4, 3x3), 36).
+    let tile: Int
 
     /// Whether a convolution is done this way: 3x3, stride 1, wide enough that the GEMMs
     /// dominate the transforms.
@@ -170,19 +173,27 @@ struct WinogradConv: Sendable {
 
     init(_ w: ConvWeights, geometry g: ck_conv2d_geom, input: Int, residual: Int?, act: ck_act, output: Int,
          options: PlanOptions) {
-        var g = g
-        let tilesW = ck_winograd23_tiles_w(&g)
-        let perTileRow = 16 * tilesW * (w.cin + w.cout)
-        bandRows = max(1, min(ck_winograd23_tiles_h(&g), options.winogradBandBytes / 4 / max(perTileRow, 1)))
-        var u = [Float](repeating: 0, count: 16 * w.cin * w.cout)
-        w.weights.withUnsafeBufferPointer { wp in u.withUnsafeMutableBufferPointer { ck_f32_winograd23_weights(w.cin, w.cout, wp.baseAddress, $0.baseAddress) } }
-        let m = bandRows * tilesW, each = w.cin * w.cout
-        gemms = (0..<16).map {
+        // F(4x4, 3x3) needs three whole tiles across a map: on a 7 x 7 map its 36 products of
+        // 4 tiles an image read more weights than they save multiplies.
+        let tile = options.winogradTile == 4 && min(g.out_h, g.out_w) >= Self.minSideF43 ? 4 : 2
+        self.tile = tile
+        geometry = g
+        let matrices = (tile + 2) * (tile + 2)
+        let perTileRow = matrices * Self.tiles(tile, g.out_w) * (w.cin + w.cout)
+        bandRows = max(1, min(Self.tiles(tile, g.out_h), options.winogradBandBytes / 4 / max(perTileRow, 1)))
+        var u = [Float](repeating: 0, count: matrices * w.cin * w.cout)
+        w.weights.withUnsafeBufferPointer { wp in
+            u.withUnsafeMutableBufferPointer {
+                if tile == 4 { ck_f32_winograd43_weights(w.cin, w.cout, wp.baseAddress, $0.baseAddress) }
+                else { ck_f32_winograd23_weights(w.cin, w.cout, wp.baseAddress, $0.baseAddress) }
+            }
+        }
+        let m = bandRows * Self.tiles(tile, g.out_w), each = w.cin * w.cout
+        gemms = (0..<matrices).map {
             PackedGemm(m: m, k: w.cin, n: w.cout, weights: Array(u[($0 * each)..<(($0 + 1) * each)]), bias: nil,
                        options: options)
         }
         bias = FloatStorage(w.bias)
-        geometry = g
         cout = w.cout
         self.act = act
         self.input = input
@@ -190,11 +201,37 @@ struct WinogradConv: Sendable {
         self.output = output
     }
 
-    /// Scratch floats: one band's transformed input and GEMM results.
-    var scratchFloats: Int {
+    /// The smallest output side F(4x4, 3x3) is used for.
+    static let minSideF43 = 12
+
+    /// Tiles of side `tile` along an output side of `pixels`.
+    private static func tiles(_ tile: Int, _ pixels: Int) -> Int { (pixels + tile - 1) / tile }
+
+    /// The products of a tile: 16 or 36.
+    var matrices: Int { gemms.count }
+    /// Tile rows and tile columns of the output.
+    var tilesH: Int { Self.tiles(tile, geometry.out_h) }
+    var tilesW: Int { Self.tiles(tile, geometry.out_w) }
+
+    /// The input transform of tile rows [ty0, ty1) of the image at `x` (see ck_f32_winograd23_input).
+    func transformInput(_ x: UnsafePointer<Float>, _ ty0: Int, _ ty1: Int, into v: UnsafeMutablePointer<Float>, ld: Int) {
         var g = geometry
-        return 16 * bandRows * ck_winograd23_tiles_w(&g) * (geometry.channels + cout)
+        if tile == 4 { ck_f32_winograd43_input(&g, x, ty0, ty1, v, ld) } else { ck_f32_winograd23_input(&g, x, ty0, ty1, v, ld) }
     }
+
+    /// The output transform of tile rows [ty0, ty1) into the image at `out` (see ck_f32_winograd23_output).
+    func transformOutput(_ m: UnsafePointer<Float>, ld: Int, _ ty0: Int, _ ty1: Int, residual r: UnsafePointer<Float>?,
+                         into out: UnsafeMutablePointer<Float>) {
+        var g = geometry
+        if tile == 4 {
+            ck_f32_winograd43_output(&g, cout, m, ld, ty0, ty1, bias.pointer, r, out, act)
+        } else {
+            ck_f32_winograd23_output(&g, cout, m, ld, ty0, ty1, bias.pointer, r, out, act)
+        }
+    }
+
+    /// Scratch floats: one band's transformed input and GEMM results.
+    var scratchFloats: Int { matrices * bandRows * tilesW * (geometry.channels + cout) }
 }
 
 /// 1x1 expand (optional) -> depthwise -> 1x1 project (+ residual), computed a band of output

@@ -27,8 +27,13 @@ public struct PlanOptions: Sendable, Codable, Equatable {
     /// A GEMM whose weights stream (beyond `gemmPanelBudget`) prefetches its next panel of
     /// weights while a panel has at most this many bytes (0: never; see ck_f32_gemm_run).
     public var gemmPrefetchBytes: Int = 0
-    /// Whether 3x3 stride-1 convolutions use Winograd F(2x2, 3x3).
+    /// Whether 3x3 stride-1 convolutions use Winograd (else im2col and a GEMM).
     public var winograd: Bool
+    /// The largest output tile of Winograd: 4 for F(4x4, 3x3) on maps of at least 12 x 12 (36
+    /// products per 16 pixels: 4x fewer multiplies than a GEMM, rounding errors of 1e-6 to 1e-5
+    /// of a layer's largest output) and F(2x2, 3x3) on smaller ones; 2 for F(2x2, 3x3)
+    /// everywhere (16 products per 4 pixels: 2.25x fewer, a few 1e-7).
+    public var winogradTile: Int = 4
     /// Whether a batch's images are spread one per thread while there are enough of them
     /// (each image's activations stay in one core's cache), or every op is split over all
     /// threads for every image.
@@ -77,16 +82,17 @@ public struct PlanOptions: Sendable, Codable, Equatable {
     public var isValid: Bool {
         let sizes = [fuseScratchBytes, im2colChunkBytes, winogradBandBytes, gemmPanelBudget]
         return fuseMinBytes >= 0 && fuseMinBytes <= Self.never && sizes.allSatisfy { $0 >= 4 << 10 && $0 <= 1 << 30 }
-            && subBatchBytes >= 0 && subBatchBytes <= 1 << 30 && gemmPrefetchBytes >= 0 && gemmPrefetchBytes <= 1 << 30
+            && (winogradTile == 2 || winogradTile == 4) && subBatchBytes >= 0 && subBatchBytes <= 1 << 30 && gemmPrefetchBytes >= 0 && gemmPrefetchBytes <= 1 << 30
             && gemmKernels.count <= 10_000 && gemmKernels.allSatisfy { $0.key.count <= 64 && $0.value.count <= 128 }
     }
 
     enum CodingKeys: String, CodingKey {
-        case fuseMinBytes, fuseScratchBytes, im2colChunkBytes, winogradBandBytes, gemmPanelBudget, gemmPrefetchBytes, winograd, spreadImages,
-             subBatchBytes, gemmKernels
+        case fuseMinBytes, fuseScratchBytes, im2colChunkBytes, winogradBandBytes, gemmPanelBudget, gemmPrefetchBytes, winograd, winogradTile,
+             spreadImages, subBatchBytes, gemmKernels
     }
 
-    /// Decodes options; `gemmKernels` may be absent.
+    /// Decodes options; `gemmKernels` may be absent, and so may `winogradTile` (entries tuned
+    /// before F(4x4, 3x3) existed measured F(2x2, 3x3): 2).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         fuseMinBytes = try c.decode(Int.self, forKey: .fuseMinBytes)
@@ -96,6 +102,7 @@ public struct PlanOptions: Sendable, Codable, Equatable {
         gemmPanelBudget = try c.decode(Int.self, forKey: .gemmPanelBudget)
         gemmPrefetchBytes = try c.decode(Int.self, forKey: .gemmPrefetchBytes)
         winograd = try c.decode(Bool.self, forKey: .winograd)
+        winogradTile = try c.decodeIfPresent(Int.self, forKey: .winogradTile) ?? 2
         spreadImages = try c.decode(Bool.self, forKey: .spreadImages)
         subBatchBytes = try c.decode(Int.self, forKey: .subBatchBytes)
         gemmKernels = try c.decodeIfPresent([String: String].self, forKey: .gemmKernels) ?? [:]

@@ -31,7 +31,10 @@ public enum Tuner {
         }
         let hasWinograd = graph.ops.contains { if case .conv(let w, _, _, _, _) = $0 { return WinogradConv.applies(w) }; return false }
         if hasWinograd {
-            knobs.append(Knob(name: "winograd", values: [true, false].map { var o = base; o.winograd = $0; return o }))
+            let winograd = [(true, 4), (true, 2), (false, base.winogradTile)].map { on, tile in
+                var o = base; o.winograd = on; o.winogradTile = tile; return o
+            }
+            knobs.append(Knob(name: "winograd", values: winograd))
             knobs.append(vary("winograd-band-bytes", [l2 / 8, l2 / 4, l2 / 2, l2], \.winogradBandBytes))
         }
         knobs.append(vary("im2col-chunk-bytes", [machine.planningL1dBytes, l2 / 8, l2 / 4], \.im2colChunkBytes))
@@ -174,7 +177,7 @@ public enum Tuner {
         switch name {
         case "fuse-min-bytes": into.fuseMinBytes = from.fuseMinBytes
         case "fuse-scratch-bytes": into.fuseScratchBytes = from.fuseScratchBytes
-        case "winograd": into.winograd = from.winograd
+        case "winograd": into.winograd = from.winograd; into.winogradTile = from.winogradTile
         case "winograd-band-bytes": into.winogradBandBytes = from.winogradBandBytes
         case "im2col-chunk-bytes": into.im2colChunkBytes = from.im2colChunkBytes
         case "gemm-panel-budget": into.gemmPanelBudget = from.gemmPanelBudget
@@ -191,7 +194,7 @@ public enum Tuner {
         switch name {
         case "fuse-min-bytes": return bytes(o.fuseMinBytes)
         case "fuse-scratch-bytes": return bytes(o.fuseScratchBytes)
-        case "winograd": return o.winograd ? "on" : "off"
+        case "winograd": return o.winograd ? "F(\(o.winogradTile)x\(o.winogradTile), 3x3)" : "off"
         case "winograd-band-bytes": return bytes(o.winogradBandBytes)
         case "im2col-chunk-bytes": return bytes(o.im2colChunkBytes)
         case "gemm-panel-budget": return bytes(o.gemmPanelBudget)
