@@ -179,8 +179,12 @@ struct WinogradConv: Sendable {
         self.tile = tile
         geometry = g
         let matrices = (tile + 2) * (tile + 2)
+        // Every band reads all of the transformed weights: a band's scratch may grow to their
+        // size (at most 8 budgets), so that large weights on small maps are read once or twice
+        // an image rather than once per tile row.
         let perTileRow = matrices * Self.tiles(tile, g.out_w) * (w.cin + w.cout)
-        bandRows = max(1, min(Self.tiles(tile, g.out_h), options.winogradBandBytes / 4 / max(perTileRow, 1)))
+        let budget = max(options.winogradBandBytes, min(matrices * w.cin * w.cout * 4, 8 * options.winogradBandBytes))
+        bandRows = max(1, min(Self.tiles(tile, g.out_h), budget / 4 / max(perTileRow, 1)))
         var u = [Float](repeating: 0, count: matrices * w.cin * w.cout)
         w.weights.withUnsafeBufferPointer { wp in
             u.withUnsafeMutableBufferPointer {

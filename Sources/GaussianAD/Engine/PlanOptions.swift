@@ -20,7 +20,9 @@ public struct PlanOptions: Sendable, Codable, Equatable {
     public var fuseScratchBytes: Int
     /// Bytes of im2col rows computed at once per thread.
     public var im2colChunkBytes: Int
-    /// Scratch bytes per thread of one Winograd band (transformed input and products).
+    /// Scratch bytes per thread of one Winograd band (transformed input and products); a layer
+    /// whose transformed weights are larger gets bands of up to their size (at most 8 times this),
+    /// since every band reads all of them.
     public var winogradBandBytes: Int
     /// Bytes of packed weights a thread keeps in cache inside one GEMM (see ck_f32_gemm_run).
     public var gemmPanelBudget: Int
