@@ -94,7 +94,7 @@ enum Step: Sendable {
     case classifier(PackedGemm, input: Int, pixels: Int, temp: Int)
     /// An inverted-residual block fused over bands of output rows (see `FusedBlock`).
     case fused(FusedBlock)
-    /// A 3x3 stride-1 convolution by Winograd F(2x2, 3x3) (see `WinogradConv`).
+    /// A 3x3 stride-1 convolution by Winograd F(2x2, 3x3) or F(4x4, 3x3) (see `WinogradConv`).
     case winograd(WinogradConv)
 }
 
