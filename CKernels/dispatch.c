@@ -7,12 +7,31 @@
 #include <cpuid.h>
 #endif
 
-ck_dispatch_table ck_table = {
-    CK_ISA_PORTABLE, ck_f32_dwconv_nhwc__portable, ck_f32_mean_pool_nhwc__portable,
-    ck_f32_scale_channels__portable, ck_f32_winograd23_input__portable, ck_f32_winograd23_output__portable,
-    ck_f32_winograd43_input__portable, ck_f32_winograd43_output__portable, ck_f64_gaussian_filter__portable,
-    ck_f64_mahalanobis_inverse_f32__portable, ck_u8_overlay_inferno__portable, ck_f64_map_apply__portable,
+/* The kernel list, for the tests and the benchmark. */
+static const ck_ukernel ck_ukernels[] = {
+#define CK_UKERNEL(OP, ISA, FN) {#OP, ISA, (void (*)(void))FN, #FN},
+#include "ukernels.inc"
+#undef CK_UKERNEL
 };
+
+size_t ck_ukernel_count(void) { return sizeof ck_ukernels / sizeof ck_ukernels[0]; }
+
+const ck_ukernel *ck_ukernel_at(size_t i) { return i < ck_ukernel_count() ? &ck_ukernels[i] : NULL; }
+
+/* The portable lines of the list, by op: the table until ck_dispatch_init fills it. */
+#define CK_PORTABLE_LINE_CK_ISA_PORTABLE(OP, FN) .OP = FN,
+#define CK_PORTABLE_LINE_CK_ISA_AVX2(OP, FN)
+#define CK_PORTABLE_LINE_CK_ISA_AVX512(OP, FN)
+#define CK_UKERNEL(OP, ISA, FN) CK_PORTABLE_LINE_##ISA(OP, FN)
+static const ck_dispatch_table ck_portable_table = {
+    .isa = CK_ISA_PORTABLE,
+#include "ukernels.inc"
+};
+ck_dispatch_table ck_table = {
+    .isa = CK_ISA_PORTABLE,
+#include "ukernels.inc"
+};
+#undef CK_UKERNEL
 
 #if CK_X86
 static unsigned long long ck_xgetbv0(void) {
@@ -95,40 +114,12 @@ void ck_cpu_info_read(ck_cpu_info *info) {
 ck_isa ck_dispatch_init(ck_isa max_isa) {
     ck_isa isa = ck_cpu_isa();
     if (isa > max_isa) isa = max_isa;
-    ck_dispatch_table t = {CK_ISA_PORTABLE, ck_f32_dwconv_nhwc__portable, ck_f32_mean_pool_nhwc__portable,
-                           ck_f32_scale_channels__portable, ck_f32_winograd23_input__portable,
-                           ck_f32_winograd23_output__portable, ck_f32_winograd43_input__portable,
-                           ck_f32_winograd43_output__portable, ck_f64_gaussian_filter__portable,
-                           ck_f64_mahalanobis_inverse_f32__portable, ck_u8_overlay_inferno__portable,
-                           ck_f64_map_apply__portable};
-#if CK_X86
-    if (isa >= CK_ISA_AVX2) {
-        t.isa = CK_ISA_AVX2;
-        t.mean_pool = ck_f32_mean_pool_nhwc__avx2;
-        t.scale_channels = ck_f32_scale_channels__avx2;
-        t.winograd_input = ck_f32_winograd23_input__avx2;
-        t.winograd_output = ck_f32_winograd23_output__avx2;
-        t.winograd43_input = ck_f32_winograd43_input__avx2;
-        t.winograd43_output = ck_f32_winograd43_output__avx2;
-        t.gaussian_filter = ck_f64_gaussian_filter__avx2;
-        t.mahalanobis_f32 = ck_f64_mahalanobis_inverse_f32__avx2;
-        t.overlay = ck_u8_overlay_inferno__avx2;
-        t.map_apply = ck_f64_map_apply__avx2;
-    }
-    if (isa >= CK_ISA_AVX512) {
-        t.isa = CK_ISA_AVX512;
-        t.mean_pool = ck_f32_mean_pool_nhwc__avx512f;
-        t.scale_channels = ck_f32_scale_channels__avx512f;
-        t.winograd_input = ck_f32_winograd23_input__avx512f;
-        t.winograd_output = ck_f32_winograd23_output__avx512f;
-        t.winograd43_input = ck_f32_winograd43_input__avx512f;
-        t.winograd43_output = ck_f32_winograd43_output__avx512f;
-        t.gaussian_filter = ck_f64_gaussian_filter__avx512f;
-        t.mahalanobis_f32 = ck_f64_mahalanobis_inverse_f32__avx512f;
-        t.map_apply = ck_f64_map_apply__avx512f;
-    }
-#endif
-    t.dwconv = ck_dwconv_best(t.isa);
+    ck_dispatch_table t = ck_portable_table;
+    t.isa = isa;
+    /* Per op, the last line at or below the level: the list goes by increasing ISA. */
+#define CK_UKERNEL(OP, ISA, FN) if ((ISA) <= isa) t.OP = FN;
+#include "ukernels.inc"
+#undef CK_UKERNEL
     ck_table = t;
     return t.isa;
 }
@@ -159,12 +150,12 @@ void ck_f32_scale_channels(size_t rows, size_t channels, const float *in, const 
 }
 
 void ck_f32_winograd23_input(const ck_conv2d_geom *g, const float *in, size_t ty0, size_t ty1, float *v, size_t ld) {
-    ck_table.winograd_input(g, in, ty0, ty1, v, ld);
+    ck_table.winograd23_input(g, in, ty0, ty1, v, ld);
 }
 
 void ck_f32_winograd23_output(const ck_conv2d_geom *g, size_t cout, const float *m, size_t ld, size_t ty0, size_t ty1,
                               const float *bias, const float *residual, float *out, ck_act act) {
-    ck_table.winograd_output(g, cout, m, ld, ty0, ty1, bias, residual, out, act);
+    ck_table.winograd23_output(g, cout, m, ld, ty0, ty1, bias, residual, out, act);
 }
 
 void ck_f32_winograd43_input(const ck_conv2d_geom *g, const float *in, size_t ty0, size_t ty1, float *v, size_t ld) {

@@ -232,25 +232,3 @@ CK_TARGET_AVX512 void ck_f32_dwconv_nhwc__avx512f(const ck_conv2d_geom *g, const
                CK_DW_RUN_TILES(avx512))
 }
 #endif
-
-/* The registered depthwise kernels, one line each (the twin tests iterate them). */
-static const ck_dwconv_ukernel ck_dwconv_ukernels[] = {
-    {CK_ISA_PORTABLE, ck_f32_dwconv_nhwc__portable, "ck_f32_dwconv_nhwc__portable"},
-#if CK_X86
-    {CK_ISA_AVX2, ck_f32_dwconv_nhwc__avx2, "ck_f32_dwconv_nhwc__avx2"},
-    {CK_ISA_AVX512, ck_f32_dwconv_nhwc__avx512f, "ck_f32_dwconv_nhwc__avx512f"},
-#endif
-};
-
-size_t ck_dwconv_ukernel_count(void) { return sizeof ck_dwconv_ukernels / sizeof ck_dwconv_ukernels[0]; }
-
-const ck_dwconv_ukernel *ck_dwconv_ukernel_at(size_t i) {
-    return i < ck_dwconv_ukernel_count() ? &ck_dwconv_ukernels[i] : NULL;
-}
-
-ck_dwconv_fn ck_dwconv_best(ck_isa isa) {
-    const ck_dwconv_ukernel *best = &ck_dwconv_ukernels[0];
-    for (size_t i = 1; i < ck_dwconv_ukernel_count(); i++)
-        if (ck_dwconv_ukernels[i].isa <= isa && ck_dwconv_ukernels[i].isa > best->isa) best = &ck_dwconv_ukernels[i];
-    return best->fn;
-}

@@ -396,7 +396,7 @@ CK_TARGET_AVX2 void ck_u8_overlay_inferno__avx2(size_t h, size_t w, const float 
 
 void ck_u8_overlay_inferno(size_t h, size_t w, const float *image, size_t channels, const float *map, float low,
                            float high, int outline, float threshold, uint8_t *rgb) {
-    ck_table.overlay(h, w, image, channels, map, low, high, outline, threshold, rgb);
+    ck_table.overlay_inferno(h, w, image, channels, map, low, high, outline, threshold, rgb);
 }
 
 /* ------------------------------------------------ the map as one linear operator a level */
@@ -515,7 +515,7 @@ CK_TARGET_AVX512 void ck_f64_mahalanobis_inverse_f32__avx512f(size_t n, size_t d
 
 void ck_f64_mahalanobis_inverse_f32(size_t n, size_t d, const float *y, size_t ldy, const double *m, const double *linv,
                                     double *work, double *dist) {
-    ck_table.mahalanobis_f32(n, d, y, ldy, m, linv, work, dist);
+    ck_table.mahalanobis_inverse_f32(n, d, y, ldy, m, linv, work, dist);
 }
 
 void ck_f64_lower_inverse(size_t d, const double *l, double *inv) {

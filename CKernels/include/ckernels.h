@@ -51,6 +51,28 @@ ck_isa ck_active_isa(void);
 /** Short name of a level: "portable", "avx2", "avx512f". */
 const char *ck_isa_name(ck_isa isa);
 
+/**
+ * The kernel list: every variant of every dispatched kernel but the GEMM micro-kernels (which
+ * have a list of their own, with tile sizes), one entry each, in the order of
+ * CKernels/ukernels.inc. `op` names the kernel ("dwconv", "mean_pool", ...: the dispatched
+ * entry point's name without its type prefix) and `fn` is the variant, to be cast to that op's
+ * function type ck_<op>_fn, declared below beside the entry point. Within an op the entries go
+ * by increasing ISA and the first is the portable reference; ck_dispatch_init takes for each
+ * op the last entry at or below the level it chooses. The dispatch, the twin tests and the
+ * benchmark all iterate this one list: a new variant is one function and one line there.
+ */
+typedef struct ck_ukernel {
+    const char *op;   /**< the kernel: "dwconv", "mean_pool", "winograd43_input", ... */
+    ck_isa isa;       /**< the level it needs */
+    void (*fn)(void); /**< the variant; call it through ck_<op>_fn */
+    const char *name; /**< its function's name, e.g. "ck_f32_dwconv_nhwc__avx2" */
+} ck_ukernel;
+
+/** Entries in the kernel list. */
+size_t ck_ukernel_count(void);
+/** Entry i of the kernel list, or NULL past its end. */
+const ck_ukernel *ck_ukernel_at(size_t i);
+
 /** What CPUID says of this CPU: the facts a planner derives its sizes from. */
 typedef struct ck_cpu_info {
     ck_isa isa;                            /**< ck_cpu_isa() */
@@ -231,12 +253,16 @@ void ck_f32_winograd23_weights(size_t cin, size_t cout, const float *w, float *u
 /** Input transform of tile rows [ty0, ty1) of one NHWC image (g: kernel 3, stride 1) into the
  *  first T rows of the 16 matrices at v, ld rows apart (ld * C floats); positions in the padding
  *  read 0. */
+typedef void (*ck_winograd23_input_fn)(const ck_conv2d_geom *g, const float *in, size_t ty0, size_t ty1, float *v,
+                                       size_t ld);
 void ck_f32_winograd23_input(const ck_conv2d_geom *g, const float *in, size_t ty0, size_t ty1, float *v, size_t ld);
 
 /** Output transform of tile rows [ty0, ty1): out[oy][ox][co] = act(Y + bias[co] + residual),
  *  for the output pixels inside the image (out and residual: the whole NHWC output, out_h x
  *  out_w x cout); m holds the 16 GEMM results in the first T rows of 16 matrices ld rows apart
  *  (ld * cout floats). bias and residual may be NULL; residual must not alias out. */
+typedef void (*ck_winograd23_output_fn)(const ck_conv2d_geom *g, size_t cout, const float *m, size_t ld, size_t ty0,
+                                        size_t ty1, const float *bias, const float *residual, float *out, ck_act act);
 void ck_f32_winograd23_output(const ck_conv2d_geom *g, size_t cout, const float *m, size_t ld, size_t ty0, size_t ty1,
                               const float *bias, const float *residual, float *out, ck_act act);
 
@@ -256,10 +282,12 @@ void ck_f32_winograd43_weights(size_t cin, size_t cout, const float *w, float *u
 
 /** Input transform of tile rows [ty0, ty1) into the first T rows of the 36 matrices at v, ld
  *  rows apart (ld * C floats); positions in the padding read 0. */
+typedef ck_winograd23_input_fn ck_winograd43_input_fn;
 void ck_f32_winograd43_input(const ck_conv2d_geom *g, const float *in, size_t ty0, size_t ty1, float *v, size_t ld);
 
 /** Output transform of tile rows [ty0, ty1) from the 36 GEMM results (as
  *  ck_f32_winograd23_output does from its 16). */
+typedef ck_winograd23_output_fn ck_winograd43_output_fn;
 void ck_f32_winograd43_output(const ck_conv2d_geom *g, size_t cout, const float *m, size_t ld, size_t ty0, size_t ty1,
                               const float *bias, const float *residual, float *out, ck_act act);
 
@@ -275,18 +303,6 @@ void ck_f32_winograd43_output(const ck_conv2d_geom *g, size_t cout, const float 
 typedef void (*ck_dwconv_fn)(const ck_conv2d_geom *g, const float *in, size_t in_ring,
                              const float *w, const float *bias, ck_act act, float *out,
                              size_t out_row0, size_t oy0, size_t oy1);
-
-/** A registered depthwise kernel: the ISA it needs, the function and its name. */
-typedef struct ck_dwconv_ukernel {
-    ck_isa isa;
-    ck_dwconv_fn fn;
-    const char *name;
-} ck_dwconv_ukernel;
-
-/** The registered depthwise kernels (the first is the portable reference). */
-size_t ck_dwconv_ukernel_count(void);
-/** Depthwise kernel i of the list, or NULL past its end. */
-const ck_dwconv_ukernel *ck_dwconv_ukernel_at(size_t i);
 
 /** The dispatched depthwise convolution (see ck_dwconv_fn). */
 void ck_f32_dwconv_nhwc(const ck_conv2d_geom *g, const float *in, size_t in_ring, const float *w,
@@ -309,6 +325,7 @@ void ck_f32_dwconv_nhwc__avx512f(const ck_conv2d_geom *g, const float *in, size_
  * apart: out[c] = mean over the hw positions p of in[p * ld + c]. With ld > channels, threads
  * pool disjoint channel ranges of one tensor (in + c0, channels c1 - c0, ld the tensor's C).
  */
+typedef void (*ck_mean_pool_fn)(size_t hw, size_t channels, size_t ld, const float *in, float *out);
 void ck_f32_mean_pool_nhwc(size_t hw, size_t channels, size_t ld, const float *in, float *out);
 void ck_f32_mean_pool_nhwc__portable(size_t hw, size_t channels, size_t ld, const float *in, float *out);
 void ck_f32_mean_pool_nhwc__avx2(size_t hw, size_t channels, size_t ld, const float *in, float *out);
@@ -323,6 +340,7 @@ void ck_f32_pool2d_nhwc(const ck_conv2d_geom *g, int max, const float *in, float
                         size_t oy1);
 
 /** out[r][c] = in[r][c] * scale[c] for rows x channels (squeeze-excitation's gate); may be in place. */
+typedef void (*ck_scale_channels_fn)(size_t rows, size_t channels, const float *in, const float *scale, float *out);
 void ck_f32_scale_channels(size_t rows, size_t channels, const float *in, const float *scale,
                            float *out);
 
@@ -376,6 +394,7 @@ size_t ck_f64_gaussian_filter_scratch(size_t h, size_t w, double sigma_y, double
  * borders extended by half-sample symmetric reflection (d c b a | a b c d | d c b a).
  * scratch holds ck_f64_gaussian_filter_scratch(h, w, sigma_y, sigma_x) doubles.
  */
+typedef void (*ck_gaussian_filter_fn)(size_t h, size_t w, double *data, double sigma_y, double sigma_x, double *scratch);
 void ck_f64_gaussian_filter(size_t h, size_t w, double *data, double sigma_y, double sigma_x, double *scratch);
 
 /**
@@ -393,6 +412,9 @@ void ck_f64_upsample_smooth_matrix(size_t n, size_t m, double sigma, double *a, 
  * out (H x W) += weight * ay (H x h) z (h x w) ax^T (ax: W x w), the matrices of
  * ck_f64_upsample_smooth_matrix with their rows' nonzero column ranges; t holds h * W doubles.
  */
+typedef void (*ck_map_apply_fn)(size_t h, size_t w, const double *z, size_t H, size_t W, const double *ay,
+                                const size_t *ylo, const size_t *yhi, const double *ax, const size_t *xlo,
+                                const size_t *xhi, double weight, double *t, double *out);
 void ck_f64_map_apply(size_t h, size_t w, const double *z, size_t H, size_t W, const double *ay, const size_t *ylo,
                       const size_t *yhi, const double *ax, const size_t *xlo, const size_t *xhi, double weight, double *t,
                       double *out);
@@ -403,6 +425,8 @@ void ck_f64_map_apply(size_t h, size_t w, const double *z, size_t H, size_t W, c
  * Mahalanobis distance of a map's positions under their cell's Gaussian, in float64, eight rows
  * at a time. work holds 8 d doubles.
  */
+typedef void (*ck_mahalanobis_inverse_f32_fn)(size_t n, size_t d, const float *y, size_t ldy, const double *m,
+                                              const double *linv, double *work, double *dist);
 void ck_f64_mahalanobis_inverse_f32(size_t n, size_t d, const float *y, size_t ldy, const double *m, const double *linv,
                                     double *work, double *dist);
 
@@ -449,6 +473,8 @@ size_t ck_f32_regions8(size_t h, size_t w, const float *map, float threshold, in
  * outline, every pixel above threshold that is on the border or has a 4-neighbour not above it
  * is white. Bytes are round(255 v) clamped.
  */
+typedef void (*ck_overlay_inferno_fn)(size_t h, size_t w, const float *image, size_t channels, const float *map,
+                                      float low, float high, int outline, float threshold, uint8_t *rgb);
 void ck_u8_overlay_inferno(size_t h, size_t w, const float *image, size_t channels, const float *map, float low,
                            float high, int outline, float threshold, uint8_t *rgb);
 

@@ -10,9 +10,48 @@ final class KernelTwinTests: XCTestCase {
     }
     func randArray(_ n: Int) -> [Float] { (0..<n).map { _ in rand() } }
 
-    var isas: [ck_isa] {
-        let cpu = ck_cpu_isa()
-        return [CK_ISA_AVX2, CK_ISA_AVX512].filter { $0.rawValue <= cpu.rawValue }
+    /// The variants of `op` in the kernel list that this CPU runs, the portable reference first,
+    /// cast to the op's function type.
+    func variants<F>(_ op: String, as type: F.Type) -> [(name: String, isa: ck_isa, fn: F)] {
+        (0..<ck_ukernel_count()).compactMap { i -> (name: String, isa: ck_isa, fn: F)? in
+            guard let u = ck_ukernel_at(i)?.pointee, String(cString: u.op) == op, u.isa.rawValue <= ck_cpu_isa().rawValue,
+                  let fn = u.fn else { return nil }
+            return (String(cString: u.name), u.isa, unsafeBitCast(fn, to: F.self))
+        }
+    }
+
+    /// The ops of the kernel list: each entry point of the dispatch table.
+    static let ops = ["dwconv", "mean_pool", "scale_channels", "winograd23_input", "winograd23_output", "winograd43_input",
+                      "winograd43_output", "gaussian_filter", "mahalanobis_inverse_f32", "overlay_inferno", "map_apply"]
+
+    /// The list is what the dispatch relies on: every op of the table has its lines together, the
+    /// portable reference first, then levels strictly increasing (the dispatch takes the last
+    /// line at or below its level), each function named for its op and level.
+    func testKernelListIsOrderedByOpAndLevel() {
+        let entries = (0..<ck_ukernel_count()).compactMap { ck_ukernel_at($0)?.pointee }
+        XCTAssertNil(ck_ukernel_at(ck_ukernel_count()))
+        var seen: [String] = []
+        for e in entries {
+            let op = String(cString: e.op), name = String(cString: e.name)
+            XCTAssertNotNil(e.fn, name)
+            if seen.last != op {
+                XCTAssertFalse(seen.contains(op), "\(op)'s lines are not together")
+                XCTAssertEqual(e.isa, CK_ISA_PORTABLE, "\(op) does not start with its portable reference")
+                seen.append(op)
+            }
+            XCTAssertTrue(name.contains(op.replacingOccurrences(of: "dwconv", with: "dwconv_nhwc")
+                                          .replacingOccurrences(of: "mean_pool", with: "mean_pool_nhwc")), name)
+            XCTAssertTrue(name.hasSuffix("__" + String(cString: ck_isa_name(e.isa))), name)
+        }
+        XCTAssertEqual(Set(seen), Set(Self.ops))
+        for op in Self.ops {
+            let levels = entries.filter { String(cString: $0.op) == op }.map { $0.isa.rawValue }
+            XCTAssertEqual(levels, levels.sorted(), op)
+            XCTAssertEqual(Set(levels).count, levels.count, op)
+            // On an x86 CPU with AVX2 every op has a SIMD twin to compare with its reference.
+            let runnable = entries.filter { String(cString: $0.op) == op && $0.isa.rawValue <= ck_cpu_isa().rawValue }
+            if ck_cpu_isa() != CK_ISA_PORTABLE { XCTAssertGreaterThanOrEqual(runnable.count, 2, op) }
+        }
     }
 
     func testDispatchHonoursTheCap() {
@@ -28,8 +67,7 @@ final class KernelTwinTests: XCTestCase {
     /// Every registered depthwise kernel against the portable reference, computing the output
     /// in two row ranges as two threads would.
     func testDepthwiseKernelsMatchReference() {
-        let kernels = (0..<ck_dwconv_ukernel_count()).compactMap { ck_dwconv_ukernel_at($0)?.pointee }
-            .filter { $0.isa.rawValue <= ck_cpu_isa().rawValue }
+        let kernels = variants("dwconv", as: ck_dwconv_fn.self)
         XCTAssertGreaterThanOrEqual(kernels.count, 2)
         for (h, w) in [(1, 1), (5, 7), (8, 8), (13, 11), (9, 20), (6, 14), (3, 29)] {
             for c in [1, 3, 8, 15, 16, 17, 33, 96] {
@@ -63,9 +101,9 @@ final class KernelTwinTests: XCTestCase {
                                         for j in 0..<((y2 - y) * ow * c) { banded[y * ow * c + j] = band[j] }
                                         y = y2
                                     }
-                                    XCTAssertEqual(banded, out, "\(String(cString: kern.name)) ring")
+                                    XCTAssertEqual(banded, out, "\(kern.name) ring")
                                     for i in 0..<out.count where !(abs(out[i] - ref[i]) <= 1e-5 * max(1, abs(ref[i]))) {
-                                        XCTFail("\(String(cString: kern.name)) h\(h) w\(w) c\(c) k\(k) s\(s) pad \(pt),\(pl),\(pb),\(pr) act \(act): [\(i)] \(out[i]) vs \(ref[i])")
+                                        XCTFail("\(kern.name) h\(h) w\(w) c\(c) k\(k) s\(s) pad \(pt),\(pl),\(pb),\(pr) act \(act): [\(i)] \(out[i]) vs \(ref[i])")
                                         return
                                     }
                                 }
@@ -198,6 +236,133 @@ final class KernelTwinTests: XCTestCase {
         for i in 0..<sum.count { XCTAssertEqual(sum[i], max(0, inp[i] + scaled[i])) }
     }
 
+    /// Whether a and b agree within tol relative to b (at least 1), NaN matching NaN (the
+    /// positions neither wrote).
+    func close(_ a: [Float], _ b: [Float], _ tol: Float) -> Int? {
+        guard a.count == b.count else { return -1 }
+        return a.indices.first { i in !(a[i].isNaN && b[i].isNaN) && !(abs(a[i] - b[i]) <= tol * max(1, abs(b[i]))) }
+    }
+
+    /// Every channel-scaling variant against the portable one (one product per value: equal to
+    /// the bit), out of place and in place, over channel tails of every vector width.
+    func testScaleChannelsVariantsMatchPortable() {
+        let kernels = variants("scale_channels", as: ck_scale_channels_fn.self)
+        XCTAssertEqual(kernels.first?.isa, CK_ISA_PORTABLE)
+        for rows in [1, 7, 49] {
+            for c in [1, 7, 8, 9, 16, 17, 33, 672] {
+                let inp = randArray(rows * c), scale = randArray(c)
+                var ref = [Float](repeating: .nan, count: rows * c)
+                kernels[0].fn(rows, c, inp, scale, &ref)
+                for (i, x) in ref.enumerated() { XCTAssertEqual(x, inp[i] * scale[i % c]); if x != inp[i] * scale[i % c] { return } }
+                for k in kernels.dropFirst() {
+                    var out = [Float](repeating: .nan, count: rows * c)
+                    k.fn(rows, c, inp, scale, &out)
+                    XCTAssertEqual(out, ref, "\(k.name) rows \(rows) c \(c)")
+                    var inPlace = inp
+                    inPlace.withUnsafeMutableBufferPointer { p in k.fn(rows, c, p.baseAddress, scale, p.baseAddress) }
+                    XCTAssertEqual(inPlace, ref, "\(k.name) in place, rows \(rows) c \(c)")
+                }
+            }
+        }
+    }
+
+    /// Every Winograd transform variant, F(2x2, 3x3) and F(4x4, 3x3), against the portable one:
+    /// maps whose sides are not multiples of the tile (partial tiles, padding read as 0), all tile
+    /// rows at once and the second half alone (a band), the output with and without bias and
+    /// residual under every activation, channel counts across vector tails.
+    func testWinogradTransformVariantsMatchPortable() {
+        typealias Tiles = (UnsafePointer<ck_conv2d_geom>?) -> Int
+        let forms: [(String, Int, Tiles, Tiles)] = [("winograd23", 16, { ck_winograd23_tiles_w($0) }, { ck_winograd23_tiles_h($0) }),
+                                                    ("winograd43", 36, { ck_winograd43_tiles_w($0) }, { ck_winograd43_tiles_h($0) })]
+        for (op, matrices, tilesW, tilesH) in forms {
+            let inputs = variants(op + "_input", as: ck_winograd23_input_fn.self)
+            let outputs = variants(op + "_output", as: ck_winograd23_output_fn.self)
+            XCTAssertEqual(inputs.first?.isa, CK_ISA_PORTABLE)
+            XCTAssertEqual(outputs.first?.isa, CK_ISA_PORTABLE)
+            XCTAssertGreaterThanOrEqual(inputs.count, ck_cpu_isa() == CK_ISA_PORTABLE ? 1 : 2)
+            for (h, w) in [(5, 5), (13, 11), (8, 16)] {
+                for c in [1, 7, 8, 17, 40] {
+                    var g = ck_conv2d_geom(in_h: h, in_w: w, channels: c, kernel: 3, stride: 1, pad_top: 1, pad_left: 1,
+                                           out_h: h, out_w: w)
+                    let tw = tilesW(&g), th = tilesH(&g), ld = tw * th + 3, half = th / 2
+                    let x = randArray(h * w * c)
+                    func input(_ f: ck_winograd23_input_fn, _ ty0: Int) -> [Float] {
+                        var v = [Float](repeating: .nan, count: matrices * ld * c)
+                        f(&g, x, ty0, th, &v, ld)
+                        return v
+                    }
+                    let refAll = input(inputs[0].fn, 0), refBand = input(inputs[0].fn, half)
+                    for k in inputs.dropFirst() {
+                        if let i = close(input(k.fn, 0), refAll, 1e-6) { XCTFail("\(k.name) \(h)x\(w)x\(c): [\(i)]"); return }
+                        if let i = close(input(k.fn, half), refBand, 1e-6) { XCTFail("\(k.name) band \(h)x\(w)x\(c): [\(i)]"); return }
+                    }
+                    let m = randArray(matrices * ld * c), bias = randArray(c), residual = randArray(h * w * c)
+                    for act in [CK_ACT_NONE, CK_ACT_RELU, CK_ACT_RELU6, CK_ACT_SWISH, CK_ACT_SIGMOID] {
+                        for (b, r) in [(false, false), (true, false), (false, true), (true, true)] {
+                            func output(_ f: ck_winograd23_output_fn, _ ty0: Int) -> [Float] {
+                                var out = [Float](repeating: .nan, count: h * w * c)
+                                f(&g, c, m, ld, ty0, th, b ? bias : nil, r ? residual : nil, &out, act)
+                                return out
+                            }
+                            let refAll = output(outputs[0].fn, 0), refBand = output(outputs[0].fn, half)
+                            XCTAssertFalse(refAll.contains { $0.isNaN }, "\(op) output leaves pixels unwritten")
+                            for k in outputs.dropFirst() {
+                                if let i = close(output(k.fn, 0), refAll, 1e-5) {
+                                    XCTFail("\(k.name) \(h)x\(w)x\(c) act \(act) bias \(b) residual \(r): [\(i)]"); return
+                                }
+                                if let i = close(output(k.fn, half), refBand, 1e-5) {
+                                    XCTFail("\(k.name) band \(h)x\(w)x\(c) act \(act) bias \(b) residual \(r): [\(i)]"); return
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every Gaussian-filter and Mahalanobis variant (the anomaly maps' float64 kernels) against
+    /// the portable one, over sizes across vector tails.
+    func testMapKernelVariantsMatchPortable() {
+        let filters = variants("gaussian_filter", as: ck_gaussian_filter_fn.self)
+        XCTAssertEqual(filters.first?.isa, CK_ISA_PORTABLE)
+        for (h, w) in [(1, 1), (5, 9), (17, 33), (40, 3)] {
+            for (sy, sx) in [(0.0, 1.5), (4.0, 0.7), (2.0, 2.0)] {
+                let data = (0..<(h * w)).map { _ in Double(rand()) }
+                var scratch = [Double](repeating: 0, count: ck_f64_gaussian_filter_scratch(h, w, sy, sx))
+                var ref = data
+                filters[0].fn(h, w, &ref, sy, sx, &scratch)
+                for k in filters.dropFirst() {
+                    var out = data
+                    k.fn(h, w, &out, sy, sx, &scratch)
+                    for i in out.indices where !(abs(out[i] - ref[i]) <= 1e-12 * max(1, abs(ref[i]))) {
+                        XCTFail("\(k.name) \(h)x\(w) sigma \(sy),\(sx): [\(i)] \(out[i]) vs \(ref[i])"); return
+                    }
+                }
+            }
+        }
+        let distances = variants("mahalanobis_inverse_f32", as: ck_mahalanobis_inverse_f32_fn.self)
+        XCTAssertEqual(distances.first?.isa, CK_ISA_PORTABLE)
+        for n in [1, 7, 8, 9, 20] {
+            for d in [1, 3, 8, 17, 40] {
+                let ldy = d + 2
+                let y = randArray(n * ldy), mean = (0..<d).map { _ in Double(rand()) }
+                var linv = [Double](repeating: 0, count: d * d)
+                for i in 0..<d { for j in 0...i { linv[i * d + j] = i == j ? 1 + Double(abs(rand())) : Double(rand()) } }
+                var work = [Double](repeating: 0, count: 8 * d)
+                var ref = [Double](repeating: .nan, count: n)
+                distances[0].fn(n, d, y, ldy, mean, linv, &work, &ref)
+                for k in distances.dropFirst() {
+                    var out = [Double](repeating: .nan, count: n)
+                    k.fn(n, d, y, ldy, mean, linv, &work, &out)
+                    for i in out.indices where !(abs(out[i] - ref[i]) <= 1e-12 * max(1, abs(ref[i]))) {
+                        XCTFail("\(k.name) n \(n) d \(d): [\(i)] \(out[i]) vs \(ref[i])"); return
+                    }
+                }
+            }
+        }
+    }
+
     /// Every mean-pool variant against a float64 mean, over whole tensors and over a channel
     /// range of a wider one (positions ld floats apart), as threads sharing an image pool them.
     func testMeanPoolVariantsMatchReference() {
@@ -207,15 +372,10 @@ final class KernelTwinTests: XCTestCase {
                     let inp = randArray(hw * ld)
                     let ref = (0..<c).map { j in (0..<hw).reduce(0.0) { $0 + Double(inp[$1 * ld + c0 + j]) } / Double(hw) }
                     var outs: [(String, [Float])] = []
-                    for isa in [CK_ISA_PORTABLE] + isas {
+                    for v in variants("mean_pool", as: ck_mean_pool_fn.self) {
                         var out = [Float](repeating: .nan, count: c)
-                        inp.withUnsafeBufferPointer { p in
-                            let base = p.baseAddress! + c0
-                            if isa == CK_ISA_PORTABLE { ck_f32_mean_pool_nhwc__portable(hw, c, ld, base, &out) }
-                            else if isa == CK_ISA_AVX2 { ck_f32_mean_pool_nhwc__avx2(hw, c, ld, base, &out) }
-                            else { ck_f32_mean_pool_nhwc__avx512f(hw, c, ld, base, &out) }
-                        }
-                        outs.append((String(cString: ck_isa_name(isa)), out))
+                        inp.withUnsafeBufferPointer { p in v.fn(hw, c, ld, p.baseAddress! + c0, &out) }
+                        outs.append((v.name, out))
                     }
                     for (name, out) in outs {
                         for i in 0..<c where !(abs(Double(out[i]) - ref[i]) <= 1e-5 * max(1, abs(ref[i]))) {
