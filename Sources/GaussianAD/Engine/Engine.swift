@@ -241,23 +241,9 @@ final class Engine: @unchecked Sendable {
             case .add(let a, let b, let count, let act, let o):
                 ck_f32_add_act(count * g, t(a), t(b), t(o), act)
             case .winograd(let wc):
-                let tilesH = wc.tilesH, tilesW = wc.tilesW, cin = wc.geometry.channels
-                var ty = 0
-                while ty < tilesH {
-                    let ty2 = min(tilesH, ty + wc.bandRows)
-                    let T = (ty2 - ty) * tilesW, ld = g * T
-                    let products = scratch + wc.matrices * ld * cin
-                    for j in 0..<g { wc.transformInput(t(wc.input, j), ty, ty2, into: scratch + j * T * cin, ld: ld) }
-                    for i in 0..<wc.matrices {
-                        wc.gemms[i].run(m: ld, a: scratch + i * ld * cin, residual: nil, c: products + i * ld * wc.cout,
-                                        act: CK_ACT_NONE, ith: 0, nth: 1)
-                    }
-                    for j in 0..<g {
-                        wc.transformOutput(products + j * T * wc.cout, ld: ld, ty, ty2,
-                                           residual: wc.residual.map { UnsafePointer(t($0, j)) }, into: t(wc.output, j))
-                    }
-                    ty = ty2
-                }
+                wc.runGroup(images: g, input: { UnsafePointer(t(wc.input, $0)) },
+                            residual: wc.residual.map { r in { UnsafePointer(t(r, $0)) } }, output: { t(wc.output, $0) },
+                            scratch: scratch)
             default:
                 for j in 0..<g {
                     runSteps(index..<(index + 1), image: images[j], job: job, tensor: { t($0, j) }, temps: slot,
@@ -281,34 +267,13 @@ final class Engine: @unchecked Sendable {
             switch step {
             case .pointwise(let g, let pixels, let x, let r, let act, let o):
                 g.run(m: pixels, a: t(x), residual: r.map { UnsafePointer(t($0)) }, c: t(o), act: act, ith: ith, nth: nth)
-            case .conv(let g, var geom, let chunk, let x, let r, let act, let o):
-                let (y0, y1) = rows(geom.out_h)
-                var y = y0
-                let rowFloats = geom.out_w * g.n
-                while y < y1 {
-                    let y2 = min(y1, y + chunk)
-                    ck_f32_im2col_rows_nhwc(&geom, t(x), scratch, y, y2)
-                    g.run(m: (y2 - y) * geom.out_w, a: scratch, residual: r.map { UnsafePointer(t($0) + y * rowFloats) },
-                          c: t(o) + y * rowFloats, act: act, ith: 0, nth: 1)
-                    y = y2
-                }
+            case .conv(let c):
+                let (y0, y1) = rows(c.geometry.out_h)
+                c.run(t(c.input), residual: c.residual.map { UnsafePointer(t($0)) }, into: t(c.output), rows: y0..<y1, scratch: scratch)
             case .winograd(let wc):
                 let (t0, t1) = rows(wc.tilesH)
-                let tilesW = wc.tilesW, cin = wc.geometry.channels
-                var ty = t0
-                while ty < t1 {
-                    let ty2 = min(t1, ty + wc.bandRows)
-                    let T = (ty2 - ty) * tilesW
-                    let products = scratch + wc.matrices * T * cin
-                    wc.transformInput(t(wc.input), ty, ty2, into: scratch, ld: T)
-                    for i in 0..<wc.matrices {
-                        wc.gemms[i].run(m: T, a: scratch + i * T * cin, residual: nil, c: products + i * T * wc.cout,
-                                        act: CK_ACT_NONE, ith: 0, nth: 1)
-                    }
-                    wc.transformOutput(products, ld: T, ty, ty2, residual: wc.residual.map { UnsafePointer(t($0)) },
-                                       into: t(wc.output))
-                    ty = ty2
-                }
+                wc.run(t(wc.input), residual: wc.residual.map { UnsafePointer(t($0)) }, into: t(wc.output), tileRows: t0..<t1,
+                       scratch: scratch)
             case .depthwise(var geom, let w, let b, let act, let x, let o):
                 let (y0, y1) = rows(geom.out_h)
                 if y0 < y1 { ck_f32_dwconv_nhwc(&geom, t(x), 0, w.pointer, b.pointer, act, t(o), 0, y0, y1) }
@@ -338,37 +303,8 @@ final class Engine: @unchecked Sendable {
                     (m.pointer + image * m.stride + m.offsets[level]).update(from: t(x), count: pixels * channels)
                 }
             case .fused(let f):
-                var geom = f.geometry
-                let (y0, y1) = rows(geom.out_h)
-                let W = geom.in_w, C = geom.channels, OW = geom.out_w
-                let ring = scratch
-                // Without a projection the depthwise rows go straight to the output tensor.
-                let band = f.project == nil ? t(f.output) : scratch + (f.expand == nil ? 0 : f.ringRows * W * C)
-                let s = geom.stride, k = geom.kernel, pt = geom.pad_top
-                var have = 0
-                var b = y0
-                while b < y1 {
-                    let b1 = min(y1, b + f.bandRows)
-                    let lo = max(0, b * s - pt), hi = min(geom.in_h, (b1 - 1) * s - pt + k)
-                    if let e = f.expand {
-                        var r = max(lo, have)
-                        while r < hi {
-                            let slot = r % f.ringRows, n = min(hi - r, f.ringRows - slot)
-                            e.run(m: n * W, a: t(f.input) + r * W * e.k, residual: nil, c: ring + slot * W * C,
-                                  act: f.expandAct, ith: 0, nth: 1)
-                            r += n
-                        }
-                        have = hi
-                    }
-                    let source = f.expand == nil ? t(f.input) : ring, sourceRing = f.expand == nil ? 0 : f.ringRows
-                    let row0 = f.project == nil ? 0 : b
-                    ck_f32_dwconv_nhwc(&geom, source, sourceRing, f.dwWeights.pointer, f.dwBias.pointer, f.dwAct, band, row0, b, b1)
-                    if let p = f.project {
-                        p.run(m: (b1 - b) * OW, a: band, residual: f.residual.map { UnsafePointer(t($0) + b * OW * p.n) },
-                              c: t(f.output) + b * OW * p.n, act: f.projectAct, ith: 0, nth: 1)
-                    }
-                    b = b1
-                }
+                let (y0, y1) = rows(f.geometry.out_h)
+                if y0 < y1 { f.run(rows: y0..<y1, tensor: tensor, scratch: scratch) }
             case .classifier(let g, let x, let pixels, let tmp):
                 if ith == 0, let lg = job.logits {
                     ck_f32_mean_pool_nhwc(pixels, g.k, g.k, t(x), arena + tmp)

@@ -1,88 +1,15 @@
-// The planner: compiles a graph once into steps for the kernels — shapes, tensor lifetimes and
-// arena offsets, scratch sizes, and weights repacked for the chosen micro-kernels.
+// The planner: compiles a graph once into steps for the kernels — which op runs each layer,
+// tensor lifetimes and arena offsets, the sub-batched last stage. The ops with choices of their
+// own (fused blocks, Winograd, im2col) are units of their own in Ops/: band sizes, scratch, runs.
 import CKernels
 import Foundation
-
-/// Floats owned by a plan, 64-byte aligned; written only while the plan is built, read-only after.
-final class FloatStorage: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
-    let count: Int
-
-    /// `count` floats, zeroed, or left as the allocator gives them when `zeroed` is false
-    /// (workspaces that every step writes before it reads).
-    init(count: Int, zeroed: Bool = true) {
-        self.count = max(count, 1)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: self.count * 4, alignment: 64)
-        pointer = zeroed ? raw.initializeMemory(as: Float.self, repeating: 0, count: self.count)
-                         : raw.bindMemory(to: Float.self, capacity: self.count)
-    }
-
-    convenience init(_ values: [Float]) {
-        self.init(count: values.count)
-        values.withUnsafeBufferPointer { v in
-            if let base = v.baseAddress { pointer.update(from: base, count: v.count) }
-        }
-    }
-
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
-}
-
-/// Weights packed for one GEMM micro-kernel.
-struct PackedGemm: @unchecked Sendable {
-    /// The registered micro-kernel (a static C table entry: never freed, never written).
-    let kernel: UnsafePointer<ck_gemm_ukernel>
-    let weights: FloatStorage
-    /// The rows it was planned for (its key in `PlanOptions.gemmKernels`), inner size, columns.
-    let m: Int, k: Int, n: Int
-    /// Bytes of packed weights a thread keeps in cache (PlanOptions.gemmPanelBudget).
-    let panelBudget: Int
-    /// Panels of at most this many bytes prefetch the next (PlanOptions.gemmPrefetchBytes).
-    let prefetchBytes: Int
-
-    /// Packs `weights` ([k][n]) and `bias` (n) for the micro-kernel the options name for this
-    /// shape (a tuned plan), else the heuristic's choice for products of about `m` rows (the
-    /// layer's pixels) and n columns.
-    init(m: Int, k: Int, n: Int, weights w: [Float], bias: [Float]?, options: PlanOptions) {
-        kernel = options.gemmKernels[PlanOptions.gemmKey(m: m, k: k, n: n)].flatMap(PackedGemm.kernel(named:))
-            ?? ck_gemm_ukernel_for(CK_ISA_AVX512, m, n)
-        self.m = m
-        self.k = k
-        self.n = n
-        self.panelBudget = options.gemmPanelBudget
-        self.prefetchBytes = options.gemmPrefetchBytes
-        weights = FloatStorage(count: ck_f32_gemm_packed_size(kernel.pointee.nr, k, n))
-        w.withUnsafeBufferPointer { wp in
-            if let b = bias {
-                b.withUnsafeBufferPointer { ck_f32_gemm_pack(kernel.pointee.nr, k, n, wp.baseAddress, n, $0.baseAddress, weights.pointer) }
-            } else {
-                ck_f32_gemm_pack(kernel.pointee.nr, k, n, wp.baseAddress, n, nil, weights.pointer)
-            }
-        }
-    }
-
-    /// The registered micro-kernel of that name, if the dispatch table's level can run it.
-    static func kernel(named name: String) -> UnsafePointer<ck_gemm_ukernel>? {
-        for i in 0..<ck_gemm_ukernel_count() {
-            guard let u = ck_gemm_ukernel_at(i) else { continue }
-            if String(cString: u.pointee.name) == name && u.pointee.isa.rawValue <= ck_active_isa().rawValue { return u }
-        }
-        return nil
-    }
-
-    /// Rows [ith-share] of c (m x n) = act(a (m x k) * W + bias + residual).
-    @inline(__always)
-    func run(m: Int, a: UnsafePointer<Float>, residual: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>,
-             act: ck_act, ith: Int, nth: Int) {
-        ck_f32_gemm_run(kernel, m, n, k, a, k, weights.pointer, residual, n, c, n, act, ith, nth, panelBudget, prefetchBytes)
-    }
-}
 
 /// One compiled op. Tensors are numbers into the plan's offsets (0 is the input image).
 enum Step: Sendable {
     /// 1x1 stride-1 convolution without padding: a GEMM over the h * w pixels.
     case pointwise(PackedGemm, pixels: Int, input: Int, residual: Int?, act: ck_act, output: Int)
-    /// Any other dense convolution: im2col of a few output rows into scratch, then a GEMM.
-    case conv(PackedGemm, geometry: ck_conv2d_geom, chunkRows: Int, input: Int, residual: Int?, act: ck_act, output: Int)
+    /// Any other dense convolution: im2col of a few output rows into scratch, then a GEMM (see `Im2colConv`).
+    case conv(Im2colConv)
     case depthwise(geometry: ck_conv2d_geom, weights: FloatStorage, bias: FloatStorage, act: ck_act, input: Int, output: Int)
     /// Squeeze-excitation; `temp` holds the pooled vector, the reduced vector and the gate.
     case squeezeExcite(reduce: PackedGemm, expand: PackedGemm, act: ck_act, pixels: Int, input: Int, output: Int, temp: Int)
@@ -102,7 +29,8 @@ extension Step {
     /// The GEMMs the step runs.
     var gemms: [PackedGemm] {
         switch self {
-        case .pointwise(let p, _, _, _, _, _), .conv(let p, _, _, _, _, _, _), .classifier(let p, _, _, _): return [p]
+        case .pointwise(let p, _, _, _, _, _), .classifier(let p, _, _, _): return [p]
+        case .conv(let c): return [c.gemm]
         case .squeezeExcite(let r, let e, _, _, _, _, _): return [r, e]
         case .fused(let f): return [f.expand, f.project].compactMap { $0 }
         case .winograd(let w): return Array(w.gemms.prefix(1))
@@ -118,7 +46,7 @@ extension Step {
         func uk(_ p: PackedGemm) -> String { String(cString: p.kernel.pointee.name).replacingOccurrences(of: "ck_f32_gemm_ukernel_", with: "") }
         switch self {
         case .pointwise(let p, let pixels, _, let r, _, _): return "pointwise \(pixels)x\(p.k)->\(p.n)\(r == nil ? "" : " +res") [\(uk(p))]"
-        case .conv(let p, let geom, _, _, _, _, _): return "conv \(g(geom))->\(p.n) [\(uk(p))]"
+        case .conv(let c): return "conv \(g(c.geometry))->\(c.gemm.n) [\(uk(c.gemm))]"
         case .depthwise(let geom, _, _, _, _, _): return "depthwise \(g(geom))"
         case .squeezeExcite(let r, _, _, let pixels, _, _, _): return "squeeze-excite \(pixels)x\(r.k)"
         case .pool(let geom, let isMax, _, _): return "\(isMax ? "max" : "avg") pool \(g(geom))"
@@ -138,7 +66,7 @@ extension Step {
         func dw(_ geom: ck_conv2d_geom) -> Int { 2 * geom.out_h * geom.out_w * geom.channels * geom.kernel * geom.kernel }
         switch self {
         case .pointwise(let p, let pixels, _, _, _, _): return 2 * pixels * p.k * p.n
-        case .conv(let p, let geom, _, _, _, _, _): return 2 * geom.out_h * geom.out_w * p.k * p.n
+        case .conv(let c): return 2 * c.geometry.out_h * c.geometry.out_w * c.gemm.k * c.gemm.n
         case .depthwise(let geom, _, _, _, _, _): return dw(geom)
         case .fused(let f):
             let px = f.geometry.out_h * f.geometry.out_w, inPx = f.geometry.in_h * f.geometry.in_w
@@ -146,118 +74,6 @@ extension Step {
         case .winograd(let w): return 2 * w.geometry.out_h * w.geometry.out_w * 9 * w.geometry.channels * w.cout
         default: return 0
         }
-    }
-}
-
-/// A 3x3 stride-1 convolution as Winograd F(2x2, 3x3) or F(4x4, 3x3) (`tile`, the output tile's
-/// side), a band of `bandRows` tile rows at a time: the input transform (`matrices` matrices of
-/// tiles x cin) and the GEMM results (tiles x cout) live in scratch; the output transform adds
-/// bias, residual and activation.
-struct WinogradConv: Sendable {
-    /// The transformed weight matrices (cin x cout, no bias), packed, one per product of a tile.
-    let gemms: [PackedGemm]
-    let bias: FloatStorage
-    let geometry: ck_conv2d_geom
-    let cout: Int
-    let act: ck_act
-    let input: Int, residual: Int?, output: Int
-    let bandRows: Int
-    /// The side of an output tile: 2 (F(2x2, 3x3), 16 products) or 4 (F(4x4, 3x3), 36).
-    let tile: Int
-
-    /// Whether a convolution is done this way: 3x3, stride 1, wide enough that the GEMMs
-    /// dominate the transforms.
-    static func applies(_ w: ConvWeights) -> Bool {
-        w.kernel == 3 && w.stride == 1 && w.cin >= 16 && w.cout >= 16
-    }
-
-    init(_ w: ConvWeights, geometry g: ck_conv2d_geom, input: Int, residual: Int?, act: ck_act, output: Int,
-         options: PlanOptions) {
-        // F(4x4, 3x3) needs three whole tiles across a map: on a 7 x 7 map its 36 products of
-        // 4 tiles an image read more weights than they save multiplies.
-        let tile = options.winogradTile == 4 && min(g.out_h, g.out_w) >= Self.minSideF43 ? 4 : 2
-        self.tile = tile
-        geometry = g
-        let matrices = (tile + 2) * (tile + 2)
-        // Every band reads all of the transformed weights: a band's scratch may grow to their
-        // size (at most 8 budgets), so that large weights on small maps are read once or twice
-        // an image rather than once per tile row.
-        let perTileRow = matrices * Self.tiles(tile, g.out_w) * (w.cin + w.cout)
-        let budget = max(options.winogradBandBytes, min(matrices * w.cin * w.cout * 4, 8 * options.winogradBandBytes))
-        bandRows = max(1, min(Self.tiles(tile, g.out_h), budget / 4 / max(perTileRow, 1)))
-        var u = [Float](repeating: 0, count: matrices * w.cin * w.cout)
-        w.weights.withUnsafeBufferPointer { wp in
-            u.withUnsafeMutableBufferPointer {
-                if tile == 4 { ck_f32_winograd43_weights(w.cin, w.cout, wp.baseAddress, $0.baseAddress) }
-                else { ck_f32_winograd23_weights(w.cin, w.cout, wp.baseAddress, $0.baseAddress) }
-            }
-        }
-        let m = bandRows * Self.tiles(tile, g.out_w), each = w.cin * w.cout
-        gemms = (0..<matrices).map {
-            PackedGemm(m: m, k: w.cin, n: w.cout, weights: Array(u[($0 * each)..<(($0 + 1) * each)]), bias: nil,
-                       options: options)
-        }
-        bias = FloatStorage(w.bias)
-        cout = w.cout
-        self.act = act
-        self.input = input
-        self.residual = residual
-        self.output = output
-    }
-
-    /// The smallest output side F(4x4, 3x3) is used for.
-    static let minSideF43 = 12
-
-    /// Tiles of side `tile` along an output side of `pixels`.
-    private static func tiles(_ tile: Int, _ pixels: Int) -> Int { (pixels + tile - 1) / tile }
-
-    /// The products of a tile: 16 or 36.
-    var matrices: Int { gemms.count }
-    /// Tile rows and tile columns of the output.
-    var tilesH: Int { Self.tiles(tile, geometry.out_h) }
-    var tilesW: Int { Self.tiles(tile, geometry.out_w) }
-
-    /// The input transform of tile rows [ty0, ty1) of the image at `x` (see ck_f32_winograd23_input).
-    func transformInput(_ x: UnsafePointer<Float>, _ ty0: Int, _ ty1: Int, into v: UnsafeMutablePointer<Float>, ld: Int) {
-        var g = geometry
-        if tile == 4 { ck_f32_winograd43_input(&g, x, ty0, ty1, v, ld) } else { ck_f32_winograd23_input(&g, x, ty0, ty1, v, ld) }
-    }
-
-    /// The output transform of tile rows [ty0, ty1) into the image at `out` (see ck_f32_winograd23_output).
-    func transformOutput(_ m: UnsafePointer<Float>, ld: Int, _ ty0: Int, _ ty1: Int, residual r: UnsafePointer<Float>?,
-                         into out: UnsafeMutablePointer<Float>) {
-        var g = geometry
-        if tile == 4 {
-            ck_f32_winograd43_output(&g, cout, m, ld, ty0, ty1, bias.pointer, r, out, act)
-        } else {
-            ck_f32_winograd23_output(&g, cout, m, ld, ty0, ty1, bias.pointer, r, out, act)
-        }
-    }
-
-    /// Scratch floats: one band's transformed input and GEMM results.
-    var scratchFloats: Int { matrices * bandRows * tilesW * (geometry.channels + cout) }
-}
-
-/// 1x1 expand (optional) -> depthwise -> 1x1 project (+ residual), computed a band of output
-/// rows at a time: the expanded rows live in a ring of `ringRows` rows and the depthwise band in
-/// `bandRows` rows of scratch, so the expanded tensor never leaves the core's cache. Without a
-/// projection (a squeeze-excitation follows the depthwise, which needs all of its output), the
-/// depthwise writes its rows straight into `output`: only the expansion stays in cache.
-struct FusedBlock: Sendable {
-    let expand: PackedGemm?
-    let expandAct: ck_act
-    let geometry: ck_conv2d_geom
-    let dwWeights: FloatStorage, dwBias: FloatStorage
-    let dwAct: ck_act
-    let project: PackedGemm?
-    let projectAct: ck_act
-    let input: Int, residual: Int?, output: Int
-    let bandRows: Int, ringRows: Int
-
-    /// Scratch floats: the ring and the depthwise band.
-    var scratchFloats: Int {
-        let c = geometry.channels
-        return (expand == nil ? 0 : ringRows * geometry.in_w * c) + (project == nil ? 0 : bandRows * geometry.out_w * c)
     }
 }
 
@@ -293,39 +109,6 @@ final class ExecutionPlan: Sendable {
     var featureDim: Int { levelDims.reduce(0, +) }
     var inputShape: TensorShape { shapes[0] }
 
-    /// Fusable inverted-residual blocks: op index of the first op -> (expand?, depthwise,
-    /// project?). Without a projection (the depthwise feeds a squeeze-excitation) only an
-    /// expansion is worth fusing.
-    static func fusable(_ graph: Graph, minBytes: Int) -> [Int: (expand: Int?, dw: Int, project: Int?)] {
-        var consumers = [Int](repeating: 0, count: graph.shapes.count)
-        for op in graph.ops { for t in op.inputs { consumers[t] += 1 } }
-        func pointwise(_ i: Int) -> (ConvWeights, input: Int, residual: Int?, output: Int)? {
-            guard i >= 0, i < graph.ops.count, case .conv(let w, let x, let r, _, let o) = graph.ops[i],
-                  w.kernel == 1, w.stride == 1, w.padding == Padding() else { return nil }
-            return (w, x, r, o)
-        }
-        var out: [Int: (Int?, Int, Int?)] = [:]
-        for (i, op) in graph.ops.enumerated() {
-            guard case .depthwise(_, let x, _, let d) = op, consumers[d] == 1 else { continue }
-            let project: Int?
-            if let proj = pointwise(i + 1), proj.input == d {
-                project = i + 1
-            } else if i + 1 < graph.ops.count, case .squeezeExcite(_, let seIn, _) = graph.ops[i + 1], seIn == d {
-                project = nil
-            } else {
-                continue
-            }
-            let expanded = graph.shapes[x].count * 4
-            guard expanded >= minBytes else { continue }
-            if let e = pointwise(i - 1), e.output == x, e.residual == nil, consumers[x] == 1, out[i - 2] == nil {
-                out[i - 1] = (i - 1, i, project)
-            } else if project != nil {
-                out[i] = (nil, i, project)
-            }
-        }
-        return out
-    }
-
     /// Compiles `graph` with `options` (which blocks are fused, band and chunk sizes, Winograd
     /// or im2col for 3x3 stride-1 convolutions); tests run several.
     init(_ graph: Graph, options: PlanOptions = .heuristic(for: .current)) {
@@ -343,7 +126,7 @@ final class ExecutionPlan: Sendable {
         var offsets = [Int](repeating: -1, count: shapes.count)
         var steps: [Step] = []
         var scratch = 0
-        let fused = Self.fusable(graph, minBytes: options.fuseMinBytes)
+        let fused = FusedBlock.fusable(graph, minBytes: options.fuseMinBytes)
         var skipUntil = -1
         var stepOps: [ClosedRange<Int>] = []
         func geometry(_ s: TensorShape, _ o: TensorShape, kernel: Int, stride: Int, padding: Padding) -> ck_conv2d_geom {
@@ -353,7 +136,7 @@ final class ExecutionPlan: Sendable {
         for (i, op) in graph.ops.enumerated() {
             if i <= skipUntil { continue }
             if let f = fused[i] {
-                let block = Self.fuse(graph, f, options: options)
+                let block = FusedBlock.fuse(graph, f, options: options)
                 scratch = max(scratch, block.scratchFloats)
                 offsets[block.output] = allocator.allocate(shapes[block.output].count)
                 steps.append(.fused(block))
@@ -377,9 +160,9 @@ final class ExecutionPlan: Sendable {
             stepOps.append(i...i)
             switch op {
             case .conv(let w, let x, let r, let act, let o):
-                let packed = PackedGemm(m: shapes[o].h * shapes[o].w, k: w.kernel * w.kernel * w.cin, n: w.cout,
-                                        weights: w.weights, bias: w.bias, options: options)
                 if w.kernel == 1 && w.stride == 1 && w.padding == Padding() {
+                    let packed = PackedGemm(m: shapes[o].h * shapes[o].w, k: w.cin, n: w.cout, weights: w.weights, bias: w.bias,
+                                            options: options)
                     steps.append(.pointwise(packed, pixels: shapes[o].count / w.cout, input: x, residual: r, act: act.kernel, output: o))
                 } else if options.winograd && WinogradConv.applies(w) {
                     let wc = WinogradConv(w, geometry: geometry(shapes[x], shapes[o], kernel: 3, stride: 1, padding: w.padding),
@@ -387,16 +170,10 @@ final class ExecutionPlan: Sendable {
                     scratch = max(scratch, wc.scratchFloats)
                     steps.append(.winograd(wc))
                 } else {
-                    let g = geometry(shapes[x], shapes[o], kernel: w.kernel, stride: w.stride, padding: w.padding)
-                    // Output rows per im2col chunk: as many as the chunk size holds, but at
-                    // least enough for 16 row tiles of GEMM, so that large weights (a strided
-                    // 3x3 or 1x1 convolution deep in a ResNet: 1-9 MB) are not streamed from
-                    // memory for every 7 or 14 rows.
-                    let rowFloats = shapes[o].w * packed.k
-                    let reuseRows = (16 * Int(packed.kernel.pointee.mr) + shapes[o].w - 1) / max(shapes[o].w, 1)
-                    let rows = max(1, min(shapes[o].h, max(options.im2colChunkBytes / 4 / max(rowFloats, 1), reuseRows)))
-                    scratch = max(scratch, rows * rowFloats)
-                    steps.append(.conv(packed, geometry: g, chunkRows: rows, input: x, residual: r, act: act.kernel, output: o))
+                    let ic = Im2colConv(w, geometry: geometry(shapes[x], shapes[o], kernel: w.kernel, stride: w.stride, padding: w.padding),
+                                        input: x, residual: r, act: act.kernel, output: o, options: options)
+                    scratch = max(scratch, ic.scratchFloats)
+                    steps.append(.conv(ic))
                 }
             case .depthwise(let w, let x, let act, let o):
                 let g = geometry(shapes[x], shapes[o], kernel: w.kernel, stride: w.stride, padding: w.padding)
@@ -475,47 +252,6 @@ final class ExecutionPlan: Sendable {
         var scratch = 0
         for i in tail { if case .winograd(let wc) = steps[i] { scratch = max(scratch, images * wc.scratchFloats) } }
         return (start, images, offsets, boundary, allocator.peak, scratch)
-    }
-}
-
-extension ExecutionPlan {
-    /// The fused step of an inverted-residual block, with the largest band that fits the budget.
-    static func fuse(_ graph: Graph, _ f: (expand: Int?, dw: Int, project: Int?), options: PlanOptions) -> FusedBlock {
-        guard case .depthwise(let dw, let dIn, let dwAct, let dOut) = graph.ops[f.dw] else {
-            preconditionFailure("fusable() matched only a depthwise")
-        }
-        var project: ConvWeights? = nil, residual: Int? = nil, projectAct = CK_ACT_NONE, out = dOut
-        if let p = f.project, case .conv(let pw, _, let r, let pa, let o) = graph.ops[p] {
-            project = pw
-            residual = r
-            projectAct = pa.kernel
-            out = o
-        }
-        var expand: PackedGemm? = nil
-        var expandAct = CK_ACT_NONE
-        var input = dIn
-        if let e = f.expand, case .conv(let ew, let x, _, let ea, _) = graph.ops[e] {
-            expand = PackedGemm(m: graph.shapes[x].h * graph.shapes[x].w, k: ew.cin, n: ew.cout, weights: ew.weights,
-                                bias: ew.bias, options: options)
-            expandAct = ea.kernel
-            input = x
-        }
-        let si = graph.shapes[dIn], so = graph.shapes[dOut]
-        let geom = ck_conv2d_geom(in_h: si.h, in_w: si.w, channels: si.c, kernel: dw.kernel, stride: dw.stride,
-                                  pad_top: dw.padding.top, pad_left: dw.padding.left, out_h: so.h, out_w: so.w)
-        var band = 1
-        func floats(_ b: Int) -> Int {
-            (expand == nil ? 0 : ((b - 1) * dw.stride + dw.kernel) * si.w * si.c) + (project == nil ? 0 : b * so.w * si.c)
-        }
-        while band < so.h && floats(band + 1) * 4 <= options.fuseScratchBytes { band += 1 }
-        return FusedBlock(expand: expand, expandAct: expandAct, geometry: geom, dwWeights: FloatStorage(dw.weights),
-                          dwBias: FloatStorage(dw.bias), dwAct: dwAct.kernel,
-                          project: project.map {
-                              PackedGemm(m: band * so.w, k: $0.cin, n: $0.cout, weights: $0.weights, bias: $0.bias,
-                                         options: options)
-                          },
-                          projectAct: projectAct, input: input, residual: residual, output: out,
-                          bandRows: band, ringRows: min(si.h, (band - 1) * dw.stride + dw.kernel))
     }
 }
 

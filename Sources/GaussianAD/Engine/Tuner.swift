@@ -25,7 +25,7 @@ public enum Tuner {
             Knob(name: name, values: values.map { var o = base; o[keyPath: key] = $0; return o })
         }
         var knobs: [Knob] = []
-        if !ExecutionPlan.fusable(graph, minBytes: 0).isEmpty {
+        if !FusedBlock.fusable(graph, minBytes: 0).isEmpty {
             knobs.append(vary("fuse-min-bytes", [0, l2 / 4, l2 / 2, l2, 2 * l2, PlanOptions.never], \.fuseMinBytes))
             knobs.append(vary("fuse-scratch-bytes", [l2 / 8, l2 / 4, l2 / 8 * 3, l2 / 2, l2 / 4 * 3], \.fuseScratchBytes))
         }
