@@ -243,6 +243,8 @@ final class OutputIntegrityCLITests: CLITestCase {
         func temporaries() -> [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: outDir.path)) ?? []).filter { $0.hasPrefix(".m.gad.tmp") }
         }
+        // The output's own temporary, not the probe that checks the folder at start.
+        func outputTemporaries() -> [String] { temporaries().filter { !$0.hasSuffix("-probe") } }
         for sig in [SIGTERM, SIGINT] {
             let p = Process()
             p.executableURL = tool
@@ -252,8 +254,8 @@ final class OutputIntegrityCLITests: CLITestCase {
             p.standardError = FileHandle.nullDevice
             try p.run()
             let deadline = Date().addingTimeInterval(120)
-            while temporaries().isEmpty && p.isRunning && Date() < deadline { usleep(20_000) }
-            XCTAssertFalse(temporaries().isEmpty, "no temporary file appeared")
+            while outputTemporaries().isEmpty && p.isRunning && Date() < deadline { usleep(20_000) }
+            XCTAssertFalse(outputTemporaries().isEmpty, "no temporary file appeared")
             kill(p.processIdentifier, sig)
             p.waitUntilExit()
             XCTAssertEqual(p.terminationReason, .uncaughtSignal, "signal \(sig)")

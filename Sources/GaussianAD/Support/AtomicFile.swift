@@ -34,7 +34,11 @@ public enum AtomicFile {
             throw fail(url, kind(of: dir.path) == nil ? "the folder \(dir.path) does not exist" : "\(dir.path) is not a folder")
         }
         let probe = temporaryURL(for: dest, tag: "probe")
-        let fd = open(probe.path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        // Registered like a write's temporary: a signal between its creation and its removal
+        // removes it too.
+        let slot = TemporaryFiles.register(probe.path)
+        defer { TemporaryFiles.unregister(slot) }
+        let fd = open(probe.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw fail(url, "cannot create files in \(dir.path): \(SystemError.reason(errno: errno))") }
         close(fd)
         unlink(probe.path)
