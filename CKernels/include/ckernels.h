@@ -54,8 +54,8 @@ const char *ck_isa_name(ck_isa isa);
 /**
  * The kernel list: every variant of every dispatched kernel but the GEMM micro-kernels (which
  * have a list of their own, with tile sizes), one entry each, in the order of
- * CKernels/ukernels.inc. `op` names the kernel ("dwconv", "mean_pool", ...: the dispatched
- * entry point's name without its type prefix) and `fn` is the variant, to be cast to that op's
+ * CKernels/ukernels.inc. `op` names the kernel ("dwconv" for ck_f32_dwconv_nhwc, "mean_pool"
+ * for ck_f32_mean_pool_nhwc, "winograd43_input", ...) and `fn` is the variant, to be cast to that op's
  * function type ck_<op>_fn, declared below beside the entry point. Within an op the entries go
  * by increasing ISA and the first is the portable reference; ck_dispatch_init takes for each
  * op the last entry at or below the level it chooses. The dispatch, the twin tests and the
