@@ -36,7 +36,6 @@ typedef struct ck_dispatch_table {
 /* The one piece of global state: written by ck_dispatch_init, read by the entry points. */
 extern ck_dispatch_table ck_table;
 
-
 /* Scalar activation, shared by the portable paths and the SIMD tails. */
 static inline float ck_act_scalar(float v, ck_act act) {
     switch (act) {

@@ -104,10 +104,11 @@ static inline __attribute__((always_inline)) void winograd_store_act(const float
     }
 }
 
+/* CB zeros: the residual or bias of a layer without one, read like the real thing. */
 static const float ck_winograd_zeros[CB];
 
-static inline __attribute__((always_inline)) void winograd23_store(const float *y, const float *r, float *o, size_t n,
-                                                                   ck_act act) {
+static inline __attribute__((always_inline)) void winograd_store(const float *y, const float *r, float *o, size_t n,
+                                                                 ck_act act) {
     if (r) winograd_store_act(y, r, o, n, act);
     else winograd_store_act(y, ck_winograd_zeros, o, n, act);
 }
@@ -142,6 +143,7 @@ static inline __attribute__((always_inline)) void winograd23_output(const ck_con
             else if (ty + 1 < ty1) winograd_prefetch_tile(g, cout, residual, out, 2 * (ty + 1), 0, 2);
             for (size_t c0 = 0; c0 < cout; c0 += CB) {
                 const size_t n = cout - c0 < CB ? cout - c0 : CB;
+                const float *bc = bias ? bias + c0 : ck_winograd_zeros;
                 /* Y = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1]. */
                 for (size_t c = 0; c < n; c++) {
                     float s[2][4];
@@ -151,7 +153,7 @@ static inline __attribute__((always_inline)) void winograd23_output(const ck_con
                         s[0][j] = m0 + m1 + m2;
                         s[1][j] = m1 - m2 - m3;
                     }
-                    const float b = bias ? bias[c0 + c] : 0.f;
+                    const float b = bc[c];
                     y[0][c] = s[0][0] + s[0][1] + s[0][2] + b;
                     y[1][c] = s[0][1] - s[0][2] - s[0][3] + b;
                     y[2][c] = s[1][0] + s[1][1] + s[1][2] + b;
@@ -161,7 +163,7 @@ static inline __attribute__((always_inline)) void winograd23_output(const ck_con
                     const size_t oy = 2 * ty + p / 2, ox = 2 * tx + p % 2;
                     if (oy >= OH || ox >= OW) continue;
                     const size_t at = (oy * OW + ox) * cout + c0;
-                    winograd23_store(y[p], residual ? residual + at : NULL, out + at, n, act);
+                    winograd_store(y[p], residual ? residual + at : NULL, out + at, n, act);
                 }
             }
         }
@@ -253,6 +255,7 @@ static inline __attribute__((always_inline)) void winograd43_output(const ck_con
             else if (ty + 1 < ty1) winograd_prefetch_tile(g, cout, residual, out, 4 * (ty + 1), 0, 4);
             for (size_t c0 = 0; c0 < cout; c0 += CB) {
                 const size_t n = cout - c0 < CB ? cout - c0 : CB;
+                const float *bc = bias ? bias + c0 : ck_winograd_zeros;
                 /* Y = A^T M A, A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]:
                  * columns, then rows (bias added once per pixel). */
                 for (size_t j = 0; j < 6; j++) {
@@ -271,7 +274,7 @@ static inline __attribute__((always_inline)) void winograd43_output(const ck_con
                     for (size_t c = 0; c < n; c++) {
                         const float m0 = s[6 * r][c], m1 = s[6 * r + 1][c], m2 = s[6 * r + 2][c], m3 = s[6 * r + 3][c],
                                     m4 = s[6 * r + 4][c], m5 = s[6 * r + 5][c];
-                        const float b = bias ? bias[c0 + c] : 0.f;
+                        const float b = bc[c];
                         const float p12 = m1 + m2, d12 = m1 - m2, p34 = m3 + m4, d34 = m3 - m4;
                         y[4 * r][c] = m0 + p12 + p34 + b;
                         y[4 * r + 1][c] = d12 + 2.f * d34 + b;
@@ -283,7 +286,7 @@ static inline __attribute__((always_inline)) void winograd43_output(const ck_con
                     const size_t oy = 4 * ty + p / 4, ox = 4 * tx + p % 4;
                     if (oy >= OH || ox >= OW) continue;
                     const size_t at = (oy * OW + ox) * cout + c0;
-                    winograd23_store(y[p], residual ? residual + at : NULL, out + at, n, act);
+                    winograd_store(y[p], residual ? residual + at : NULL, out + at, n, act);
                 }
             }
         }

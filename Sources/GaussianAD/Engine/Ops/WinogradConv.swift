@@ -90,35 +90,25 @@ struct WinogradConv: Sendable {
     /// Scratch floats: one band's transformed input and GEMM results.
     var scratchFloats: Int { matrices * bandRows * tilesW * (geometry.channels + cout) }
 
-    /// Tile rows `tileRows` of one image (its input at `x`, output at `out`): band after band,
-    /// the input transform, one GEMM per product, the output transform, in `scratch`
+    /// Tile rows `tileRows` of one image (its input at `x`, output at `out`), in `scratch`
     /// (`scratchFloats`).
     func run(_ x: UnsafePointer<Float>, residual r: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>,
              tileRows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
-        let cin = geometry.channels
-        var ty = tileRows.lowerBound
-        while ty < tileRows.upperBound {
-            let ty2 = min(tileRows.upperBound, ty + bandRows)
-            let T = (ty2 - ty) * tilesW
-            let products = scratch + matrices * T * cin
-            transformInput(x, ty, ty2, into: scratch, ld: T)
-            for i in 0..<matrices {
-                gemms[i].run(m: T, a: scratch + i * T * cin, residual: nil, c: products + i * T * cout, act: CK_ACT_NONE, ith: 0, nth: 1)
-            }
-            transformOutput(products, ld: T, ty, ty2, residual: r, into: out)
-            ty = ty2
-        }
+        runGroup(images: 1, tileRows: tileRows, input: { _ in x }, residual: r.map { r in { _ in r } }, output: { _ in out },
+                 scratch: scratch)
     }
 
-    /// Every tile row of `images` images at once (a sub-batch): each band's tiles of all the
-    /// images side by side in each product's GEMM, so that the weights are read once a band for
-    /// all of them; `scratch` holds `images * scratchFloats`.
-    func runGroup(images: Int, input: (Int) -> UnsafePointer<Float>, residual: ((Int) -> UnsafePointer<Float>)?,
-                  output: (Int) -> UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
-        let cin = geometry.channels
-        var ty = 0
-        while ty < tilesH {
-            let ty2 = min(tilesH, ty + bandRows)
+    /// Tile rows `tileRows` (all of them by default) of `images` images at once (a sub-batch):
+    /// band after band, the input transform of every image, one GEMM per product over all of
+    /// their tiles side by side (the weights read once a band for all of them), the output
+    /// transforms; `scratch` holds `images * scratchFloats`.
+    func runGroup(images: Int, tileRows: Range<Int>? = nil, input: (Int) -> UnsafePointer<Float>,
+                  residual: ((Int) -> UnsafePointer<Float>)?, output: (Int) -> UnsafeMutablePointer<Float>,
+                  scratch: UnsafeMutablePointer<Float>) {
+        let cin = geometry.channels, rows = tileRows ?? 0..<tilesH
+        var ty = rows.lowerBound
+        while ty < rows.upperBound {
+            let ty2 = min(rows.upperBound, ty + bandRows)
             let T = (ty2 - ty) * tilesW, ld = images * T
             let products = scratch + matrices * ld * cin
             for j in 0..<images { transformInput(input(j), ty, ty2, into: scratch + j * T * cin, ld: ld) }
