@@ -23,6 +23,8 @@ let package = Package(
         .systemLibrary(
             name: "CSystemCrypto", path: "Sources/CSystemCrypto", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
+        // glibc's mallopt, for the command-line tool's start (no library to link).
+        .systemLibrary(name: "CSystemMalloc", path: "Sources/CSystemMalloc"),
         // Arithmetic on raw buffers: convolutions, GEMM calls, pooling, resize, Cholesky.
         .target(
             name: "CKernels", dependencies: ["CSystemBLAS"], path: "CKernels",
@@ -38,7 +40,7 @@ let package = Package(
             path: "Sources/GaussianAD",
             resources: [.copy("Resources/imagenet_classes.txt")],
             swiftSettings: [.swiftLanguageMode(.v6)]),
-        .executableTarget(name: "gaussian-ad", dependencies: ["GaussianAD"], path: "Sources/gaussian-ad"),
+        .executableTarget(name: "gaussian-ad", dependencies: ["GaussianAD", "CSystemMalloc"], path: "Sources/gaussian-ad"),
         .executableTarget(name: "gaussian-ad-bench", dependencies: ["GaussianAD", "CKernels", "CSystemBLAS"], path: "Benchmarks"),
         // Fuzz targets over the file parsers: libFuzzer entry points when built by scripts/fuzz
         // (-DFUZZING), otherwise a replay tool the regression tests run over the corpus.
