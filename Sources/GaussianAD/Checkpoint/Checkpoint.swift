@@ -225,7 +225,7 @@ enum TorchFormats {
         let start = storage.startIndex
         if count == 0 || dense {
             let b0 = start + base * es
-            let block = count == 0 ? [] : [UInt8](storage[b0..<(b0 + count * es)])
+            let block = count == 0 ? [] : storage[b0..<(b0 + count * es)]
             let strides = t.size.indices.map { t.size[$0] == 1 ? 0 : t.stride[$0] }
             return Tensor(dtype: t.storage.dtype, shape: t.size, storage: block, strides: count == 0 ? Tensor.rowMajorStrides(t.size) : strides)
         }

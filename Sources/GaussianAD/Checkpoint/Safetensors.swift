@@ -49,7 +49,7 @@ enum Safetensors {
                 throw fail("tensor '\(name)' data_offsets [\(b), \(e2)] lie outside the \(dataSize) data bytes (truncated?)")
             }
             guard e2 - b == size else { throw fail("tensor '\(name)' holds \(e2 - b) bytes, its shape \(shape) needs \(size)") }
-            out.append((name, Tensor(dtype: dtype, shape: shape, bytes: Array(bytes[(dataStart + b)..<(dataStart + e2)])), b))
+            out.append((name, Tensor(dtype: dtype, shape: shape, bytes: bytes[(dataStart + b)..<(dataStart + e2)]), b))
         }
         return out.sorted { $0.2 < $1.2 }.map { ($0.0, $0.1) }
     }

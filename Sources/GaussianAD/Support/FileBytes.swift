@@ -23,6 +23,7 @@ public enum FileBytes {
         }
         var failure: Int32 = 0
         let bytes = [UInt8](unsafeUninitializedCapacity: size) { buf, initialized in
+            if let base = buf.baseAddress { HugePages.advise(base, bytes: size) }
             var got = 0
             while got < size {
                 let n = Foundation.read(fd, buf.baseAddress! + got, size - got)

@@ -11,13 +11,16 @@ final class FloatStorage: @unchecked Sendable {
     /// (workspaces that every step writes before it reads).
     init(count: Int, zeroed: Bool = true) {
         self.count = max(count, 1)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: self.count * 4, alignment: 64)
+        // A buffer of several huge pages starts on one, and asks for them before it is touched.
+        let bytes = self.count * 4, large = bytes >= 2 * HugePages.size
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: large ? HugePages.size : 64)
+        if large { HugePages.advise(raw, bytes: bytes) }
         pointer = zeroed ? raw.initializeMemory(as: Float.self, repeating: 0, count: self.count)
                          : raw.bindMemory(to: Float.self, capacity: self.count)
     }
 
     convenience init(_ values: [Float]) {
-        self.init(count: values.count)
+        self.init(count: values.count, zeroed: false)
         values.withUnsafeBufferPointer { v in
             if let base = v.baseAddress { pointer.update(from: base, count: v.count) }
         }
@@ -49,7 +52,8 @@ struct PackedGemm: @unchecked Sendable {
         self.n = n
         self.panelBudget = options.gemmPanelBudget
         self.prefetchBytes = options.gemmPrefetchBytes
-        weights = FloatStorage(count: ck_f32_gemm_packed_size(kernel.pointee.nr, k, n))
+        // ck_f32_gemm_pack writes every float of it, the padding too.
+        weights = FloatStorage(count: ck_f32_gemm_packed_size(kernel.pointee.nr, k, n), zeroed: false)
         w.withUnsafeBufferPointer { wp in
             if let b = bias {
                 b.withUnsafeBufferPointer { ck_f32_gemm_pack(kernel.pointee.nr, k, n, wp.baseAddress, n, $0.baseAddress, weights.pointer) }
