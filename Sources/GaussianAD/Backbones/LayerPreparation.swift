@@ -60,17 +60,15 @@ struct WeightSource {
         let (scale, shift) = try batchNorm(bn, channels: co, eps: eps)
         // out[(ky, kx, i)][o] = w[o][i][ky][kx] * scale[o]: the weight read in [ky][kx][i][o]
         // order (the order Lite checkpoints store it in, so no transpose at all there).
-        let w = t.floats(order: [2, 3, 1, 0])
+        // Scaled in place: one array of the weights' size, not two.
+        var w = t.floats(order: [2, 3, 1, 0])
         let rows = k * k * ci
-        let out = [Float](unsafeUninitializedCapacity: rows * co) { op, n in
-            w.withUnsafeBufferPointer { wp in
-                for r in 0..<rows {
-                    for o in 0..<co { op[r * co + o] = Float(Double(wp[r * co + o]) * scale[o]) }
-                }
+        w.withUnsafeMutableBufferPointer { wp in
+            for r in 0..<rows {
+                for o in 0..<co { wp[r * co + o] = Float(Double(wp[r * co + o]) * scale[o]) }
             }
-            n = rows * co
         }
-        return FoldedConv(weights: out, bias: shift.map { Float($0) }, cin: ci, cout: co, kernel: k)
+        return FoldedConv(weights: w, bias: shift.map { Float($0) }, cin: ci, cout: co, kernel: k)
     }
 
     /// A depthwise convolution ([C, 1, k, k] in the file) with its BatchNorm.
@@ -81,12 +79,11 @@ struct WeightSource {
         }
         let k = t.shape[2]
         let (scale, shift) = try batchNorm(bn, channels: channels, eps: eps)
-        let w = t.floats(order: [2, 3, 1, 0])  // [ky][kx][c]
-        var out = [Float](repeating: 0, count: k * k * channels)
+        var w = t.floats(order: [2, 3, 1, 0])  // [ky][kx][c], scaled in place
         for p in 0..<(k * k) {
-            for c in 0..<channels { out[p * channels + c] = Float(Double(w[p * channels + c]) * scale[c]) }
+            for c in 0..<channels { w[p * channels + c] = Float(Double(w[p * channels + c]) * scale[c]) }
         }
-        return FoldedConv(weights: out, bias: shift.map { Float($0) }, cin: channels, cout: channels, kernel: k)
+        return FoldedConv(weights: w, bias: shift.map { Float($0) }, cin: channels, cout: channels, kernel: k)
     }
 
     /// Squeeze-excitation from its two 1x1 convolutions with bias ([reduced, C, 1, 1] and
