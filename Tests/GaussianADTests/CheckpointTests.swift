@@ -59,6 +59,14 @@ final class CheckpointTests: KernelLevelTestCase {
             for a in 0..<o { for b in 0..<i { for y in 0..<k { for x in 0..<k {
                 XCTAssertEqual(ioyx[((b * o + a) * k + y) * k + x], Float(((a * i + b) * k + y) * k + x))
             } } } }
+            // The same elements as a slice of a larger file's bytes (as a checkpoint's tensors
+            // are), the bytes around them not the tensor's.
+            let file = [UInt8](repeating: 0xff, count: 12) + bytes + [UInt8](repeating: 0x7f, count: 8)
+            let sliced = Tensor(dtype: .float32, shape: shape, storage: file[12..<(12 + bytes.count)], strides: t.strides)
+            XCTAssertEqual(sliced.floats(), t.floats(), "\(shape) sliced, row-major")
+            XCTAssertEqual(sliced.floats(order: [2, 3, 1, 0]), storage, "\(shape) sliced, in storage order")
+            XCTAssertEqual(sliced.floats(order: [1, 0, 2, 3]), ioyx, "\(shape) sliced, transposed")
+            XCTAssertEqual(sliced.bytes(order: [2, 3, 1, 0]), bytes, "\(shape) sliced, bytes")
         }
     }
 
