@@ -1,4 +1,5 @@
-/* conv.c — im2col for dense convolutions over NHWC images (the stem). */
+/* conv.c — the copies a dense convolution over NHWC images makes for its GEMM: im2col rows,
+ * and for few-channel inputs (the stems) one output row's input rows interleaved by column. */
 #include <string.h>
 #include "ckernels.h"
 
@@ -43,4 +44,48 @@ void ck_f32_im2col_rows_nhwc(const ck_conv2d_geom *g, const float *in, float *co
             }
         }
     }
+}
+
+size_t ck_conv_interleaved_width(const ck_conv2d_geom *g) {
+    return (g->out_w - 1) * g->stride + g->kernel;
+}
+
+/* One column's k slots of C floats at d from the k rows' pixel ix (rows NULL read 0). */
+static inline void interleave_column(const float *const *rows, size_t k, size_t C, size_t ix, float *d) {
+    for (size_t ky = 0; ky < k; ky++, d += C) {
+        if (!rows[ky]) for (size_t c = 0; c < C; c++) d[c] = 0.f;
+        else for (size_t c = 0; c < C; c++) d[c] = rows[ky][ix * C + c];
+    }
+}
+
+void ck_f32_conv_interleave_row_nhwc(const ck_conv2d_geom *g, const float *in, float *x, size_t oy) {
+    const size_t k = g->kernel, C = g->channels, W = g->in_w, H = g->in_h, slot = k * C;
+    const size_t pw = ck_conv_interleaved_width(g);
+    /* Columns [px0, px1) lie inside the image; the others are padding. */
+    const size_t px0 = g->pad_left < pw ? g->pad_left : pw;
+    const size_t px1 = g->pad_left + W < pw ? g->pad_left + W : pw;
+    const float *rows[k];
+    for (size_t ky = 0; ky < k; ky++) {
+        const long iy = (long)(oy * g->stride + ky) - (long)g->pad_top;
+        rows[ky] = iy >= 0 && iy < (long)H ? in + (size_t)iy * W * C : NULL;
+    }
+    memset(x, 0, px0 * slot * sizeof(float));
+    memset(x + px1 * slot, 0, (pw - px1) * slot * sizeof(float));
+    if (px0 >= px1) return;
+    float *d = x + px0 * slot;
+    size_t px = px0;
+    if (C == 3) {
+        /* Slot after slot, each written after the one before it: a 4-float move (one vector
+         * move) whose fourth float the next slot overwrites, while that float lies inside the
+         * row (not for the row's last pixel) and the next slot is inside x (not the last). */
+        const size_t fast_end = px1 - 1;
+        for (; px < fast_end; px++) {
+            const size_t ix = px - g->pad_left;
+            for (size_t ky = 0; ky < k; ky++, d += 3) {
+                if (rows[ky]) memcpy(d, rows[ky] + ix * 3, 4 * sizeof(float));
+                else memset(d, 0, 3 * sizeof(float));
+            }
+        }
+    }
+    for (; px < px1; px++, d += slot) interleave_column(rows, k, C, px - g->pad_left, d);
 }

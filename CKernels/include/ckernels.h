@@ -234,6 +234,19 @@ void ck_f32_im2col_rows_nhwc(const ck_conv2d_geom *g, const float *in, float *co
                              size_t oy1);
 
 /**
+ * Output row oy's input rows interleaved by column, for convolutions over few channels (the
+ * stems) where im2col's k-fold copy costs more than the GEMM: writes
+ *   x[(px * k + ky) * C + c] = in[iy][ix][c],  iy = oy * s + ky - pad_top, ix = px - pad_left
+ * (0 outside the image) for px in [0, ck_conv_interleaved_width(g)) and ky in [0, k). Output
+ * pixel ox's im2col row, its taps in (kx, ky, c) order, is then the k * k * C floats at
+ * x + ox * s * k * C: ck_f32_gemm_run reads the row's out_w pixels in place with
+ * lda = s * k * C, against weights stored [(kx, ky, c)][Cout]. x holds
+ * ck_conv_interleaved_width(g) * k * C floats. Writes s / k of what im2col writes per pixel.
+ */
+size_t ck_conv_interleaved_width(const ck_conv2d_geom *g);
+void ck_f32_conv_interleave_row_nhwc(const ck_conv2d_geom *g, const float *in, float *x, size_t oy);
+
+/**
  * Winograd F(2x2, 3x3) for a 3x3 stride-1 convolution (any padding): output tiles of 2 x 2
  * pixels, tile (ty, tx) covering output rows 2ty, 2ty+1 and columns 2tx, 2tx+1; there are
  * ck_winograd23_tiles_h x ck_winograd23_tiles_w tiles. A band of tile rows [ty0, ty1) is

@@ -416,6 +416,61 @@ final class KernelTwinTests: XCTestCase {
         } } }
     }
 
+    /// Interleaved input rows + GEMM (lda = s * k * C, weights in (kx, ky, c) order) equal a
+    /// direct dense convolution written out here: 3- and 1- and 4-channel inputs, k 3 and 7,
+    /// stride 1 and 2, padding on every side, a map narrower than the kernel, both copy paths
+    /// (the 3-channel vector moves next to padding columns and at the image's last pixel).
+    func testInterleavedRowsGemmIsADenseConvolution() {
+        let cases: [(h: Int, w: Int, cin: Int, k: Int, s: Int, pt: Int, pl: Int, pb: Int, pr: Int)] = [
+            (9, 7, 3, 3, 2, 0, 1, 1, 1), (9, 8, 3, 3, 2, 1, 1, 1, 1), (11, 13, 3, 7, 2, 3, 3, 3, 3),
+            (6, 5, 1, 3, 1, 1, 1, 1, 1), (7, 6, 4, 3, 2, 0, 0, 1, 1), (5, 2, 3, 3, 1, 1, 1, 1, 1), (4, 9, 3, 3, 2, 0, 0, 0, 0),
+        ]
+        let cout = 19
+        for t in cases {
+            let oh = (t.h + t.pt + t.pb - t.k) / t.s + 1, ow = (t.w + t.pl + t.pr - t.k) / t.s + 1
+            var g = ck_conv2d_geom(in_h: t.h, in_w: t.w, channels: t.cin, kernel: t.k, stride: t.s, pad_top: t.pt,
+                                   pad_left: t.pl, out_h: oh, out_w: ow)
+            let inp = randArray(t.h * t.w * t.cin), wt = randArray(t.k * t.k * t.cin * cout), b = randArray(cout)
+            let kk = t.k * t.k * t.cin, slot = t.cin * cout
+            var permuted = [Float](repeating: 0, count: wt.count)
+            for ky in 0..<t.k { for kx in 0..<t.k {
+                for j in 0..<slot { permuted[(kx * t.k + ky) * slot + j] = wt[(ky * t.k + kx) * slot + j] }
+            } }
+            let width = ck_conv_interleaved_width(&g)
+            XCTAssertEqual(width, (ow - 1) * t.s + t.k)
+            var x = [Float](repeating: .nan, count: width * t.k * t.cin + 1)
+            var out = [Float](repeating: 0, count: oh * ow * cout)
+            for uk in (0..<ck_gemm_ukernel_count()).compactMap({ ck_gemm_ukernel_at($0) })
+                where uk.pointee.isa.rawValue <= ck_cpu_isa().rawValue {
+                var packed = [Float](repeating: 0, count: ck_f32_gemm_packed_size(uk.pointee.nr, kk, cout))
+                ck_f32_gemm_pack(uk.pointee.nr, kk, cout, permuted, cout, b, &packed)
+                for oy in 0..<oh {
+                    x[x.count - 1] = 12345
+                    ck_f32_conv_interleave_row_nhwc(&g, inp, &x, oy)
+                    XCTAssertEqual(x[x.count - 1], 12345, "writes past the row's floats")
+                    out.withUnsafeMutableBufferPointer {
+                        ck_f32_gemm_run(uk, ow, cout, kk, x, t.s * t.k * t.cin, packed, nil, 0, $0.baseAddress! + oy * ow * cout,
+                                        cout, CK_ACT_NONE, 0, 1, 1 << 20, 1 << 20)
+                    }
+                }
+                for oy in 0..<oh { for ox in 0..<ow { for o in 0..<cout {
+                    var acc = Double(b[o])
+                    for ky in 0..<t.k { for kx in 0..<t.k {
+                        let iy = oy * t.s + ky - t.pt, ix = ox * t.s + kx - t.pl
+                        guard iy >= 0, iy < t.h, ix >= 0, ix < t.w else { continue }
+                        for c in 0..<t.cin {
+                            acc += Double(inp[(iy * t.w + ix) * t.cin + c]) * Double(wt[((ky * t.k + kx) * t.cin + c) * cout + o])
+                        }
+                    } }
+                    let got = Double(out[(oy * ow + ox) * cout + o])
+                    if !(abs(got - acc) <= 1e-5 * max(1, abs(acc))) {
+                        XCTFail("\(String(cString: uk.pointee.name)) \(t) (\(oy), \(ox), \(o)): \(got) vs \(acc)"); return
+                    }
+                } } }
+            }
+        }
+    }
+
     /// Resize of a constant image stays constant; identity size is the identity.
     func testResizeInvariants() {
         let (h, w) = (37, 53)

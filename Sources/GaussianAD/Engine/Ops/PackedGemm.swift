@@ -72,10 +72,12 @@ struct PackedGemm: @unchecked Sendable {
         return nil
     }
 
-    /// Rows [ith-share] of c (m x n) = act(a (m x k) * W + bias + residual).
+    /// Rows [ith-share] of c (m x n) = act(a (m x k, rows `lda` floats apart: k by default) * W
+    /// + bias + residual).
     @inline(__always)
-    func run(m: Int, a: UnsafePointer<Float>, residual: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>,
+    func run(m: Int, a: UnsafePointer<Float>, lda: Int? = nil, residual: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>,
              act: ck_act, ith: Int, nth: Int) {
-        ck_f32_gemm_run(kernel, m, n, k, a, k, weights.pointer, residual, n, c, n, act, ith, nth, panelBudget, prefetchBytes)
+        ck_f32_gemm_run(kernel, m, n, k, a, lda ?? k, weights.pointer, residual, n, c, n, act, ith, nth, panelBudget,
+                        prefetchBytes)
     }
 }
