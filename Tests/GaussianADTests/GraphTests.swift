@@ -196,6 +196,7 @@ final class GraphTests: KernelLevelTestCase {
         var fuseAll = base; fuseAll.fuseMinBytes = 0; variants.append(fuseAll)
         var oneRowBands = fuseAll; oneRowBands.fuseScratchBytes = 4 << 10; variants.append(oneRowBands)
         var noWinograd = base; noWinograd.winograd = false; variants.append(noWinograd)
+        var im2colStem = base; im2colStem.interleaveRows = false; variants.append(im2colStem)
         var split = fuseAll; split.spreadImages = false; variants.append(split)
         var small = base
         small.im2colChunkBytes = 1 << 10; small.winogradBandBytes = 4 << 10; small.gemmPanelBudget = 1 << 10

@@ -100,6 +100,22 @@ final class PlanTuningTests: KernelLevelTestCase {
         XCTAssertTrue(small.isValid && large.isValid)
     }
 
+    /// Options round-trip through their JSON, and an entry written before a knob existed reads
+    /// as what it measured: F(2x2, 3x3) Winograd and im2col stems.
+    func testOptionsWrittenBeforeAKnobReadAsWhatTheyMeasured() throws {
+        var o = PlanOptions.heuristic(for: .current)
+        XCTAssertTrue(o.interleaveRows)
+        XCTAssertEqual(try JSONDecoder().decode(PlanOptions.self, from: JSONEncoder().encode(o)), o)
+        o.interleaveRows = false
+        XCTAssertEqual(try JSONDecoder().decode(PlanOptions.self, from: JSONEncoder().encode(o)), o)
+        let old = #"{"fuseMinBytes": 1048576, "fuseScratchBytes": 393216, "im2colChunkBytes": 98304, "winogradBandBytes": 524288,"#
+            + #" "gemmPanelBudget": 524288, "gemmPrefetchBytes": 0, "winograd": true, "spreadImages": true, "subBatchBytes": 0}"#
+        let read = try JSONDecoder().decode(PlanOptions.self, from: Data(old.utf8))
+        XCTAssertEqual(read.winogradTile, 2)
+        XCTAssertFalse(read.interleaveRows)
+        XCTAssertEqual(read.fuseMinBytes, 1 << 20)
+    }
+
     func entry(machine: MachineFacts = .current, batch: Int = 16, options: PlanOptions? = nil) -> TuningEntry {
         var o = PlanOptions.heuristic(for: machine)
         o.fuseMinBytes = 0

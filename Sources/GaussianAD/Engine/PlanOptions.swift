@@ -36,6 +36,10 @@ public struct PlanOptions: Sendable, Codable, Equatable {
     /// of a layer's largest output) and F(2x2, 3x3) on smaller ones; 2 for F(2x2, 3x3)
     /// everywhere (16 products per 4 pixels: 2.25x fewer, a few 1e-7).
     public var winogradTile: Int = 4
+    /// Whether dense convolutions over images of a few channels (the stems) read each output
+    /// row's input rows interleaved by column in place (a copy s / k of im2col's), else
+    /// im2col rows (see `Im2colConv`).
+    public var interleaveRows: Bool = true
     /// Whether a batch's images are spread one per thread while there are enough of them
     /// (each image's activations stay in one core's cache), or every op is split over all
     /// threads for every image.
@@ -90,11 +94,12 @@ public struct PlanOptions: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case fuseMinBytes, fuseScratchBytes, im2colChunkBytes, winogradBandBytes, gemmPanelBudget, gemmPrefetchBytes, winograd, winogradTile,
-             spreadImages, subBatchBytes, gemmKernels
+             interleaveRows, spreadImages, subBatchBytes, gemmKernels
     }
 
     /// Decodes options; `gemmKernels` may be absent, and so may `winogradTile` (entries tuned
-    /// before F(4x4, 3x3) existed measured F(2x2, 3x3): 2).
+    /// before F(4x4, 3x3) existed measured F(2x2, 3x3): 2) and `interleaveRows` (entries tuned
+    /// before it measured im2col stems: false).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         fuseMinBytes = try c.decode(Int.self, forKey: .fuseMinBytes)
@@ -105,6 +110,7 @@ public struct PlanOptions: Sendable, Codable, Equatable {
         gemmPrefetchBytes = try c.decode(Int.self, forKey: .gemmPrefetchBytes)
         winograd = try c.decode(Bool.self, forKey: .winograd)
         winogradTile = try c.decodeIfPresent(Int.self, forKey: .winogradTile) ?? 2
+        interleaveRows = try c.decodeIfPresent(Bool.self, forKey: .interleaveRows) ?? false
         spreadImages = try c.decode(Bool.self, forKey: .spreadImages)
         subBatchBytes = try c.decode(Int.self, forKey: .subBatchBytes)
         gemmKernels = try c.decodeIfPresent([String: String].self, forKey: .gemmKernels) ?? [:]

@@ -37,6 +37,10 @@ public enum Tuner {
             knobs.append(Knob(name: "winograd", values: winograd))
             knobs.append(vary("winograd-band-bytes", [l2 / 8, l2 / 4, l2 / 2, l2], \.winogradBandBytes))
         }
+        let hasStem = graph.ops.contains { if case .conv(let w, _, _, _, _) = $0 { return Im2colConv.interleaves(w) }; return false }
+        if hasStem {
+            knobs.append(Knob(name: "interleave-rows", values: [true, false].map { var o = base; o.interleaveRows = $0; return o }))
+        }
         knobs.append(vary("im2col-chunk-bytes", [machine.planningL1dBytes, l2 / 8, l2 / 4], \.im2colChunkBytes))
         knobs.append(vary("gemm-panel-budget", [l2 / 4, l2 / 2, l2], \.gemmPanelBudget))
         let l1 = machine.planningL1dBytes
@@ -179,6 +183,7 @@ public enum Tuner {
         case "fuse-scratch-bytes": into.fuseScratchBytes = from.fuseScratchBytes
         case "winograd": into.winograd = from.winograd; into.winogradTile = from.winogradTile
         case "winograd-band-bytes": into.winogradBandBytes = from.winogradBandBytes
+        case "interleave-rows": into.interleaveRows = from.interleaveRows
         case "im2col-chunk-bytes": into.im2colChunkBytes = from.im2colChunkBytes
         case "gemm-panel-budget": into.gemmPanelBudget = from.gemmPanelBudget
         case "gemm-prefetch-bytes": into.gemmPrefetchBytes = from.gemmPrefetchBytes
@@ -196,6 +201,7 @@ public enum Tuner {
         case "fuse-scratch-bytes": return bytes(o.fuseScratchBytes)
         case "winograd": return o.winograd ? "F(\(o.winogradTile)x\(o.winogradTile), 3x3)" : "off"
         case "winograd-band-bytes": return bytes(o.winogradBandBytes)
+        case "interleave-rows": return o.interleaveRows ? "stems from interleaved rows" : "stems by im2col"
         case "im2col-chunk-bytes": return bytes(o.im2colChunkBytes)
         case "gemm-panel-budget": return bytes(o.gemmPanelBudget)
         case "gemm-prefetch-bytes": return o.gemmPrefetchBytes == 0 ? "never" : "panels up to " + MachineFacts.size(o.gemmPrefetchBytes)

@@ -15,10 +15,11 @@ struct Im2colConv: Sendable {
     let interleaved: Bool
     let input: Int, residual: Int?, act: ck_act, output: Int
 
-    /// Inputs of at most this many channels are interleaved: images, where a pixel's taps are
-    /// a few floats and im2col copies each of them k * k times; deeper, the weights are large
-    /// and the chunks of many rows that keep them in cache matter more than the copy.
-    static let interleavedMaxChannels = 4
+    /// Whether `w` may read interleaved rows (with `PlanOptions.interleaveRows`): inputs of at
+    /// most 4 channels, images, where a pixel's taps are a few floats and im2col copies each of
+    /// them k * k times; deeper, the weights are large and the chunks of many rows that keep
+    /// them in cache matter more than the copy.
+    static func interleaves(_ w: ConvWeights) -> Bool { w.cin <= 4 && w.kernel > 1 }
 
     /// The convolution of `w` over `geometry`, with as many output rows per chunk as
     /// `PlanOptions.im2colChunkBytes` holds, but at least enough for 16 row tiles of GEMM, so
@@ -27,7 +28,7 @@ struct Im2colConv: Sendable {
     init(_ w: ConvWeights, geometry g: ck_conv2d_geom, input: Int, residual: Int?, act: ck_act, output: Int,
          options: PlanOptions) {
         let k = w.kernel * w.kernel * w.cin
-        interleaved = w.cin <= Self.interleavedMaxChannels
+        interleaved = options.interleaveRows && Self.interleaves(w)
         if interleaved {
             // Taps reordered from (ky, kx, c) to the interleaved rows' (kx, ky, c).
             var permuted = [Float](repeating: 0, count: w.weights.count)
