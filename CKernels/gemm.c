@@ -162,6 +162,7 @@ CK_GEMM_AVX2_NR16(5)
         CK_ROW_PTRS(MR)                                                                        \
         for (size_t j0 = 0; j0 < nc; j0 += 32) {                                               \
             const size_t n = nc - j0 < 32 ? nc - j0 : 32;                                      \
+            CK_GEMM_PREFETCH_EPILOGUE(MR, j0, n)                                               \
             __m512 acc0[MR], acc1[MR];                                                         \
             const __m512 b0 = _mm512_loadu_ps(w), b1 = _mm512_loadu_ps(w + 16);               \
             _Pragma("unroll") for (int i = 0; i < MR; i++) { acc0[i] = b0; acc1[i] = b1; }     \
@@ -205,6 +206,7 @@ CK_GEMM_AVX2_NR16(5)
         CK_ROW_PTRS(MR)                                                                        \
         for (size_t j0 = 0; j0 < nc; j0 += 16) {                                               \
             const size_t n = nc - j0 < 16 ? nc - j0 : 16;                                      \
+            CK_GEMM_PREFETCH_EPILOGUE(MR, j0, n)                                               \
             __m512 acc[MR];                                                                    \
             const __m512 b0 = _mm512_loadu_ps(w);                                              \
             _Pragma("unroll") for (int i = 0; i < MR; i++) acc[i] = b0;                        \
