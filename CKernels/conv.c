@@ -47,10 +47,20 @@ void ck_f32_im2col_rows_nhwc(const ck_conv2d_geom *g, const float *in, float *co
 }
 
 size_t ck_conv_interleaved_width(const ck_conv2d_geom *g) {
-    return (g->out_w - 1) * g->stride + g->kernel;
+    return g->out_w == 0 ? 0 : (g->out_w - 1) * g->stride + g->kernel;
 }
 
-/* One column's k slots of C floats at d from the k rows' pixel ix (rows NULL read 0). */
+/* Kernel rows whose pointers are resolved once per output row; larger kernels resolve them per
+ * slot. */
+#define CK_INTERLEAVE_KMAX 16
+
+/* Input row oy * s + ky - pad_top of the image, or NULL outside it. */
+static inline const float *interleave_row(const ck_conv2d_geom *g, const float *in, size_t oy, size_t ky) {
+    const long iy = (long)(oy * g->stride + ky) - (long)g->pad_top;
+    return iy >= 0 && iy < (long)g->in_h ? in + (size_t)iy * g->in_w * g->channels : NULL;
+}
+
+/* One column's k slots of C floats at d from pixel ix of the k rows (NULL rows read 0). */
 static inline void interleave_column(const float *const *rows, size_t k, size_t C, size_t ix, float *d) {
     for (size_t ky = 0; ky < k; ky++, d += C) {
         if (!rows[ky]) for (size_t c = 0; c < C; c++) d[c] = 0.f;
@@ -59,20 +69,25 @@ static inline void interleave_column(const float *const *rows, size_t k, size_t 
 }
 
 void ck_f32_conv_interleave_row_nhwc(const ck_conv2d_geom *g, const float *in, float *x, size_t oy) {
-    const size_t k = g->kernel, C = g->channels, W = g->in_w, H = g->in_h, slot = k * C;
+    const size_t k = g->kernel, C = g->channels, W = g->in_w, slot = k * C;
     const size_t pw = ck_conv_interleaved_width(g);
     /* Columns [px0, px1) lie inside the image; the others are padding. */
     const size_t px0 = g->pad_left < pw ? g->pad_left : pw;
     const size_t px1 = g->pad_left + W < pw ? g->pad_left + W : pw;
-    const float *rows[k];
-    for (size_t ky = 0; ky < k; ky++) {
-        const long iy = (long)(oy * g->stride + ky) - (long)g->pad_top;
-        rows[ky] = iy >= 0 && iy < (long)H ? in + (size_t)iy * W * C : NULL;
-    }
     memset(x, 0, px0 * slot * sizeof(float));
     memset(x + px1 * slot, 0, (pw - px1) * slot * sizeof(float));
     if (px0 >= px1) return;
     float *d = x + px0 * slot;
+    if (k > CK_INTERLEAVE_KMAX) {
+        for (size_t px = px0; px < px1; px++)
+            for (size_t ky = 0; ky < k; ky++, d += C) {
+                const float *row = interleave_row(g, in, oy, ky);
+                for (size_t c = 0; c < C; c++) d[c] = row ? row[(px - g->pad_left) * C + c] : 0.f;
+            }
+        return;
+    }
+    const float *rows[CK_INTERLEAVE_KMAX];
+    for (size_t ky = 0; ky < k; ky++) rows[ky] = interleave_row(g, in, oy, ky);
     size_t px = px0;
     if (C == 3) {
         /* Slot after slot, each written after the one before it: a 4-float move (one vector

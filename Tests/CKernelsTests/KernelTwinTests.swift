@@ -417,13 +417,15 @@ final class KernelTwinTests: XCTestCase {
     }
 
     /// Interleaved input rows + GEMM (lda = s * k * C, weights in (kx, ky, c) order) equal a
-    /// direct dense convolution written out here: 3- and 1- and 4-channel inputs, k 3 and 7,
-    /// stride 1 and 2, padding on every side, a map narrower than the kernel, both copy paths
-    /// (the 3-channel vector moves next to padding columns and at the image's last pixel).
+    /// direct dense convolution written out here: 3- and 1- and 4-channel inputs, k 3, 7 and 17
+    /// (rows resolved per slot), stride 1 and 2, padding on every side, a map narrower than the
+    /// kernel, both copy paths (the 3-channel vector moves next to padding columns and at the
+    /// image's last pixel).
     func testInterleavedRowsGemmIsADenseConvolution() {
         let cases: [(h: Int, w: Int, cin: Int, k: Int, s: Int, pt: Int, pl: Int, pb: Int, pr: Int)] = [
             (9, 7, 3, 3, 2, 0, 1, 1, 1), (9, 8, 3, 3, 2, 1, 1, 1, 1), (11, 13, 3, 7, 2, 3, 3, 3, 3),
             (6, 5, 1, 3, 1, 1, 1, 1, 1), (7, 6, 4, 3, 2, 0, 0, 1, 1), (5, 2, 3, 3, 1, 1, 1, 1, 1), (4, 9, 3, 3, 2, 0, 0, 0, 0),
+            (20, 19, 1, 17, 2, 8, 8, 8, 8),
         ]
         let cout = 19
         for t in cases {
